@@ -1,0 +1,206 @@
+// Package config defines the agent's configuration: one YAML file whose every
+// setting has a default that fits a stock PortSIP install, so the agent runs
+// with no file at all. It has its own package because the CLI, the service and
+// every collector read it, and validation must be the same for all of them.
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"runtime"
+	"time"
+
+	"github.com/pbxagent/pbxagent/platform/linux"
+	"github.com/pbxagent/pbxagent/platform/windows"
+)
+
+// Config is the whole configuration file.
+type Config struct {
+	PBX     PBX     `yaml:"pbx"`
+	Agent   Agent   `yaml:"agent"`
+	Bundle  Bundle  `yaml:"bundle"`
+	Signing Signing `yaml:"signing"`
+	API     API     `yaml:"api"`
+	SMTP    SMTP    `yaml:"smtp"`
+}
+
+// PBX locates the PortSIP installation.
+type PBX struct {
+	// DataDir is PortSIP's data folder (system.ini, VERSION, log/).
+	DataDir string `yaml:"data_dir"`
+	// LogDir is the PBX log folder; empty means <data_dir>/log.
+	LogDir string `yaml:"log_dir"`
+	// InstallDir holds pbx/.configure_pbx on Linux.
+	InstallDir string `yaml:"install_dir"`
+	// DockerSocket is the Docker Engine API socket ("" disables container checks).
+	DockerSocket string `yaml:"docker_socket"`
+	// SIPPorts are the PBX's SIP listening ports (UDP 5060, TLS 5061, TCP 5063,
+	// WSS 5065, SBC 5066/5067).
+	SIPPorts []int `yaml:"sip_ports"`
+	// WebPorts are the web portal / REST API / provisioning ports.
+	WebPorts []int `yaml:"web_ports"`
+	// RTPRange is the PBX's RTP port range, e.g. "45000-65000".
+	RTPRange string `yaml:"rtp_range"`
+}
+
+// Agent holds the agent's own settings.
+type Agent struct {
+	// StateDir holds keys, the alert queue and bundles.
+	StateDir string `yaml:"state_dir"`
+	// LogLevel is debug, info, warn or error.
+	LogLevel string `yaml:"log_level"`
+}
+
+// Bundle holds the defaults of `pbxagent bundle`.
+type Bundle struct {
+	// OutputDir is where archives are written; empty means <state_dir>/bundles.
+	OutputDir string `yaml:"output_dir"`
+	// Format is tar.gz, tar.zst or zip; empty means the platform default.
+	Format string `yaml:"format"`
+	// Since selects archived *.gz logs modified within this window.
+	Since Duration `yaml:"since"`
+	// MaxSize caps the total bytes of files put into the bundle.
+	MaxSize ByteSize `yaml:"max_size"`
+	// MaxFileSize caps one file; logs keep their newest bytes.
+	MaxFileSize ByteSize `yaml:"max_file_size"`
+	// ReservePercent of the output filesystem is kept free.
+	ReservePercent float64 `yaml:"reserve_percent"`
+	// ReserveMin bytes are kept free on the output filesystem at least.
+	ReserveMin ByteSize `yaml:"reserve_min"`
+	// ExtraFiles are more files (globs) to include under extra/.
+	ExtraFiles []string `yaml:"extra_files"`
+}
+
+// Signing locates the host's minisign key pair.
+type Signing struct {
+	// SecretKey is the Ed25519 secret key file; empty means <state_dir>/pbxagent.key.
+	SecretKey string `yaml:"secret_key"`
+	// PublicKey is the public key file; empty means <state_dir>/pbxagent.pub.
+	PublicKey string `yaml:"public_key"`
+}
+
+// API is the PortSIP REST API the agent talks to.
+type API struct {
+	URL                string `yaml:"url"`
+	Username           string `yaml:"username"`
+	Password           Secret `yaml:"password"`
+	InsecureSkipVerify bool   `yaml:"insecure_skip_verify"`
+}
+
+// SMTP is the mail server alerts go through.
+type SMTP struct {
+	Host     string   `yaml:"host"`
+	Port     int      `yaml:"port"`
+	Username string   `yaml:"username"`
+	Password Secret   `yaml:"password"`
+	From     string   `yaml:"from"`
+	To       []string `yaml:"to"`
+	// TLS is "starttls", "tls" (implicit) or "none" (only when AllowPlain).
+	TLS        string `yaml:"tls"`
+	AllowPlain bool   `yaml:"allow_plain"`
+}
+
+// Secret is a string that never prints: fmt, JSON and YAML show it masked.
+type Secret string
+
+// Mask is what a set secret prints as.
+const Mask = "********"
+
+// String masks the secret.
+func (s Secret) String() string {
+	if s == "" {
+		return ""
+	}
+	return Mask
+}
+
+// GoString masks the secret in %#v.
+func (s Secret) GoString() string { return `"` + s.String() + `"` }
+
+// MarshalText masks the secret in JSON and YAML output.
+func (s Secret) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// Reveal returns the secret's value, for the one place that uses it.
+func (s Secret) Reveal() string { return string(s) }
+
+// DefaultPath returns the platform's configuration file path.
+func DefaultPath() string {
+	if runtime.GOOS == "windows" {
+		return windows.DefaultPaths(os.Getenv).ConfigFile
+	}
+	return linux.ConfigFile
+}
+
+// Default returns the configuration of a stock PortSIP install on this OS.
+func Default() *Config { return defaultFor(runtime.GOOS, os.Getenv) }
+
+func defaultFor(goos string, getenv func(string) string) *Config {
+	c := &Config{
+		PBX: PBX{
+			SIPPorts: []int{5060, 5061, 5063, 5065, 5066, 5067},
+			WebPorts: []int{8885, 8887, 8888, 10443},
+			RTPRange: "45000-65000",
+		},
+		Agent: Agent{LogLevel: "info"},
+		Bundle: Bundle{
+			Format:         "tar.gz",
+			Since:          Duration(24 * time.Hour),
+			MaxSize:        500 * MiB,
+			MaxFileSize:    200 * MiB,
+			ReservePercent: 5,
+			ReserveMin:     256 * MiB,
+		},
+		API:  API{URL: "https://127.0.0.1:8887/api", InsecureSkipVerify: true},
+		SMTP: SMTP{Port: 587, TLS: "starttls"},
+	}
+	if goos == "windows" {
+		p := windows.DefaultPaths(getenv)
+		c.PBX.DataDir = p.PBXDataDir
+		c.PBX.InstallDir = p.PBXInstallDir
+		c.Agent.StateDir = p.StateDir
+		c.Bundle.Format = "zip"
+	} else {
+		c.PBX.DataDir = linux.PBXDataDir
+		c.PBX.InstallDir = linux.PBXInstallDir
+		c.PBX.DockerSocket = linux.DockerSocket
+		c.Agent.StateDir = linux.StateDir
+	}
+	return c
+}
+
+// LogDir returns the effective PBX log folder.
+func (c *Config) LogDir() string {
+	if c.PBX.LogDir != "" {
+		return c.PBX.LogDir
+	}
+	return filepath.Join(c.PBX.DataDir, "log")
+}
+
+// OutputDir returns the effective bundle output folder.
+func (c *Config) OutputDir() string {
+	if c.Bundle.OutputDir != "" {
+		return c.Bundle.OutputDir
+	}
+	return filepath.Join(c.Agent.StateDir, "bundles")
+}
+
+// SecretKeyPath returns the effective signing secret key path.
+func (c *Config) SecretKeyPath() string {
+	if c.Signing.SecretKey != "" {
+		return c.Signing.SecretKey
+	}
+	return filepath.Join(c.Agent.StateDir, "pbxagent.key")
+}
+
+// PublicKeyPath returns the effective signing public key path.
+func (c *Config) PublicKeyPath() string {
+	if c.Signing.PublicKey != "" {
+		return c.Signing.PublicKey
+	}
+	return filepath.Join(c.Agent.StateDir, "pbxagent.pub")
+}
+
+// ConfigurePBXPath returns the path of PortSIP's deploy settings file.
+func (c *Config) ConfigurePBXPath() string {
+	return filepath.Join(c.PBX.InstallDir, "pbx", ".configure_pbx")
+}
