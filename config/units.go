@@ -44,18 +44,38 @@ func ParseByteSize(s string) (ByteSize, error) {
 			break
 		}
 	}
+	if strings.HasPrefix(t, "-") && isDecimal(t[1:]) {
+		return 0, fmt.Errorf("invalid size %q: must not be negative", s)
+	}
+	if !isDecimal(t) {
+		return 0, fmt.Errorf("invalid size %q: use a number with a unit, e.g. 500MiB or 2GB", s)
+	}
 	f, err := strconv.ParseFloat(t, 64)
 	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
 		return 0, fmt.Errorf("invalid size %q: use a number with a unit, e.g. 500MiB or 2GB", s)
 	}
-	if f < 0 {
-		return 0, fmt.Errorf("invalid size %q: must not be negative", s)
-	}
-	v := f * mult
+	v := math.Round(f * mult)
 	if v > math.MaxInt64/2 {
 		return 0, fmt.Errorf("invalid size %q: too large", s)
 	}
 	return ByteSize(v), nil
+}
+
+// isDecimal reports whether s is an unsigned decimal number such as "12",
+// "1.5" or ".5" (no sign, exponent, hex or underscores).
+func isDecimal(s string) bool {
+	digits, dots := 0, 0
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c >= '0' && c <= '9':
+			digits++
+		case c == '.':
+			dots++
+		default:
+			return false
+		}
+	}
+	return digits > 0 && dots <= 1
 }
 
 // String formats the size with a binary unit, e.g. "500MiB".
@@ -122,46 +142,85 @@ func (b *ByteSize) Type() string { return "size" }
 // Duration is a time.Duration written as "30s", "24h" or "7d".
 type Duration time.Duration
 
+// maxDays is the largest whole number of days a time.Duration holds.
+const maxDays = math.MaxInt64 / int64(24*time.Hour)
+
 // ParseDuration parses Go durations plus a "d" (day) unit, e.g. "7d", "1d12h".
+// Negative durations are rejected.
 func ParseDuration(s string) (time.Duration, error) {
 	t := strings.TrimSpace(s)
 	if t == "" {
 		return 0, fmt.Errorf("empty duration: use e.g. 30s, 15m, 24h or 7d")
 	}
-	var days float64
-	if i := strings.IndexByte(t, 'd'); i >= 0 {
-		f, err := strconv.ParseFloat(t[:i], 64)
-		if err != nil {
-			return 0, fmt.Errorf("invalid duration %q: use e.g. 30s, 15m, 24h or 7d", s)
-		}
-		days = f
-		t = t[i+1:]
-	}
-	var d time.Duration
-	if t != "" {
-		var err error
-		d, err = time.ParseDuration(t)
-		if err != nil {
-			return 0, fmt.Errorf("invalid duration %q: use e.g. 30s, 15m, 24h or 7d", s)
-		}
-	}
-	d += time.Duration(days * float64(24*time.Hour))
-	if d < 0 {
+	invalid := fmt.Errorf("invalid duration %q: use e.g. 30s, 15m, 24h or 7d", s)
+	if strings.HasPrefix(t, "-") {
 		return 0, fmt.Errorf("invalid duration %q: must not be negative", s)
 	}
-	return d, nil
+	t = strings.TrimPrefix(t, "+")
+	var d time.Duration
+	if i := strings.IndexByte(t, 'd'); i >= 0 {
+		if !isDecimal(t[:i]) {
+			return 0, invalid
+		}
+		f, err := strconv.ParseFloat(t[:i], 64)
+		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+			return 0, invalid
+		}
+		if f > float64(maxDays) {
+			return 0, fmt.Errorf("invalid duration %q: too large", s)
+		}
+		d = time.Duration(f * float64(24*time.Hour))
+		t = t[i+1:]
+		if t == "" {
+			return d, nil
+		}
+		if t[0] == '+' || t[0] == '-' {
+			return 0, invalid
+		}
+	}
+	rest, err := time.ParseDuration(t)
+	if err != nil {
+		if strings.Contains(err.Error(), "missing unit") {
+			return 0, fmt.Errorf("invalid duration %q: add a unit, e.g. 30s, 15m, 24h or 7d", s)
+		}
+		return 0, invalid
+	}
+	if rest < 0 {
+		return 0, fmt.Errorf("invalid duration %q: must not be negative", s)
+	}
+	if rest > math.MaxInt64-d {
+		return 0, fmt.Errorf("invalid duration %q: too large", s)
+	}
+	return d + rest, nil
 }
 
 // D returns the value as a time.Duration.
 func (d Duration) D() time.Duration { return time.Duration(d) }
 
-// String formats the duration, using days for whole days.
+// String formats the duration with days and without zero minutes or
+// seconds, e.g. "7d", "1d12h", "90m" → "1h30m".
 func (d Duration) String() string {
 	td := time.Duration(d)
-	if td >= 24*time.Hour && td%(24*time.Hour) == 0 {
-		return strconv.FormatInt(int64(td/(24*time.Hour)), 10) + "d"
+	const day = 24 * time.Hour
+	if td >= day {
+		s := strconv.FormatInt(int64(td/day), 10) + "d"
+		if rem := td % day; rem != 0 {
+			s += trimZeroUnits(rem.String())
+		}
+		return s
 	}
-	return td.String()
+	return trimZeroUnits(td.String())
+}
+
+// trimZeroUnits turns "12h0m0s" into "12h" and "5m0s" into "5m".
+func trimZeroUnits(s string) string {
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 // MarshalText writes the duration.
