@@ -1,0 +1,382 @@
+//go:build linux
+
+package capture
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"github.com/gopacket/gopacket/layers"
+	"github.com/gopacket/gopacket/pcapgo"
+	"golang.org/x/sys/unix"
+)
+
+// Ring geometry. A TPACKET_V3 block is handed to user space when it is full
+// or retireTimeout after its first packet, whichever comes first.
+const (
+	blockSize         = 1 << 20
+	frameSize         = 1 << 11
+	defaultBufferSize = 32 << 20
+	retireTimeout     = 50 // milliseconds
+	pollTimeout       = 100 * time.Millisecond
+	// drainTime is how long a reader keeps collecting blocks after the
+	// context is done, so packets captured before the stop are written.
+	drainTime = 2*retireTimeout*time.Millisecond + 50*time.Millisecond
+)
+
+// ring is one AF_PACKET socket bound to one interface with a TPACKET_V3
+// receive ring.
+type ring struct {
+	fd       int
+	mem      []byte
+	blocks   int
+	cur      int
+	index    int // pcapng interface number
+	desc     ifaceDesc
+	loopback bool
+	cooked   bool // SOCK_DGRAM: packets start at the network header
+	drops    atomic.Int64
+}
+
+func run(ctx context.Context, w io.Writer, opt Options, progress func(Stats)) (Stats, error) {
+	start := time.Now()
+	ifis, err := interfaces(opt.Interfaces)
+	if err != nil {
+		return Stats{}, err
+	}
+	var rings []*ring
+	skipped := map[string]InterfaceStats{}
+	defer func() {
+		for _, r := range rings {
+			r.close()
+		}
+	}()
+	for _, ifi := range ifis {
+		r, err := openRing(ifi, len(rings), opt)
+		if err != nil {
+			if errors.Is(err, ErrPermission) || len(opt.Interfaces) > 0 {
+				return Stats{}, err
+			}
+			skipped[ifi.Name] = InterfaceStats{Index: -1, Err: err.Error()}
+			continue
+		}
+		rings = append(rings, r)
+	}
+	if len(rings) == 0 {
+		for name, st := range skipped {
+			return Stats{}, fmt.Errorf("capture: no interface could be opened (%s: %s)", name, st.Err)
+		}
+	}
+	srcs := make([]source, len(rings))
+	for i, r := range rings {
+		srcs[i] = r
+	}
+	return merge(ctx, w, opt, progress, start, srcs, skipped)
+}
+
+// interfaces returns the named interfaces, or all that are up.
+func interfaces(names []string) ([]net.Interface, error) {
+	if len(names) > 0 {
+		var ifis []net.Interface
+		for _, n := range names {
+			ifi, err := net.InterfaceByName(n)
+			if err != nil {
+				return nil, fmt.Errorf("capture: interface %q: %w", n, err)
+			}
+			ifis = append(ifis, *ifi)
+		}
+		return ifis, nil
+	}
+	all, err := net.Interfaces()
+	if err != nil {
+		return nil, fmt.Errorf("capture: list interfaces: %w", err)
+	}
+	var ifis []net.Interface
+	for _, ifi := range all {
+		if ifi.Flags&net.FlagUp != 0 {
+			ifis = append(ifis, ifi)
+		}
+	}
+	if len(ifis) == 0 {
+		return nil, errors.New("capture: no interface is up")
+	}
+	return ifis, nil
+}
+
+// hardwareType returns the interface's ARPHRD_* type.
+func hardwareType(ifi net.Interface) int {
+	b, err := os.ReadFile("/sys/class/net/" + ifi.Name + "/type")
+	if err == nil {
+		if t, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
+			return t
+		}
+	}
+	switch {
+	case ifi.Flags&net.FlagLoopback != 0:
+		return unix.ARPHRD_LOOPBACK
+	case len(ifi.HardwareAddr) == 6:
+		return unix.ARPHRD_ETHER
+	}
+	return unix.ARPHRD_NONE
+}
+
+func htons(v uint16) uint16 { return v<<8 | v>>8 }
+
+// openRing opens, filters, maps and binds a capture socket for ifi. The
+// socket is created with protocol 0, so it receives nothing until the
+// filter is attached and it is bound to the interface: no unfiltered
+// packet or packet of another interface enters the ring.
+func openRing(ifi net.Interface, index int, opt Options) (*ring, error) {
+	r := &ring{fd: -1, index: index}
+	r.desc.name = ifi.Name
+	sockType := unix.SOCK_RAW
+	switch hardwareType(ifi) {
+	case unix.ARPHRD_ETHER:
+		r.desc.linkType = layers.LinkTypeEthernet
+	case unix.ARPHRD_LOOPBACK:
+		r.desc.linkType = layers.LinkTypeEthernet
+		r.loopback = true
+	default:
+		// Tunnels, WireGuard, PPP and other types: let the kernel strip
+		// any link-layer header and record bare IP packets.
+		r.desc.linkType = layers.LinkTypeRaw
+		r.cooked = true
+		sockType = unix.SOCK_DGRAM
+	}
+	prog, err := opt.Filter.program(r.desc.linkType, uint32(opt.SnapLen), r.loopback)
+	if err != nil {
+		return nil, err
+	}
+	fd, err := unix.Socket(unix.AF_PACKET, sockType|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) {
+			return nil, fmt.Errorf("%w (%w)", ErrPermission, err)
+		}
+		return nil, fmt.Errorf("capture: open packet socket: %w", err)
+	}
+	r.fd = fd
+	fail := func(what string, err error) (*ring, error) {
+		r.close()
+		return nil, fmt.Errorf("capture: %s on %s: %w", what, ifi.Name, err)
+	}
+	if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_VERSION, unix.TPACKET_V3); err != nil {
+		return fail("set TPACKET_V3", err)
+	}
+	filter := make([]unix.SockFilter, len(prog))
+	for i, in := range prog {
+		filter[i] = unix.SockFilter{Code: in.Op, Jt: in.Jt, Jf: in.Jf, K: in.K}
+	}
+	fprog := unix.SockFprog{Len: uint16(len(filter)), Filter: &filter[0]}
+	if err := unix.SetsockoptSockFprog(fd, unix.SOL_SOCKET, unix.SO_ATTACH_FILTER, &fprog); err != nil {
+		return fail("attach filter", err)
+	}
+	size := opt.BufferSize
+	if size <= 0 {
+		size = defaultBufferSize
+	}
+	r.blocks = max(size/blockSize, 2)
+	req := unix.TpacketReq3{
+		Block_size:     blockSize,
+		Block_nr:       uint32(r.blocks),
+		Frame_size:     frameSize,
+		Frame_nr:       uint32(r.blocks * blockSize / frameSize),
+		Retire_blk_tov: retireTimeout,
+	}
+	if err := unix.SetsockoptTpacketReq3(fd, unix.SOL_PACKET, unix.PACKET_RX_RING, &req); err != nil {
+		return fail("set up ring", err)
+	}
+	r.mem, err = unix.Mmap(fd, 0, r.blocks*blockSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	if err != nil {
+		return fail("map ring", err)
+	}
+	if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: ifi.Index}); err != nil {
+		return fail("bind", err)
+	}
+	// Reset the counters; only drops from now on count.
+	if _, err := unix.GetsockoptTpacketStatsV3(fd, unix.SOL_PACKET, unix.PACKET_STATISTICS); err != nil {
+		return fail("read statistics", err)
+	}
+	return r, nil
+}
+
+func (r *ring) close() {
+	if r.mem != nil {
+		_ = unix.Munmap(r.mem)
+		r.mem = nil
+	}
+	if r.fd >= 0 {
+		_ = unix.Close(r.fd)
+		r.fd = -1
+	}
+}
+
+// kernelDropped returns the kernel's drop count so far (the kernel resets
+// its counters when they are read, so they are summed here).
+func (r *ring) kernelDropped() int64 {
+	if st, err := unix.GetsockoptTpacketStatsV3(r.fd, unix.SOL_PACKET, unix.PACKET_STATISTICS); err == nil {
+		r.drops.Add(int64(st.Drops))
+	}
+	return r.drops.Load()
+}
+
+func (r *ring) describe() ifaceDesc { return r.desc }
+
+// Offsets in struct tpacket_block_desc and struct tpacket3_hdr (followed by
+// struct sockaddr_ll), from linux/if_packet.h.
+const (
+	bdStatus      = 8
+	bdNumPkts     = 12
+	bdFirstOffset = 16
+	bdLen         = 20
+
+	phNext    = 0
+	phSec     = 4
+	phNsec    = 8
+	phSnaplen = 12
+	phLen     = 16
+	phStatus  = 20
+	phMac     = 24
+	phVLANTCI = 32
+	phVLANTPI = 36
+	phSLL     = 48 // TPACKET_ALIGN(sizeof(struct tpacket3_hdr))
+	sllProto  = phSLL + 2
+	sllPkt    = phSLL + 10
+)
+
+// read hands the ring's blocks to out until ctx is done (then it keeps
+// collecting for drainTime so nothing captured before the stop is lost) or
+// hard is closed. It never blocks longer than pollTimeout without checking.
+func (r *ring) read(ctx context.Context, hard <-chan struct{}, out chan<- batch) error {
+	draining := false
+	var deadline time.Time
+	for {
+		select {
+		case <-hard:
+			return nil
+		default:
+		}
+		if !draining && ctx.Err() != nil {
+			draining, deadline = true, time.Now().Add(drainTime)
+		}
+		if draining && time.Now().After(deadline) {
+			return nil
+		}
+		base := r.cur * blockSize
+		status := (*uint32)(unsafe.Pointer(&r.mem[base+bdStatus]))
+		if atomic.LoadUint32(status)&unix.TP_STATUS_USER == 0 {
+			wait := pollTimeout
+			if draining {
+				wait = time.Until(deadline)
+			}
+			pfd := []unix.PollFd{{Fd: int32(r.fd), Events: unix.POLLIN | unix.POLLERR}}
+			n, err := unix.Poll(pfd, int(wait/time.Millisecond)+1)
+			if err != nil && !errors.Is(err, unix.EINTR) {
+				return fmt.Errorf("poll: %w", err)
+			}
+			if n > 0 && pfd[0].Revents&unix.POLLERR != 0 {
+				if e, _ := unix.GetsockoptInt(r.fd, unix.SOL_SOCKET, unix.SO_ERROR); e != 0 {
+					return fmt.Errorf("socket: %w", unix.Errno(e))
+				}
+			}
+			continue
+		}
+		b := r.block(base)
+		atomic.StoreUint32(status, unix.TP_STATUS_KERNEL)
+		r.cur = (r.cur + 1) % r.blocks
+		if len(b.pkts) == 0 && b.dropped == 0 {
+			continue
+		}
+		select {
+		case out <- b:
+		case <-hard:
+			return nil
+		}
+	}
+}
+
+// block copies the packets of the block at base out of the ring.
+func (r *ring) block(base int) batch {
+	ne := binary.NativeEndian
+	blk := r.mem[base : base+blockSize]
+	// Each packet takes at least its headers, which bounds the count.
+	num := min(int(ne.Uint32(blk[bdNumPkts:])), blockSize/(phSLL+20))
+	used := min(int(ne.Uint32(blk[bdLen:])), blockSize)
+	arena := make([]byte, 0, used+4*num)
+	b := batch{pkts: make([]packet, 0, num)}
+	p := int(ne.Uint32(blk[bdFirstOffset:]))
+	for range num {
+		if p <= 0 || p+phSLL+20 > blockSize {
+			break
+		}
+		h := blk[p:]
+		next := int(ne.Uint32(h[phNext:]))
+		mac := int(ne.Uint16(h[phMac:]))
+		snap := int(ne.Uint32(h[phSnaplen:]))
+		if p+mac+snap > blockSize {
+			break
+		}
+		data := h[mac : mac+snap]
+		length := int(ne.Uint32(h[phLen:]))
+		pkttype := h[sllPkt]
+		st := ne.Uint32(h[phStatus:])
+		switch {
+		case r.loopback && pkttype == unix.PACKET_OUTGOING:
+			b.dropped++
+		case r.cooked && !isIPProto(binary.BigEndian.Uint16(h[sllProto:])):
+			b.dropped++
+		default:
+			start := len(arena)
+			if !r.cooked && st&unix.TP_STATUS_VLAN_VALID != 0 && len(data) >= 12 {
+				tpid := uint16(unix.ETH_P_8021Q)
+				if st&unix.TP_STATUS_VLAN_TPID_VALID != 0 {
+					tpid = ne.Uint16(h[phVLANTPI:])
+				}
+				tci := uint16(ne.Uint32(h[phVLANTCI:]))
+				arena = append(arena, data[:12]...)
+				arena = binary.BigEndian.AppendUint16(arena, tpid)
+				arena = binary.BigEndian.AppendUint16(arena, tci)
+				arena = append(arena, data[12:]...)
+				length += 4
+			} else {
+				arena = append(arena, data...)
+			}
+			pk := packet{
+				iface:  r.index,
+				ts:     time.Unix(int64(ne.Uint32(h[phSec:])), int64(ne.Uint32(h[phNsec:]))),
+				data:   arena[start:len(arena):len(arena)],
+				length: length,
+				dir:    dirIn,
+			}
+			switch pkttype {
+			case unix.PACKET_OUTGOING:
+				pk.dir = dirOut
+			case unix.PACKET_HOST:
+				pk.reception = pcapgo.NgEpbFlagReceptionTypeUnicast
+			case unix.PACKET_BROADCAST:
+				pk.reception = pcapgo.NgEpbFlagReceptionTypeBroadcast
+			case unix.PACKET_MULTICAST:
+				pk.reception = pcapgo.NgEpbFlagReceptionTypeMulticast
+			case unix.PACKET_OTHERHOST:
+				pk.reception = pcapgo.NgEpbFlagReceptionTypePromiscuous
+			}
+			b.pkts = append(b.pkts, pk)
+		}
+		if next == 0 {
+			break
+		}
+		p += next
+	}
+	return b
+}
+
+func isIPProto(p uint16) bool { return p == unix.ETH_P_IP || p == unix.ETH_P_IPV6 }

@@ -1,0 +1,221 @@
+package capture
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"runtime"
+	"time"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+	"github.com/gopacket/gopacket/pcapgo"
+)
+
+// direction of a packet as the pcapng epb_flags option records it.
+type direction uint8
+
+const (
+	dirUnknown direction = iota
+	dirIn
+	dirOut
+)
+
+// packet is one captured packet on its way to the writer. data may be
+// shared with other packets of the same batch.
+type packet struct {
+	iface     int // pcapng interface number
+	ts        time.Time
+	data      []byte
+	length    int // length on the wire
+	dir       direction
+	reception pcapgo.NgEpbFlag
+}
+
+// ifaceDesc describes one capture interface for its Interface Description
+// Block.
+type ifaceDesc struct {
+	name     string
+	desc     string
+	linkType layers.LinkType
+}
+
+// Sizes of pcapng blocks written per packet and per interface at the end,
+// used to enforce Options.MaxBytes before writing.
+const (
+	epbOverhead   = 32     // block header, fixed fields and trailer
+	epbFlagsBytes = 4 + 12 // epb_flags option and end-of-options, when present
+	isbBytes      = 76     // statistics block with four 8-byte options
+)
+
+// countingWriter counts the bytes that reached the underlying writer.
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// ngOut writes the pcapng stream and keeps the counters.
+type ngOut struct {
+	ng     *pcapgo.NgWriter
+	cw     *countingWriter
+	opt    Options
+	ifaces []ifaceDesc
+	stats  Stats
+	per    []InterfaceStats
+	size   int64                     // bytes of the stream so far, buffered ones included
+	done   bool                      // a limit was reached
+	extra  map[string]InterfaceStats // interfaces that could not be opened
+}
+
+func newNgOut(w io.Writer, opt Options, ifaces []ifaceDesc, start time.Time) (*ngOut, error) {
+	if len(ifaces) == 0 {
+		return nil, errors.New("capture: no interface to capture on")
+	}
+	o := &ngOut{cw: &countingWriter{w: w}, opt: opt, ifaces: ifaces}
+	filter := opt.Filter.String()
+	idb := func(d ifaceDesc) pcapgo.NgInterface {
+		return pcapgo.NgInterface{
+			Name:                d.name,
+			Description:         d.desc,
+			Filter:              filter,
+			OS:                  runtime.GOOS,
+			LinkType:            d.linkType,
+			SnapLength:          uint32(opt.SnapLen),
+			TimestampResolution: 9,
+		}
+	}
+	section := pcapgo.NgWriterOptions{SectionInfo: pcapgo.NgSectionInfo{
+		Hardware:    runtime.GOARCH,
+		OS:          runtime.GOOS,
+		Application: "pbxagent",
+		Comment:     opt.Comment,
+	}}
+	var err error
+	if o.ng, err = pcapgo.NewNgWriterInterface(o.cw, idb(ifaces[0]), section); err != nil {
+		return nil, fmt.Errorf("capture: write pcapng header: %w", err)
+	}
+	for _, d := range ifaces[1:] {
+		if _, err := o.ng.AddInterface(idb(d)); err != nil {
+			return nil, fmt.Errorf("capture: write pcapng header: %w", err)
+		}
+	}
+	if err := o.ng.Flush(); err != nil {
+		return nil, fmt.Errorf("capture: write pcapng header: %w", err)
+	}
+	o.size = o.cw.n
+	o.per = make([]InterfaceStats, len(ifaces))
+	for i, d := range ifaces {
+		o.per[i] = InterfaceStats{Index: i, LinkType: d.linkType.String()}
+	}
+	o.stats = Stats{Start: start, Filter: filter, Bytes: o.size}
+	if opt.MaxBytes > 0 && o.size+int64(len(ifaces))*isbBytes > opt.MaxBytes {
+		return nil, fmt.Errorf("capture: MaxBytes %d is smaller than the pcapng headers", opt.MaxBytes)
+	}
+	return o, nil
+}
+
+// write writes one packet unless a limit is reached; it returns false once
+// capture must stop.
+func (o *ngOut) write(p *packet) (bool, error) {
+	if o.done {
+		return false, nil
+	}
+	o.stats.Seen++
+	o.per[p.iface].Seen++
+	data := p.data
+	if o.opt.NoRTPPayload {
+		if n := trimRTP(o.opt.Filter, o.ifaces[p.iface].linkType, data); n < len(data) {
+			data = data[:n]
+			o.stats.Trimmed++
+		}
+	}
+	size := int64(epbOverhead + (len(data)+3)&^3)
+	var popt pcapgo.NgPacketOptions
+	if p.dir != dirUnknown {
+		size += epbFlagsBytes
+		fl := pcapgo.NgEpbFlags{Direction: pcapgo.NgEpbFlagDirectionInbound, Reception: p.reception}
+		if p.dir == dirOut {
+			fl.Direction = pcapgo.NgEpbFlagDirectionOutbound
+		}
+		popt.Flags = &fl
+	}
+	if o.opt.MaxBytes > 0 && o.size+size+int64(len(o.ifaces))*isbBytes > o.opt.MaxBytes {
+		o.stop(fmt.Sprintf("max bytes (%d) reached", o.opt.MaxBytes))
+		return false, nil
+	}
+	length := p.length
+	if length < len(data) {
+		length = len(data)
+	}
+	ci := gopacket.CaptureInfo{Timestamp: p.ts, CaptureLength: len(data), Length: length, InterfaceIndex: p.iface}
+	if err := o.ng.WritePacketWithOptions(ci, data, popt); err != nil {
+		return false, fmt.Errorf("capture: write packet: %w", err)
+	}
+	o.size += size
+	o.stats.Written++
+	o.per[p.iface].Written++
+	if o.opt.MaxPackets > 0 && o.stats.Written >= o.opt.MaxPackets {
+		o.stop(fmt.Sprintf("max packets (%d) reached", o.opt.MaxPackets))
+		return false, nil
+	}
+	return true, nil
+}
+
+func (o *ngOut) stop(reason string) {
+	o.done = true
+	o.stats.Truncated = true
+	o.stats.StopReason = reason
+}
+
+// snapshot returns the current counters.
+func (o *ngOut) snapshot() Stats {
+	s := o.stats.clone()
+	s.Bytes = o.size
+	s.KernelDropped = 0
+	for name, p := range o.extra {
+		s.PerInterface[name] = p
+	}
+	for i, p := range o.per {
+		s.KernelDropped += p.KernelDropped
+		s.PerInterface[o.ifaces[i].name] = p
+	}
+	return s
+}
+
+// close writes one statistics block per interface and flushes; it returns
+// the final counters.
+func (o *ngOut) close(end time.Time, reason string) (Stats, error) {
+	var first error
+	for i, p := range o.per {
+		err := o.ng.WriteInterfaceStats(i, pcapgo.NgInterfaceStatistics{
+			LastUpdate:      end,
+			StartTime:       o.stats.Start,
+			EndTime:         end,
+			PacketsReceived: uint64(p.Seen),
+			PacketsDropped:  uint64(p.KernelDropped),
+		})
+		if err != nil && first == nil {
+			first = err
+		}
+		o.size += isbBytes
+	}
+	if err := o.ng.Flush(); err != nil && first == nil {
+		first = err
+	}
+	if o.stats.StopReason == "" {
+		o.stats.StopReason = reason
+	}
+	s := o.snapshot()
+	s.End = end
+	s.Bytes = o.cw.n
+	if first != nil {
+		return s, fmt.Errorf("capture: finish pcapng: %w", first)
+	}
+	return s, nil
+}
