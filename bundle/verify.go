@@ -1,0 +1,163 @@
+package bundle
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"sort"
+
+	"github.com/mholt/archives"
+
+	"github.com/pbxagent/pbxagent/minisign"
+)
+
+// maxManifest bounds the manifest read into memory during verification.
+const maxManifest = 64 << 20
+
+// Verification is the outcome of checking a bundle.
+type Verification struct {
+	Archive string `json:"archive"`
+	// SignatureOK is true when the detached signature matches the archive
+	// and the public key.
+	SignatureOK    bool   `json:"signature_ok"`
+	SignatureError string `json:"signature_error,omitempty"`
+	KeyID          string `json:"key_id,omitempty"`
+	TrustedComment string `json:"trusted_comment,omitempty"`
+	// Files is the number of files checked against the manifest.
+	Files int `json:"files"`
+	// Problems lists every difference between the archive and its
+	// manifest, one sentence each.
+	Problems []string  `json:"problems,omitempty"`
+	Manifest *Manifest `json:"-"`
+}
+
+// OK reports whether the signature and every hash check out.
+func (v *Verification) OK() bool { return v.SignatureOK && len(v.Problems) == 0 }
+
+// Verify checks archive against its detached signature sigPath made by pub,
+// then every file inside against manifest.json. It returns an error only when
+// the archive cannot be read at all; differences are in the Verification.
+func Verify(ctx context.Context, archive, sigPath string, pub minisign.PublicKey) (*Verification, error) {
+	v := &Verification{Archive: archive}
+	f, err := os.Open(archive)
+	if err != nil {
+		return nil, fmt.Errorf("open bundle: %w", err)
+	}
+	defer f.Close()
+
+	sig, err := os.ReadFile(sigPath)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		v.SignatureError = fmt.Sprintf("no signature file %s next to the archive: copy it along with the bundle", sigPath)
+	case err != nil:
+		v.SignatureError = fmt.Sprintf("read signature %s: %v", sigPath, err)
+	default:
+		s, err := minisign.Verify(pub, f, sig)
+		if err != nil {
+			v.SignatureError = err.Error()
+		} else {
+			v.SignatureOK = true
+			v.KeyID = pub.IDString()
+			v.TrustedComment = s.TrustedComment
+		}
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return nil, fmt.Errorf("rewind %s: %w", archive, err)
+	}
+	v.Problems = checkContents(ctx, archive, f, v)
+	return v, nil
+}
+
+type seenFile struct {
+	size int64
+	sum  string
+}
+
+func checkContents(ctx context.Context, name string, f *os.File, v *Verification) []string {
+	format, _, err := archives.Identify(ctx, name, f)
+	if err != nil {
+		return []string{fmt.Sprintf("not a bundle archive (tar.gz, tar.zst or zip): %v", err)}
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return []string{fmt.Sprintf("rewind archive: %v", err)}
+	}
+	ex, ok := format.(archives.Extractor)
+	if !ok {
+		return []string{fmt.Sprintf("%s is not an archive format", format.Extension())}
+	}
+	seen := map[string]seenFile{}
+	var dups []string
+	var manifestData []byte
+	err = ex.Extract(ctx, f, func(ctx context.Context, fi archives.FileInfo) error {
+		if fi.IsDir() {
+			return nil
+		}
+		p := path.Clean(fi.NameInArchive)
+		rc, err := fi.Open()
+		if err != nil {
+			return fmt.Errorf("open %s in archive: %w", p, err)
+		}
+		defer rc.Close()
+		if p == ManifestName {
+			manifestData, err = io.ReadAll(io.LimitReader(rc, maxManifest))
+			return err
+		}
+		h := sha256.New()
+		n, err := io.Copy(h, rc)
+		if err != nil {
+			return fmt.Errorf("read %s in archive: %w", p, err)
+		}
+		if _, dup := seen[p]; dup {
+			dups = append(dups, p)
+		}
+		seen[p] = seenFile{size: n, sum: hex.EncodeToString(h.Sum(nil))}
+		return nil
+	})
+	var problems []string
+	if err != nil {
+		problems = append(problems, fmt.Sprintf("archive is damaged and could not be read to the end: %v", err))
+	}
+	for _, d := range dups {
+		problems = append(problems, fmt.Sprintf("%s: appears more than once in the archive", d))
+	}
+	if manifestData == nil {
+		return append(problems, "manifest.json is missing from the archive")
+	}
+	var m Manifest
+	if err := json.Unmarshal(manifestData, &m); err != nil {
+		return append(problems, fmt.Sprintf("manifest.json is not valid JSON: %v", err))
+	}
+	v.Manifest = &m
+	listed := map[string]bool{}
+	for _, fe := range m.Files {
+		listed[fe.Path] = true
+		got, ok := seen[fe.Path]
+		switch {
+		case !ok:
+			problems = append(problems, fmt.Sprintf("%s: listed in the manifest but missing from the archive", fe.Path))
+		case got.size != fe.Size:
+			problems = append(problems, fmt.Sprintf("%s: size is %d bytes, manifest says %d", fe.Path, got.size, fe.Size))
+		case got.sum != fe.SHA256:
+			problems = append(problems, fmt.Sprintf("%s: SHA-256 is %s, manifest says %s (the file was changed)", fe.Path, got.sum, fe.SHA256))
+		default:
+			v.Files++
+		}
+	}
+	var extra []string
+	for p := range seen {
+		if !listed[p] {
+			extra = append(extra, p)
+		}
+	}
+	sort.Strings(extra)
+	for _, p := range extra {
+		problems = append(problems, fmt.Sprintf("%s: in the archive but not listed in the manifest (added after signing?)", p))
+	}
+	return problems
+}

@@ -1,0 +1,515 @@
+// Package bundle writes and verifies support bundles: one archive streamed
+// straight to disk (no staging folder, so it needs no more space than its
+// own size), a manifest.json of SHA-256 hashes at the archive's root, and a
+// detached minisign signature beside it.
+//
+// The package knows nothing of PortSIP: callers (the agent, later the
+// service reacting to an alert) decide what goes in. Every write passes a
+// free-space Guard, so a bundle never fills the disk it is meant to
+// diagnose, and the archive is written under a temporary name, fsynced and
+// renamed, so no run ever leaves a half archive behind.
+package bundle
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/mholt/archives"
+
+	"github.com/pbxagent/pbxagent/internal/atomicfile"
+	"github.com/pbxagent/pbxagent/minisign"
+)
+
+// Entry is one file to add to the archive.
+type Entry struct {
+	// Path inside the archive, slash-separated ("logs/callmanager.log").
+	Path string
+	// Collector is the name of what produced the file.
+	Collector string
+	// Source is the file's original path on the host, if any.
+	Source string
+	// Size is the exact number of bytes Reader will provide. If Reader
+	// ends early the rest is zero-filled and the entry records the error.
+	Size    int64
+	ModTime time.Time
+	Reader  io.Reader
+	// TruncatedBytes were left out of the original to respect the caps.
+	TruncatedBytes int64
+	// Redactions is the number of secrets replaced, for redacted files.
+	Redactions *int
+	// Error notes a problem with the file that is not fatal.
+	Error string
+}
+
+// Options configure a new archive.
+type Options struct {
+	// Dir is the output folder; it is created 0700 if missing.
+	Dir string
+	// Name is the final file name, including the format's extension.
+	Name   string
+	Format Format
+	// Guard keeps the output filesystem's reserve; required.
+	Guard *Guard
+}
+
+// Writer streams one bundle archive. Its methods are safe for concurrent
+// use; entries are written in the order Add is called.
+type Writer struct {
+	opt     Options
+	tmpPath string
+	f       *os.File
+	buf     *bufio.Writer
+	sha     hash.Hash
+	pre     hash.Hash
+	size    int64
+	comp    io.WriteCloser
+	ctx     context.Context
+	cancel  context.CancelFunc
+	jobs    chan archives.ArchiveAsyncJob
+	done    chan error
+
+	jobsClosed bool
+
+	mu       sync.Mutex
+	err      error
+	finished bool
+	files    []FileEntry
+	missing  []MissingEntry
+	warnings []string
+	paths    map[string]bool
+}
+
+type countWriter struct{ n *int64 }
+
+func (c countWriter) Write(p []byte) (int, error) { *c.n += int64(len(p)); return len(p), nil }
+
+// Create opens a temporary file in opt.Dir and starts the archive.
+func Create(opt Options) (*Writer, error) {
+	if opt.Guard == nil {
+		return nil, errors.New("bundle: a free-space guard is required")
+	}
+	if err := os.MkdirAll(opt.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create output folder %s: %w", opt.Dir, err)
+	}
+	f, err := os.CreateTemp(opt.Dir, ".pbx-support-*.partial")
+	if err != nil {
+		return nil, fmt.Errorf("create bundle file in %s: %w", opt.Dir, err)
+	}
+	if err := f.Chmod(0o600); err != nil && !isUnsupported(err) {
+		f.Close()
+		os.Remove(f.Name())
+		return nil, fmt.Errorf("set mode of %s: %w", f.Name(), err)
+	}
+	w := &Writer{
+		opt:     opt,
+		tmpPath: f.Name(),
+		f:       f,
+		sha:     sha256.New(),
+		pre:     minisign.NewPrehash(),
+		jobs:    make(chan archives.ArchiveAsyncJob),
+		done:    make(chan error, 1),
+		paths:   map[string]bool{},
+	}
+	w.buf = bufio.NewWriterSize(opt.Guard.Writer(f), 1<<20)
+	var out io.Writer = io.MultiWriter(w.buf, w.sha, w.pre, countWriter{&w.size})
+	arch, compressor := opt.Format.archiver()
+	if compressor != nil {
+		w.comp, err = compressor(out)
+		if err != nil {
+			w.removeTemp()
+			return nil, fmt.Errorf("start %s compressor: %w", opt.Format, err)
+		}
+		out = w.comp
+	}
+	w.ctx, w.cancel = context.WithCancel(context.Background())
+	go func() { w.done <- arch.ArchiveAsync(w.ctx, out, w.jobs) }()
+	return w, nil
+}
+
+func isUnsupported(err error) bool {
+	return errors.Is(err, errors.ErrUnsupported)
+}
+
+// TempPath is the archive's temporary name while it is being written.
+func (w *Writer) TempPath() string { return w.tmpPath }
+
+// Written returns the compressed bytes written so far.
+func (w *Writer) Written() int64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.size
+}
+
+// Add copies one entry into the archive. A failure to write (disk reserve,
+// I/O error) is fatal for the whole archive and returned; a short read of
+// the entry's source is not: it is zero-filled and recorded.
+func (w *Writer) Add(e Entry) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.err != nil {
+		return w.err
+	}
+	if w.finished {
+		return errors.New("bundle: add after close")
+	}
+	if err := w.checkPath(e.Path); err != nil {
+		return err
+	}
+	if e.ModTime.IsZero() {
+		e.ModTime = time.Now()
+	}
+	er := &entryReader{ctx: w.ctx, r: e.Reader, left: e.Size, h: sha256.New()}
+	job := archives.ArchiveAsyncJob{
+		File: archives.FileInfo{
+			FileInfo:      fileInfo{name: path.Base(e.Path), size: e.Size, mtime: e.ModTime},
+			NameInArchive: e.Path,
+			Open:          func() (fs.File, error) { return er, nil },
+		},
+	}
+	res := make(chan error, 1)
+	job.Result = res
+	if err := w.submit(job, res); err != nil {
+		return err
+	}
+	fe := FileEntry{
+		Path:           e.Path,
+		Size:           e.Size,
+		SHA256:         hex.EncodeToString(er.h.Sum(nil)),
+		Collector:      e.Collector,
+		Source:         e.Source,
+		ModTime:        e.ModTime.UTC(),
+		TruncatedBytes: e.TruncatedBytes,
+		Redactions:     e.Redactions,
+		Error:          e.Error,
+	}
+	if er.readErr != nil {
+		msg := fmt.Sprintf("source ended after %d of %d bytes (%v); the rest is zero-filled", e.Size-er.padded, e.Size, er.readErr)
+		if fe.Error != "" {
+			fe.Error += "; " + msg
+		} else {
+			fe.Error = msg
+		}
+	}
+	w.files = append(w.files, fe)
+	return nil
+}
+
+func (w *Writer) submit(job archives.ArchiveAsyncJob, res chan error) error {
+	select {
+	case w.jobs <- job:
+	case err := <-w.done:
+		w.err = fmt.Errorf("write %s: archive writer stopped: %v", w.tmpPath, err)
+		return w.err
+	}
+	if err := <-res; err != nil {
+		w.err = fmt.Errorf("write %s into %s: %w", job.File.NameInArchive, w.tmpPath, err)
+		if re := (*ReserveError)(nil); errors.As(err, &re) {
+			w.err = fmt.Errorf("write %s: %w", job.File.NameInArchive, re)
+		}
+		return w.err
+	}
+	return nil
+}
+
+func (w *Writer) checkPath(p string) error {
+	if p == "" || path.IsAbs(p) || path.Clean(p) != p || p == ManifestName && !w.finished {
+		return fmt.Errorf("bundle: invalid archive path %q", p)
+	}
+	if w.paths[p] {
+		return fmt.Errorf("bundle: duplicate archive path %q", p)
+	}
+	w.paths[p] = true
+	return nil
+}
+
+// AddBytes adds a small in-memory file.
+func (w *Writer) AddBytes(p, collector string, data []byte) error {
+	return w.Add(Entry{Path: p, Collector: collector, Size: int64(len(data)), Reader: bytesReader(data)})
+}
+
+// Missing records something that was looked for and not collected.
+func (w *Writer) Missing(p, collector, reason string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.missing = append(w.missing, MissingEntry{Path: p, Collector: collector, Reason: reason})
+}
+
+// Warn records a note for the manifest.
+func (w *Writer) Warn(msg string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.warnings = append(w.warnings, msg)
+}
+
+// Signer signs a BLAKE2b-512 prehash of the archive (minisign's hashed
+// mode); minisign.PrivateKey implements it.
+type Signer interface {
+	SignPrehashed(digest []byte, trustedComment, untrustedComment string) ([]byte, error)
+}
+
+// Result describes a finished bundle.
+type Result struct {
+	Path          string    `json:"path"`
+	SignaturePath string    `json:"signature_path,omitempty"`
+	Size          int64     `json:"size"`
+	SHA256        string    `json:"sha256"`
+	Partial       bool      `json:"partial"`
+	Files         int       `json:"files"`
+	Missing       int       `json:"missing"`
+	Warnings      []string  `json:"warnings,omitempty"`
+	Manifest      *Manifest `json:"-"`
+}
+
+// Close writes manifest.json (m completed with the files, missing entries
+// and warnings recorded so far), finishes the archive, fsyncs it, renames it
+// to its final name and signs it. On any error the temporary file is
+// removed.
+func (w *Writer) Close(m *Manifest, signer Signer) (*Result, error) {
+	w.mu.Lock()
+	if w.err != nil {
+		err := w.err
+		w.mu.Unlock()
+		w.Abort()
+		return nil, err
+	}
+	w.finished = true
+	m.Version = ManifestVersion
+	m.Files = append([]FileEntry(nil), w.files...)
+	m.Missing = append([]MissingEntry(nil), w.missing...)
+	m.Warnings = append(m.Warnings, w.warnings...)
+	if m.Files == nil {
+		m.Files = []FileEntry{}
+	}
+	w.mu.Unlock()
+
+	data, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		w.Abort()
+		return nil, fmt.Errorf("encode manifest: %w", err)
+	}
+	data = append(data, '\n')
+	w.mu.Lock()
+	w.paths[ManifestName] = false
+	err = w.addLocked(ManifestName, data)
+	w.mu.Unlock()
+	if err != nil {
+		w.Abort()
+		return nil, err
+	}
+	if err := w.finish(); err != nil {
+		w.Abort()
+		return nil, err
+	}
+	final, err := w.rename()
+	if err != nil {
+		w.Abort()
+		return nil, err
+	}
+	res := &Result{
+		Path:     final,
+		Size:     w.size,
+		SHA256:   hex.EncodeToString(w.sha.Sum(nil)),
+		Partial:  m.Partial,
+		Files:    len(m.Files),
+		Missing:  len(m.Missing),
+		Warnings: m.Warnings,
+		Manifest: m,
+	}
+	if signer != nil {
+		trusted := fmt.Sprintf("timestamp:%d\tfile:%s\thashed\thost:%s\tsha256:%s",
+			m.FinishedAt.Unix(), filepath.Base(final), m.Host, res.SHA256)
+		sig, err := signer.SignPrehashed(w.pre.Sum(nil), trusted, "signature from pbxagent secret key")
+		if err != nil {
+			return res, fmt.Errorf("sign %s: %w", final, err)
+		}
+		sigPath := final + ".minisig"
+		if err := atomicfile.Write(sigPath, sig, 0o600); err != nil {
+			return res, fmt.Errorf("write signature: %w", err)
+		}
+		res.SignaturePath = sigPath
+	}
+	return res, nil
+}
+
+func (w *Writer) addLocked(p string, data []byte) error {
+	w.paths[p] = true
+	er := &entryReader{ctx: w.ctx, r: bytesReader(data), left: int64(len(data)), h: sha256.New()}
+	res := make(chan error, 1)
+	job := archives.ArchiveAsyncJob{
+		File: archives.FileInfo{
+			FileInfo:      fileInfo{name: path.Base(p), size: int64(len(data)), mtime: time.Now()},
+			NameInArchive: p,
+			Open:          func() (fs.File, error) { return er, nil },
+		},
+		Result: res,
+	}
+	return w.submit(job, res)
+}
+
+// finish ends the archive and the compressor and makes the file durable.
+func (w *Writer) finish() error {
+	w.mu.Lock()
+	w.jobsClosed = true
+	close(w.jobs)
+	w.mu.Unlock()
+	if err := <-w.done; err != nil {
+		return fmt.Errorf("finish archive %s: %w", w.tmpPath, err)
+	}
+	if w.comp != nil {
+		if err := w.comp.Close(); err != nil {
+			return fmt.Errorf("finish compression of %s: %w", w.tmpPath, err)
+		}
+	}
+	if err := w.buf.Flush(); err != nil {
+		return fmt.Errorf("write %s: %w", w.tmpPath, err)
+	}
+	if err := w.f.Sync(); err != nil {
+		return fmt.Errorf("sync %s: %w", w.tmpPath, err)
+	}
+	if err := w.f.Close(); err != nil {
+		return fmt.Errorf("close %s: %w", w.tmpPath, err)
+	}
+	w.f = nil
+	return nil
+}
+
+// rename moves the finished archive to its final name without replacing an
+// existing file.
+func (w *Writer) rename() (string, error) {
+	base := w.opt.Name
+	ext := w.opt.Format.Ext()
+	stem := base[:len(base)-len(ext)]
+	for i := 0; i < 100; i++ {
+		name := base
+		if i > 0 {
+			name = fmt.Sprintf("%s-%d%s", stem, i, ext)
+		}
+		final := filepath.Join(w.opt.Dir, name)
+		if _, err := os.Lstat(final); err == nil {
+			continue
+		}
+		if err := os.Rename(w.tmpPath, final); err != nil {
+			return "", fmt.Errorf("rename %s to %s: %w", w.tmpPath, final, err)
+		}
+		atomicfile.SyncDir(w.opt.Dir)
+		w.tmpPath = ""
+		return final, nil
+	}
+	return "", fmt.Errorf("rename %s: too many bundles named %s in %s", w.tmpPath, base, w.opt.Dir)
+}
+
+// Abort stops writing and removes the temporary file. It is safe to call
+// more than once and after Close.
+func (w *Writer) Abort() {
+	// Cancel first, without the lock: an Add in progress sees it on its
+	// next read and returns, releasing the lock.
+	w.cancel()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.finished = true
+	if !w.jobsClosed {
+		w.jobsClosed = true
+		close(w.jobs)
+	}
+	w.removeTemp()
+}
+
+func (w *Writer) removeTemp() {
+	if w.f != nil {
+		w.f.Close()
+		w.f = nil
+	}
+	if w.tmpPath != "" {
+		os.Remove(w.tmpPath)
+		w.tmpPath = ""
+	}
+}
+
+// entryReader feeds exactly `left` bytes to the archive, hashing them and
+// zero-filling if the source ends early. It never returns a read error, so
+// the archive stays well-formed whatever the source does.
+type entryReader struct {
+	ctx     context.Context
+	r       io.Reader
+	left    int64
+	h       hash.Hash
+	readErr error
+	padded  int64
+}
+
+func (e *entryReader) Read(p []byte) (int, error) {
+	if e.left <= 0 {
+		return 0, io.EOF
+	}
+	if err := e.ctx.Err(); err != nil {
+		return 0, err // the archive is being abandoned
+	}
+	if int64(len(p)) > e.left {
+		p = p[:e.left]
+	}
+	var n int
+	if e.readErr == nil && e.r != nil {
+		var err error
+		n, err = e.r.Read(p)
+		if err != nil && n == 0 {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			e.readErr = err
+		}
+	} else if e.r == nil && e.readErr == nil {
+		e.readErr = errors.New("no source")
+	}
+	if e.readErr != nil && n == 0 {
+		clear(p)
+		n = len(p)
+		e.padded += int64(n)
+	}
+	e.h.Write(p[:n])
+	e.left -= int64(n)
+	return n, nil
+}
+
+func (e *entryReader) Stat() (fs.FileInfo, error) { return nil, errors.ErrUnsupported }
+func (e *entryReader) Close() error               { return nil }
+
+type fileInfo struct {
+	name  string
+	size  int64
+	mtime time.Time
+}
+
+func (f fileInfo) Name() string       { return f.name }
+func (f fileInfo) Size() int64        { return f.size }
+func (f fileInfo) Mode() fs.FileMode  { return 0o600 }
+func (f fileInfo) ModTime() time.Time { return f.mtime }
+func (f fileInfo) IsDir() bool        { return false }
+func (f fileInfo) Sys() any           { return nil }
+
+type byteSliceReader struct {
+	b []byte
+}
+
+func (r *byteSliceReader) Read(p []byte) (int, error) {
+	if len(r.b) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, r.b)
+	r.b = r.b[n:]
+	return n, nil
+}
+
+func bytesReader(b []byte) io.Reader { return &byteSliceReader{b: b} }
