@@ -1,0 +1,60 @@
+// Package agent turns the configuration into collectors, log followers and
+// packet captures and drives them. The command line and the long-running
+// service use the same Agent, so a bundle taken by hand and one taken when an
+// alert fires are built by the same code.
+package agent
+
+import (
+	"log/slog"
+	"os"
+	"regexp"
+	"strings"
+
+	"github.com/pbxagent/pbxagent/collectors"
+	"github.com/pbxagent/pbxagent/config"
+	"github.com/pbxagent/pbxagent/redact"
+)
+
+// Agent holds what every job of the agent needs.
+type Agent struct {
+	cfg        *config.Config
+	configPath string
+	version    string
+	log        *slog.Logger
+	redactor   *redact.Redactor
+}
+
+// New returns an Agent for cfg, loaded from configPath (which may not exist
+// when the defaults are in use).
+func New(cfg *config.Config, configPath, version string, log *slog.Logger) *Agent {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Agent{cfg: cfg, configPath: configPath, version: version, log: log, redactor: redact.New()}
+}
+
+// Config returns the agent's configuration.
+func (a *Agent) Config() *config.Config { return a.cfg }
+
+// Snapshot returns the collectors of the host snapshot, with process
+// command lines passed through the redactor.
+func (a *Agent) Snapshot() []collectors.Named {
+	return collectors.Snapshot(a.cfg, a.sanitizeArgs)
+}
+
+func (a *Agent) sanitizeArgs(args []string) []string {
+	out, _ := a.redactor.Args(args)
+	return out
+}
+
+var unsafeHost = regexp.MustCompile(`[^A-Za-z0-9.-]+`)
+
+// Hostname returns the host name made safe for a file name.
+func Hostname() string {
+	h, err := os.Hostname()
+	if err != nil || h == "" {
+		h = "unknown-host"
+	}
+	h = unsafeHost.ReplaceAllString(h, "_")
+	return strings.Trim(h, "._-")
+}

@@ -1,0 +1,426 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pbxagent/pbxagent/bundle"
+	"github.com/pbxagent/pbxagent/collectors"
+	"github.com/pbxagent/pbxagent/config"
+	"github.com/pbxagent/pbxagent/follow"
+	"github.com/pbxagent/pbxagent/minisign"
+)
+
+// BundleRequest says what one bundle run should collect.
+type BundleRequest struct {
+	// Duration is the live window: callmanager.log is followed (and packets
+	// captured) for this long while the problem is reproduced. 0 = none.
+	Duration time.Duration
+	// OutputDir overrides the configured output folder.
+	OutputDir string
+	// Since selects archived *.gz logs modified within this window.
+	Since       time.Duration
+	MaxSize     int64
+	MaxFileSize int64
+	Format      bundle.Format
+	// NoCapture skips the packet capture.
+	NoCapture bool
+	// CommandLine is recorded in the manifest after redaction.
+	CommandLine []string
+	// Stop, when closed, ends the live window early; the bundle is then
+	// finished with what was collected and marked partial.
+	Stop <-chan struct{}
+	// Progress receives the current step; it must not block.
+	Progress func(Progress)
+}
+
+// Progress is a step of a bundle run, for the terminal or the service log.
+type Progress struct {
+	Step string
+	// WindowEnd is when the live window ends; zero without a window.
+	WindowEnd time.Time
+	// Written is the number of archive bytes written so far.
+	Written int64
+}
+
+// BundleResult is what a finished run reports.
+type BundleResult struct {
+	*bundle.Result
+	// KeyCreated is true when this run created the host's signing key.
+	KeyCreated    bool   `json:"key_created,omitempty"`
+	PublicKey     string `json:"public_key,omitempty"`
+	PublicKeyFile string `json:"public_key_file,omitempty"`
+	SecretKeyFile string `json:"secret_key_file,omitempty"`
+}
+
+// windowLogName is the archive path of the lines written to callmanager.log
+// during the live window.
+const windowLogName = "logs/callmanager.window.log"
+
+// smallFiles is the budget kept aside for system/ and config/ files.
+const smallFiles = 8 << 20
+
+// BundleDefaults fills a request's unset fields from the configuration.
+func (a *Agent) BundleDefaults(r BundleRequest) BundleRequest {
+	c := a.cfg.Bundle
+	if r.OutputDir == "" {
+		r.OutputDir = a.cfg.OutputDir()
+	}
+	if r.Since == 0 {
+		r.Since = c.Since.D()
+	}
+	if r.MaxSize == 0 {
+		r.MaxSize = int64(c.MaxSize)
+	}
+	if r.MaxFileSize == 0 {
+		r.MaxFileSize = int64(c.MaxFileSize)
+	}
+	if r.MaxFileSize > r.MaxSize {
+		r.MaxFileSize = r.MaxSize
+	}
+	if r.Format == "" {
+		r.Format = bundle.Format(c.Format)
+		if r.Format == "" {
+			r.Format = bundle.DefaultFormat()
+		}
+	}
+	return r
+}
+
+// Bundle builds one support bundle. Cancelling ctx aborts it and removes the
+// partial file; closing req.Stop ends the live window early and still
+// produces a valid, signed bundle marked partial.
+func (a *Agent) Bundle(ctx context.Context, req BundleRequest) (*BundleResult, error) {
+	req = a.BundleDefaults(req)
+	progress := req.Progress
+	if progress == nil {
+		progress = func(Progress) {}
+	}
+	started := time.Now().UTC()
+	host := Hostname()
+	name := fmt.Sprintf("pbx-support-%s-%s%s", host, started.Format("20060102T150405Z"), req.Format.Ext())
+
+	if err := os.MkdirAll(req.OutputDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create output folder %s: %w (choose another with --output)", req.OutputDir, err)
+	}
+	guard := bundle.NewGuard(req.OutputDir, a.cfg.Bundle.ReservePercent, int64(a.cfg.Bundle.ReserveMin))
+
+	progress(Progress{Step: "planning"})
+	plan := a.planLogs(req, started)
+	if err := guard.Check(plan.estimate(req)); err != nil {
+		return nil, err
+	}
+
+	res := &BundleResult{SecretKeyFile: a.cfg.SecretKeyPath(), PublicKeyFile: a.cfg.PublicKeyPath()}
+	var signer bundle.Signer
+	var keyWarning string
+	priv, created, kerr := minisign.LoadOrCreate(res.SecretKeyFile, res.PublicKeyFile)
+	if kerr != nil {
+		keyWarning = fmt.Sprintf("bundle is NOT signed: signing key %s: %v (create one with `pbxagent keygen`)", res.SecretKeyFile, kerr)
+		a.log.Warn("bundle will not be signed", "key", res.SecretKeyFile, "err", kerr)
+	} else {
+		signer = priv
+		res.KeyCreated = created
+		res.PublicKey = priv.Public().String()
+	}
+
+	w, err := bundle.Create(bundle.Options{Dir: req.OutputDir, Name: name, Format: req.Format, Guard: guard})
+	if err != nil {
+		return nil, err
+	}
+	defer w.Abort() // no-op after a successful Close
+	if keyWarning != "" {
+		w.Warn(keyWarning)
+	}
+
+	// The live window starts first, so nothing written while the static
+	// parts are collected is missed.
+	var windowEnd time.Time
+	win := &window{}
+	if req.Duration > 0 {
+		windowEnd = time.Now().Add(req.Duration)
+		if err := a.startWindow(ctx, req, w, guard, win); err != nil {
+			return nil, err
+		}
+	}
+	defer win.close()
+
+	step := func(s string) { progress(Progress{Step: s, WindowEnd: windowEnd, Written: w.Written()}) }
+
+	step("collecting system snapshot")
+	if err := a.addSystem(ctx, w); err != nil {
+		return nil, err
+	}
+	step("collecting configuration")
+	if err := a.addConfig(w); err != nil {
+		return nil, err
+	}
+	step("collecting PBX logs")
+	if err := a.addLogs(ctx, w, req, plan, win); err != nil {
+		return nil, err
+	}
+
+	partial, reason := false, ""
+	if req.Duration > 0 {
+		step("following callmanager.log; reproduce the problem now")
+		t := time.NewTimer(time.Until(windowEnd))
+		select {
+		case <-t.C:
+		case <-req.Stop:
+			partial, reason = true, "interrupted before the end of the --duration window"
+		case <-ctx.Done():
+		}
+		t.Stop()
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("bundle aborted: %w", ctx.Err())
+		}
+		step("finishing live captures")
+		if err := win.finish(w); err != nil {
+			return nil, err
+		}
+	} else {
+		select {
+		case <-req.Stop:
+			partial, reason = true, "interrupted"
+		default:
+		}
+	}
+	if ctx.Err() != nil {
+		return nil, fmt.Errorf("bundle aborted: %w", ctx.Err())
+	}
+
+	step("writing manifest and signature")
+	m := &bundle.Manifest{
+		Host:          host,
+		AgentVersion:  a.version,
+		StartedAt:     started,
+		FinishedAt:    time.Now().UTC(),
+		Partial:       partial,
+		PartialReason: reason,
+		CommandLine:   a.redactArgs(req.CommandLine),
+		Options: map[string]any{
+			"duration":        req.Duration.String(),
+			"since":           config.Duration(req.Since).String(),
+			"max_size":        req.MaxSize,
+			"max_file_size":   req.MaxFileSize,
+			"format":          string(req.Format),
+			"output":          req.OutputDir,
+			"capture":         !req.NoCapture && req.Duration > 0,
+			"pbx_data_dir":    a.cfg.PBX.DataDir,
+			"pbx_log_dir":     a.cfg.LogDir(),
+			"reserve_percent": a.cfg.Bundle.ReservePercent,
+			"reserve_min":     int64(a.cfg.Bundle.ReserveMin),
+		},
+		Sections: win.sections,
+		Warnings: plan.warnings,
+	}
+	br, err := w.Close(m, signer)
+	if err != nil {
+		if br == nil {
+			return nil, err
+		}
+		// The archive is complete; only signing failed.
+		br.Warnings = append(br.Warnings, err.Error())
+	}
+	res.Result = br
+	return res, nil
+}
+
+func (a *Agent) redactArgs(args []string) []string {
+	out, _ := a.redactor.Args(args)
+	return out
+}
+
+// addSystem runs the snapshot collectors concurrently and writes one JSON
+// file per collector plus a readable summary.
+func (a *Agent) addSystem(ctx context.Context, w *bundle.Writer) error {
+	outs := collectors.Run(ctx, a.Snapshot(), 20*time.Second)
+	var summary strings.Builder
+	fmt.Fprintf(&summary, "PBX host snapshot taken %s by pbxagent %s\n\n", time.Now().UTC().Format(time.RFC3339), a.version)
+	for _, o := range outs {
+		p := "system/" + o.Name + ".json"
+		data, err := json.MarshalIndent(o, "", "  ")
+		if err != nil {
+			w.Missing(p, o.Name, fmt.Sprintf("encode report: %v", err))
+			continue
+		}
+		fmt.Fprintf(&summary, "== %s (%s)\n", o.Name, o.Duration.Round(time.Millisecond))
+		switch {
+		case o.NoData:
+			fmt.Fprintf(&summary, "not applicable: %v\n\n", o.Err)
+			w.Missing(p, o.Name, o.Err.Error())
+			continue
+		case o.Err != nil:
+			fmt.Fprintf(&summary, "FAILED: %v\n\n", o.Err)
+		default:
+			fmt.Fprintf(&summary, "%s: %s\n", o.Report.State, o.Report.Summary)
+			if o.Report.Text != "" {
+				summary.WriteString(strings.TrimRight(o.Report.Text, "\n"))
+				summary.WriteString("\n")
+			}
+			summary.WriteString("\n")
+		}
+		data = append(data, '\n')
+		e := bundle.Entry{Path: p, Collector: o.Name, Size: int64(len(data)), Reader: strings.NewReader(string(data))}
+		if o.Err != nil {
+			e.Error = o.Err.Error()
+		}
+		if err := w.Add(e); err != nil {
+			return err
+		}
+	}
+	return w.AddBytes("system/summary.txt", "system", []byte(summary.String()))
+}
+
+// maxConfigFile bounds a configuration file read into memory for redaction.
+const maxConfigFile = 1 << 20
+
+// addConfig adds PortSIP's configuration files and the agent's own, with
+// every secret redacted.
+func (a *Agent) addConfig(w *bundle.Writer) error {
+	files := []struct{ src, dst string }{
+		{filepath.Join(a.cfg.PBX.DataDir, "system.ini"), "config/system.ini"},
+		{a.cfg.ConfigurePBXPath(), "config/.configure_pbx"},
+		{filepath.Join(a.cfg.PBX.InstallDir, "pbx", "docker-compose-portsip-pbx.yml"), "config/docker-compose-portsip-pbx.yml"},
+	}
+	if a.configPath != "" {
+		files = append(files, struct{ src, dst string }{a.configPath, "config/pbxagent.yaml"})
+	}
+	for _, f := range files {
+		if err := a.addRedacted(w, f.src, f.dst); err != nil {
+			return err
+		}
+	}
+	eff, err := config.Marshal(a.cfg)
+	if err != nil {
+		w.Missing("config/pbxagent.effective.yaml", "config", err.Error())
+		return nil
+	}
+	red, n := a.redactor.Bytes(eff)
+	return w.Add(bundle.Entry{Path: "config/pbxagent.effective.yaml", Collector: "config",
+		Size: int64(len(red)), Reader: strings.NewReader(string(red)), Redactions: &n})
+}
+
+func (a *Agent) addRedacted(w *bundle.Writer, src, dst string) error {
+	fi, err := os.Lstat(src)
+	if err != nil {
+		w.Missing(dst, "config", reason(src, err))
+		return nil
+	}
+	if !fi.Mode().IsRegular() {
+		w.Missing(dst, "config", fmt.Sprintf("%s is not a regular file (symlinks are not followed)", src))
+		return nil
+	}
+	if fi.Size() > maxConfigFile {
+		w.Missing(dst, "config", fmt.Sprintf("%s is %d bytes, larger than the %d-byte limit for configuration files", src, fi.Size(), maxConfigFile))
+		return nil
+	}
+	data, err := os.ReadFile(src)
+	if err != nil {
+		w.Missing(dst, "config", reason(src, err))
+		return nil
+	}
+	red, n := a.redactor.Bytes(data)
+	return w.Add(bundle.Entry{Path: dst, Collector: "config", Source: src, Size: int64(len(red)),
+		ModTime: fi.ModTime(), Reader: strings.NewReader(string(red)), Redactions: &n})
+}
+
+// reason turns a file error into the manifest's wording.
+func reason(path string, err error) string {
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return fmt.Sprintf("%s does not exist", path)
+	case errors.Is(err, os.ErrPermission):
+		return fmt.Sprintf("%s is not readable: permission denied (run as root)", path)
+	default:
+		return err.Error()
+	}
+}
+
+// window holds the long-running captures of the live window.
+type window struct {
+	mu       sync.Mutex
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	follower *follow.Follower
+	spool    *bundle.Spool
+	fstats   follow.Stats
+	ferr     error
+	sections map[string]any
+	closers  []func()
+}
+
+func (a *Agent) startWindow(ctx context.Context, req BundleRequest, w *bundle.Writer, g *bundle.Guard, win *window) error {
+	wctx, cancel := context.WithCancel(ctx)
+	win.cancel = cancel
+	win.sections = map[string]any{}
+	src := filepath.Join(a.cfg.LogDir(), "callmanager.log")
+	f, err := follow.Open(src, follow.Options{MaxBytes: min(req.MaxFileSize, req.MaxSize/4)})
+	if err != nil {
+		w.Missing(windowLogName, "follow", fmt.Sprintf("cannot follow %s: %v", src, err))
+		return nil
+	}
+	sp, err := bundle.NewSpool(req.OutputDir, g)
+	if err != nil {
+		f.Close()
+		return err
+	}
+	win.follower, win.spool = f, sp
+	win.closers = append(win.closers, func() { f.Close() }, func() { sp.Close() })
+	win.wg.Add(1)
+	go func() {
+		defer win.wg.Done()
+		st, err := f.Run(wctx, sp)
+		win.mu.Lock()
+		win.fstats, win.ferr = st, err
+		win.mu.Unlock()
+	}()
+	return nil
+}
+
+// finish ends the live captures and adds what they collected.
+func (win *window) finish(w *bundle.Writer) error {
+	if win.cancel != nil {
+		win.cancel()
+	}
+	win.wg.Wait()
+	if win.follower == nil {
+		return nil
+	}
+	win.mu.Lock()
+	st, ferr := win.fstats, win.ferr
+	win.mu.Unlock()
+	sec := map[string]any{
+		"source":       win.follower.Path(),
+		"start_offset": win.follower.StartOffset(),
+		"bytes":        st.Bytes,
+		"dropped":      st.Dropped,
+		"renames":      st.Renames,
+		"truncations":  st.Truncations,
+	}
+	e := bundle.Entry{Path: windowLogName, Collector: "follow", Source: win.follower.Path(),
+		Size: win.spool.Size(), Reader: win.spool.Reader(), TruncatedBytes: st.Dropped}
+	if ferr != nil {
+		sec["error"] = ferr.Error()
+		e.Error = ferr.Error()
+	}
+	win.sections["follow"] = sec
+	return w.Add(e)
+}
+
+func (win *window) close() {
+	if win.cancel != nil {
+		win.cancel()
+	}
+	win.wg.Wait()
+	for _, c := range win.closers {
+		c()
+	}
+}

@@ -1,0 +1,130 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/pbxagent/pbxagent/bundle"
+	"github.com/pbxagent/pbxagent/minisign"
+)
+
+func (a *app) verifyCmd() *cobra.Command {
+	var pubkey, sigPath string
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "verify ARCHIVE",
+		Short: "Check a bundle's signature and every file hash in its manifest",
+		Long: `Check that a support bundle is exactly what the agent wrote: the detached
+signature ARCHIVE.minisig must match the public key, and every file inside
+must match the SHA-256 in manifest.json. Any difference is listed.
+
+Without --pubkey the host's own public key is used.`,
+		Example: `  pbxagent verify /var/lib/pbxagent/bundles/pbx-support-pbx1-20261127T101500Z.tar.gz
+  pbxagent verify bundle.tar.gz --pubkey RWQf6LRCGA9i53mlYecO4IzT51TGPpvWucNSCh1CBM0QTaLn73Y7GFO3
+  pbxagent verify bundle.tar.gz --pubkey pbx1.pub`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return usageError("verify needs exactly one ARCHIVE argument (see 'pbxagent verify --help')")
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			archive := args[0]
+			if _, err := os.Stat(archive); err != nil {
+				return usageError("cannot read bundle %s: %v", archive, err)
+			}
+			pub, src, err := a.loadPublicKey(pubkey)
+			if err != nil {
+				return err
+			}
+			if sigPath == "" {
+				sigPath = archive + ".minisig"
+			}
+			v, err := bundle.Verify(cmd.Context(), archive, sigPath, pub)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				enc := json.NewEncoder(a.stdout)
+				enc.SetIndent("", "  ")
+				if err := enc.Encode(v); err != nil {
+					return err
+				}
+			} else {
+				a.printVerification(v, src)
+			}
+			if !v.OK() {
+				return &exitError{code: exitFailure, err: fmt.Errorf("verification FAILED for %s", archive)}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&pubkey, "pubkey", "p", "", "public key: a .pub file or the base64 key itself (default: this host's key)")
+	cmd.Flags().StringVarP(&sigPath, "signature", "x", "", "signature file (default ARCHIVE.minisig)")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
+	return cmd
+}
+
+// loadPublicKey reads --pubkey as a file, else as a key string, else the
+// host's public key file.
+func (a *app) loadPublicKey(arg string) (minisign.PublicKey, string, error) {
+	if arg == "" {
+		p := a.cfg.PublicKeyPath()
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return minisign.PublicKey{}, "", usageError("no public key given and this host's key %s cannot be read (%v): pass the signer's key with --pubkey", p, err)
+		}
+		k, err := minisign.ParsePublicKey(string(data))
+		if err != nil {
+			return minisign.PublicKey{}, "", usageError("public key %s: %v", p, err)
+		}
+		return k, p, nil
+	}
+	if data, err := os.ReadFile(arg); err == nil {
+		k, err := minisign.ParsePublicKey(string(data))
+		if err != nil {
+			return minisign.PublicKey{}, "", usageError("public key file %s: %v", arg, err)
+		}
+		return k, arg, nil
+	} else if !errors.Is(err, os.ErrNotExist) || strings.ContainsAny(arg, `/\`) {
+		return minisign.PublicKey{}, "", usageError("--pubkey %s: %v", arg, err)
+	}
+	k, err := minisign.ParsePublicKey(arg)
+	if err != nil {
+		return minisign.PublicKey{}, "", usageError("--pubkey: %q is neither a readable file nor a minisign public key: %v", arg, err)
+	}
+	return k, "--pubkey", nil
+}
+
+func (a *app) printVerification(v *bundle.Verification, keySrc string) {
+	w := a.stdout
+	fmt.Fprintf(w, "bundle:    %s\n", v.Archive)
+	if v.SignatureOK {
+		fmt.Fprintf(w, "signature: OK, key %s (%s)\n", v.KeyID, keySrc)
+		fmt.Fprintf(w, "           trusted comment: %s\n", v.TrustedComment)
+	} else {
+		fmt.Fprintf(w, "signature: FAILED: %s\n", v.SignatureError)
+	}
+	if len(v.Problems) == 0 {
+		fmt.Fprintf(w, "contents:  OK, %d files match manifest.json\n", v.Files)
+	} else {
+		fmt.Fprintf(w, "contents:  FAILED, %d problems (%d files match):\n", len(v.Problems), v.Files)
+		for _, p := range v.Problems {
+			fmt.Fprintf(w, "  - %s\n", p)
+		}
+	}
+	if v.Manifest != nil {
+		m := v.Manifest
+		partial := ""
+		if m.Partial {
+			partial = " (partial: " + m.PartialReason + ")"
+		}
+		fmt.Fprintf(w, "made:      on %s by pbxagent %s, %s to %s%s\n", m.Host, m.AgentVersion,
+			m.StartedAt.Format("2006-01-02 15:04:05Z07:00"), m.FinishedAt.Format("15:04:05Z07:00"), partial)
+	}
+}
