@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -85,18 +84,20 @@ func (a *app) loadPublicKey(arg string) (minisign.PublicKey, string, error) {
 		}
 		return k, p, nil
 	}
-	if data, err := os.ReadFile(arg); err == nil {
+	data, ferr := os.ReadFile(arg)
+	if ferr == nil {
 		k, err := minisign.ParsePublicKey(string(data))
 		if err != nil {
 			return minisign.PublicKey{}, "", usageError("public key file %s: %v", arg, err)
 		}
 		return k, arg, nil
-	} else if !errors.Is(err, os.ErrNotExist) || strings.ContainsAny(arg, `/\`) {
-		return minisign.PublicKey{}, "", usageError("--pubkey %s: %v", arg, err)
 	}
 	k, err := minisign.ParsePublicKey(arg)
 	if err != nil {
-		return minisign.PublicKey{}, "", usageError("--pubkey: %q is neither a readable file nor a minisign public key: %v", arg, err)
+		if !errors.Is(ferr, os.ErrNotExist) {
+			return minisign.PublicKey{}, "", usageError("--pubkey %s: %v", arg, ferr)
+		}
+		return minisign.PublicKey{}, "", usageError("--pubkey %q is neither a readable file nor a minisign public key (%v)", arg, err)
 	}
 	return k, "--pubkey", nil
 }
