@@ -32,6 +32,8 @@ type BundleRequest struct {
 	Format      bundle.Format
 	// NoCapture skips the packet capture.
 	NoCapture bool
+	// Capture says what to capture during the window.
+	Capture CaptureRequest
 	// CommandLine is recorded in the manifest after redaction.
 	CommandLine []string
 	// Stop, when closed, ends the live window early; the bundle is then
@@ -48,6 +50,8 @@ type Progress struct {
 	WindowEnd time.Time
 	// Written is the number of archive bytes written so far.
 	Written int64
+	// Packets is the number of packets captured so far.
+	Packets int64
 }
 
 // BundleResult is what a finished run reports.
@@ -146,13 +150,15 @@ func (a *Agent) Bundle(ctx context.Context, req BundleRequest) (*BundleResult, e
 	win := &window{}
 	if req.Duration > 0 {
 		windowEnd = time.Now().Add(req.Duration)
-		if err := a.startWindow(ctx, req, w, guard, win); err != nil {
+		if err := a.startWindow(ctx, req, w, guard, win, host); err != nil {
 			return nil, err
 		}
 	}
 	defer win.close()
 
-	step := func(s string) { progress(Progress{Step: s, WindowEnd: windowEnd, Written: w.Written()}) }
+	step := func(s string) {
+		progress(Progress{Step: s, WindowEnd: windowEnd, Written: w.Written(), Packets: win.capture.Packets()})
+	}
 
 	step("collecting system snapshot")
 	if err := a.addSystem(ctx, w); err != nil {
@@ -169,15 +175,30 @@ func (a *Agent) Bundle(ctx context.Context, req BundleRequest) (*BundleResult, e
 
 	partial, reason := false, ""
 	if req.Duration > 0 {
-		step("following callmanager.log; reproduce the problem now")
+		live := "following callmanager.log"
+		if win.capture != nil {
+			live = "capturing packets and following callmanager.log"
+		}
+		live += "; reproduce the problem now"
+		step(live)
 		t := time.NewTimer(time.Until(windowEnd))
-		select {
-		case <-t.C:
-		case <-req.Stop:
-			partial, reason = true, "interrupted before the end of the --duration window"
-		case <-ctx.Done():
+		tick := time.NewTicker(500 * time.Millisecond)
+	wait:
+		for {
+			select {
+			case <-t.C:
+				break wait
+			case <-tick.C:
+				step(live)
+			case <-req.Stop:
+				partial, reason = true, "interrupted before the end of the --duration window"
+				break wait
+			case <-ctx.Done():
+				break wait
+			}
 		}
 		t.Stop()
+		tick.Stop()
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("bundle aborted: %w", ctx.Err())
 		}
@@ -254,8 +275,9 @@ func (a *Agent) addSystem(ctx context.Context, w *bundle.Writer) error {
 		fmt.Fprintf(&summary, "== %s (%s)\n", o.Name, o.Duration.Round(time.Millisecond))
 		switch {
 		case o.NoData:
-			fmt.Fprintf(&summary, "not applicable: %v\n\n", o.Err)
-			w.Missing(p, o.Name, o.Err.Error())
+			why := strings.TrimSuffix(o.Err.Error(), ": "+collectors.ErrNoData.Error())
+			fmt.Fprintf(&summary, "not applicable: %s\n\n", why)
+			w.Missing(p, o.Name, why)
 			continue
 		case o.Err != nil:
 			fmt.Fprintf(&summary, "FAILED: %v\n\n", o.Err)
@@ -351,16 +373,27 @@ type window struct {
 	wg       sync.WaitGroup
 	follower *follow.Follower
 	spool    *bundle.Spool
+	capture  *liveCapture
 	fstats   follow.Stats
 	ferr     error
 	sections map[string]any
 	closers  []func()
 }
 
-func (a *Agent) startWindow(ctx context.Context, req BundleRequest, w *bundle.Writer, g *bundle.Guard, win *window) error {
+func (a *Agent) startWindow(ctx context.Context, req BundleRequest, w *bundle.Writer, g *bundle.Guard, win *window, host string) error {
 	wctx, cancel := context.WithCancel(ctx)
 	win.cancel = cancel
 	win.sections = map[string]any{}
+	if !req.NoCapture {
+		lc, err := a.startCapture(wctx, req, w, g, host)
+		if err != nil {
+			return err
+		}
+		if lc != nil {
+			win.capture = lc
+			win.closers = append(win.closers, func() { lc.spool.Close() })
+		}
+	}
 	src := filepath.Join(a.cfg.LogDir(), "callmanager.log")
 	f, err := follow.Open(src, follow.Options{MaxBytes: min(req.MaxFileSize, req.MaxSize/4)})
 	if err != nil {
@@ -391,6 +424,11 @@ func (win *window) finish(w *bundle.Writer) error {
 		win.cancel()
 	}
 	win.wg.Wait()
+	if win.capture != nil {
+		if err := win.capture.finish(w, win.sections); err != nil {
+			return err
+		}
+	}
 	if win.follower == nil {
 		return nil
 	}
@@ -420,6 +458,9 @@ func (win *window) close() {
 		win.cancel()
 	}
 	win.wg.Wait()
+	if win.capture != nil {
+		<-win.capture.done
+	}
 	for _, c := range win.closers {
 		c()
 	}

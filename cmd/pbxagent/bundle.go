@@ -5,8 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
+	"net/netip"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -26,6 +29,17 @@ type bundleFlags struct {
 	format      string
 	noCapture   bool
 	json        bool
+
+	ifaces       []string
+	sipPorts     []int
+	rtpRange     string
+	hosts        []string
+	noRTP        bool
+	all          bool
+	noRTPPayload bool
+	snaplen      int
+	maxCapture   config.ByteSize
+	maxPackets   int64
 }
 
 func (a *app) bundleCmd() *cobra.Command {
@@ -37,14 +51,17 @@ func (a *app) bundleCmd() *cobra.Command {
 snapshot, the PBX and agent configuration with every secret redacted, and a
 manifest of SHA-256 hashes, in one archive signed with the host's key.
 
-With --duration, callmanager.log is followed for that long while you
-reproduce the problem; the lines written meanwhile are in
+With --duration, packets are captured on every interface (capture/capture.pcapng,
+SIP ports, RTP range and ICMP by default) and callmanager.log is followed for
+that long while you reproduce the problem; the lines written meanwhile are in
 logs/callmanager.window.log, even if the PBX rotates the log.
 
 Ctrl-C during --duration finishes the bundle early with what was collected
 (marked partial); a second Ctrl-C aborts and leaves no file behind.`,
 		Example: `  pbxagent bundle --duration 30s
   pbxagent bundle --output /mnt/usb --since 72h
+  pbxagent bundle --duration 60s --iface eth0 --host 203.0.113.7
+  pbxagent bundle --duration 30s --no-rtp-payload
   pbxagent bundle --json | jq -r .path`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -59,8 +76,90 @@ Ctrl-C during --duration finishes the bundle early with what was collected
 	fl.Var(&f.maxFileSize, "max-file-size", "cap on one file; logs keep their newest bytes (default from the configuration)")
 	fl.StringVar(&f.format, "format", "", "archive format: tar.gz, tar.zst or zip (default tar.gz; zip on Windows)")
 	fl.BoolVar(&f.noCapture, "no-capture", false, "do not capture packets during --duration")
+	fl.StringArrayVar(&f.ifaces, "iface", nil, "capture on this interface only (repeatable; default: every interface that is up)")
+	fl.IntSliceVar(&f.sipPorts, "sip-port", nil, "SIP port to capture, TCP and UDP (repeatable; default: the PBX's SIP ports 5060,5061,5063,5065,5066,5067)")
+	fl.StringVar(&f.rtpRange, "rtp-range", "", "RTP port range to capture, e.g. 45000-65000 (default: the PBX's)")
+	fl.StringArrayVar(&f.hosts, "host", nil, "capture only packets to or from this IP address (repeatable)")
+	fl.BoolVar(&f.noRTP, "no-rtp", false, "do not capture RTP")
+	fl.BoolVar(&f.all, "all", false, "capture every packet, not only SIP, RTP and ICMP")
+	fl.BoolVar(&f.noRTPPayload, "no-rtp-payload", false, "keep RTP headers only, not the audio (privacy)")
+	fl.IntVar(&f.snaplen, "snaplen", 65535, "bytes kept of each packet")
+	fl.Var(&f.maxCapture, "max-capture-size", "cap on the capture file, e.g. 200MiB (default 200MiB)")
+	fl.Int64Var(&f.maxPackets, "max-packets", 0, "cap on captured packets (default 5000000)")
 	fl.BoolVar(&f.json, "json", false, "print the result as JSON on stdout (for scripts)")
 	return cmd
+}
+
+// captureRequest turns the capture flags into a request; a wrong flag is a
+// usage error before anything is written.
+func (a *app) captureRequest(cmd *cobra.Command, f bundleFlags) (agent.CaptureRequest, error) {
+	cr := agent.CaptureRequest{
+		Interfaces:   f.ifaces,
+		SnapLen:      f.snaplen,
+		NoRTPPayload: f.noRTPPayload,
+		MaxBytes:     int64(f.maxCapture),
+		MaxPackets:   f.maxPackets,
+	}
+	changed := cmd.Flags().Changed
+	if f.snaplen < 64 || f.snaplen > 262144 {
+		return cr, usageError("--snaplen %d: use a value from 64 to 262144", f.snaplen)
+	}
+	if changed("max-capture-size") && f.maxCapture <= 0 {
+		return cr, usageError("--max-capture-size must be larger than 0, e.g. 200MiB")
+	}
+	if f.maxPackets < 0 {
+		return cr, usageError("--max-packets must not be negative")
+	}
+	for _, name := range f.ifaces {
+		if _, err := net.InterfaceByName(name); err != nil {
+			return cr, usageError("--iface %s: no such interface on this host (have: %s)", name, interfaceNames())
+		}
+	}
+	if !(changed("sip-port") || changed("rtp-range") || changed("host") || f.noRTP || f.all) {
+		return cr, nil
+	}
+	filter := a.agent().DefaultFilter()
+	if changed("sip-port") {
+		for _, p := range f.sipPorts {
+			if p < 1 || p > 65535 {
+				return cr, usageError("--sip-port %d: use a port from 1 to 65535", p)
+			}
+		}
+		filter.SIPPorts = f.sipPorts
+	}
+	if changed("rtp-range") {
+		lo, hi, err := config.ParsePortRange(f.rtpRange)
+		if err != nil {
+			return cr, usageError("--rtp-range %q: %v", f.rtpRange, err)
+		}
+		filter.RTPLow, filter.RTPHigh = lo, hi
+	}
+	for _, h := range f.hosts {
+		ip, err := netip.ParseAddr(h)
+		if err != nil {
+			return cr, usageError("--host %q: give an IP address such as 203.0.113.7 or 2001:db8::1", h)
+		}
+		filter.Hosts = append(filter.Hosts, ip)
+	}
+	filter.NoRTP = f.noRTP
+	filter.All = f.all
+	if err := filter.Validate(); err != nil {
+		return cr, usageError("capture filter: %v", err)
+	}
+	cr.Filter = &filter
+	return cr, nil
+}
+
+func interfaceNames() string {
+	ifs, err := net.Interfaces()
+	if err != nil {
+		return "unknown"
+	}
+	names := make([]string, 0, len(ifs))
+	for _, i := range ifs {
+		names = append(names, i.Name)
+	}
+	return strings.Join(names, ", ")
 }
 
 func noArgs(cmd *cobra.Command, args []string) error {
@@ -92,6 +191,11 @@ func (a *app) runBundle(cmd *cobra.Command, f bundleFlags) error {
 	if cmd.Flags().Changed("max-file-size") && f.maxFileSize <= 0 {
 		return usageError("--max-file-size must be larger than 0, e.g. 100MiB")
 	}
+	cr, err := a.captureRequest(cmd, f)
+	if err != nil {
+		return err
+	}
+	req.Capture = cr
 	if f.format != "" {
 		fm, err := bundle.ParseFormat(f.format)
 		if err != nil {

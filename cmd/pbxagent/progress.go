@@ -83,6 +83,9 @@ func (p *progress) render() {
 		}
 		desc = fmt.Sprintf("%s  [%s left]", desc, left)
 	}
+	if p.last.Packets > 0 {
+		desc = fmt.Sprintf("%s  %d packets", desc, p.last.Packets)
+	}
 	if p.last.Written > 0 {
 		desc = fmt.Sprintf("%s  %s written", desc, config.HumanBytes(p.last.Written))
 	}
