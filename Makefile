@@ -1,6 +1,6 @@
-# pbxagent: the two everyday commands are `make bundle` (build, then make a
-# support bundle on this host) and `make test` (install test dependencies and
-# run the whole suite). Both need root.
+# Convenience targets around scripts/bundle.sh (build, then make a support
+# bundle on this host) and scripts/test.sh (install test dependencies and run
+# the whole suite). Both need root.
 
 export CGO_ENABLED := 0
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
@@ -12,8 +12,8 @@ DURATION ?= 30s
 build:
 	go build -trimpath -ldflags '$(LDFLAGS)' -o bin/pbxagent ./cmd/pbxagent
 
-bundle: build
-	./bin/pbxagent bundle --duration $(DURATION)
+bundle:
+	DURATION=$(DURATION) ./scripts/bundle.sh
 
 test:
 	./scripts/test.sh

@@ -50,8 +50,10 @@ type Progress struct {
 	WindowEnd time.Time
 	// Written is the number of archive bytes written so far.
 	Written int64
-	// Packets is the number of packets captured so far.
-	Packets int64
+	// Capturing is true while packets are being captured; Packets is the
+	// number written so far.
+	Capturing bool
+	Packets   int64
 }
 
 // BundleResult is what a finished run reports.
@@ -62,11 +64,26 @@ type BundleResult struct {
 	PublicKey     string `json:"public_key,omitempty"`
 	PublicKeyFile string `json:"public_key_file,omitempty"`
 	SecretKeyFile string `json:"secret_key_file,omitempty"`
+	// Capture summarises the packet capture, if one ran.
+	Capture *CaptureSummary `json:"capture,omitempty"`
+}
+
+// CaptureSummary is the short account of a bundle's packet capture.
+type CaptureSummary struct {
+	Packets       int64  `json:"packets"`
+	KernelDropped int64  `json:"kernel_dropped"`
+	Truncated     bool   `json:"truncated"`
+	StopReason    string `json:"stop_reason,omitempty"`
+	Filter        string `json:"filter"`
 }
 
 // windowLogName is the archive path of the lines written to callmanager.log
 // during the live window.
 const windowLogName = "logs/callmanager.window.log"
+
+// followPoll is how often callmanager.log is checked for new lines and
+// rotation; short, so a copy-and-truncate rotation loses as little as possible.
+const followPoll = 25 * time.Millisecond
 
 // smallFiles is the budget kept aside for system/ and config/ files.
 const smallFiles = 8 << 20
@@ -157,7 +174,8 @@ func (a *Agent) Bundle(ctx context.Context, req BundleRequest) (*BundleResult, e
 	defer win.close()
 
 	step := func(s string) {
-		progress(Progress{Step: s, WindowEnd: windowEnd, Written: w.Written(), Packets: win.capture.Packets()})
+		progress(Progress{Step: s, WindowEnd: windowEnd, Written: w.Written(),
+			Capturing: win.capture != nil, Packets: win.capture.Packets()})
 	}
 
 	step("collecting system snapshot")
@@ -251,6 +269,10 @@ func (a *Agent) Bundle(ctx context.Context, req BundleRequest) (*BundleResult, e
 		br.Warnings = append(br.Warnings, err.Error())
 	}
 	res.Result = br
+	if lc := win.capture; lc != nil {
+		res.Capture = &CaptureSummary{Packets: lc.stats.Written, KernelDropped: lc.stats.KernelDropped,
+			Truncated: lc.stats.Truncated, StopReason: lc.stats.StopReason, Filter: lc.stats.Filter}
+	}
 	return res, nil
 }
 
@@ -395,7 +417,7 @@ func (a *Agent) startWindow(ctx context.Context, req BundleRequest, w *bundle.Wr
 		}
 	}
 	src := filepath.Join(a.cfg.LogDir(), "callmanager.log")
-	f, err := follow.Open(src, follow.Options{MaxBytes: min(req.MaxFileSize, req.MaxSize/4)})
+	f, err := follow.Open(src, follow.Options{Poll: followPoll, MaxBytes: min(req.MaxFileSize, req.MaxSize/4)})
 	if err != nil {
 		w.Missing(windowLogName, "follow", fmt.Sprintf("cannot follow %s: %v", src, err))
 		return nil

@@ -262,6 +262,13 @@ func (a *app) printBundle(res *agent.BundleResult) {
 	if res.SignaturePath != "" {
 		fmt.Fprintf(w, "  signed:  %s\n", res.SignaturePath)
 	}
+	if c := res.Capture; c != nil {
+		fmt.Fprintf(w, "  capture: %d packets, %d dropped by the kernel", c.Packets, c.KernelDropped)
+		if c.Truncated {
+			fmt.Fprintf(w, ", stopped early (%s)", c.StopReason)
+		}
+		fmt.Fprintln(w)
+	}
 	for _, warn := range res.Warnings {
 		fmt.Fprintf(w, "  note:    %s\n", warn)
 	}
@@ -275,5 +282,9 @@ func (a *app) printBundle(res *agent.BundleResult) {
 			fmt.Fprintf(w, "  minisign -Vm %s -P %s\n", res.Path, res.PublicKey)
 		}
 	}
-	fmt.Fprintf(w, "\nSend both files to PortSIP support.\n")
+	if res.SignaturePath != "" {
+		fmt.Fprintf(w, "\nSend both files to PortSIP support.\n")
+	} else {
+		fmt.Fprintf(w, "\nSend the archive to PortSIP support.\n")
+	}
 }

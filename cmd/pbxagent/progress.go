@@ -83,7 +83,7 @@ func (p *progress) render() {
 		}
 		desc = fmt.Sprintf("%s  [%s left]", desc, left)
 	}
-	if p.last.Packets > 0 {
+	if p.last.Capturing {
 		desc = fmt.Sprintf("%s  %d packets", desc, p.last.Packets)
 	}
 	if p.last.Written > 0 {
