@@ -72,6 +72,9 @@ func (a *Agent) planLogs(req BundleRequest, now time.Time) *logPlan {
 			return nil
 		}
 		rel := a.relLog(path)
+		if name := d.Name(); strings.HasPrefix(name, "pbx-support-") || strings.HasPrefix(name, ".pbx-support-") {
+			return nil // a bundle (or one being written) in an output folder under the log folder
+		}
 		if !d.Type().IsRegular() {
 			p.missing = append(p.missing, bundle.MissingEntry{Path: "logs/" + rel, Collector: "logs",
 				Reason: fmt.Sprintf("%s is not a regular file (symlinks are not followed)", path)})

@@ -67,8 +67,6 @@ type Bundle struct {
 	ReservePercent float64 `yaml:"reserve_percent"`
 	// ReserveMin bytes are kept free on the output filesystem at least.
 	ReserveMin ByteSize `yaml:"reserve_min"`
-	// ExtraFiles are more files (globs) to include under extra/.
-	ExtraFiles []string `yaml:"extra_files"`
 }
 
 // Signing locates the host's minisign key pair.

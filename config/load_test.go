@@ -266,7 +266,6 @@ func TestMarshalMasksAndRoundTrips(t *testing.T) {
 	c.SMTP.To = []string{"ops@example.com"}
 	c.Bundle.Since = Duration(36 * time.Hour)
 	c.Bundle.MaxSize = 3 * GiB
-	c.Bundle.ExtraFiles = []string{"/etc/hosts", "/var/log/*.log"}
 	out, err := Marshal(c)
 	if err != nil {
 		t.Fatal(err)

@@ -86,11 +86,6 @@ func (c *Config) validate(goos string) []Problem {
 	if c.Bundle.Since < 0 {
 		add("bundle.since", "must not be negative; use a duration such as 24h or 7d")
 	}
-	for i, f := range c.Bundle.ExtraFiles {
-		if strings.TrimSpace(f) == "" {
-			add(fmt.Sprintf("bundle.extra_files[%d]", i), "empty entry; remove it or give a path or glob")
-		}
-	}
 
 	// signing
 	absPath("signing.secret_key", c.Signing.SecretKey, false)
