@@ -22,6 +22,8 @@ type Config struct {
 	Signing Signing `yaml:"signing"`
 	API     API     `yaml:"api"`
 	SMTP    SMTP    `yaml:"smtp"`
+	Checks  Checks  `yaml:"checks"`
+	Alerts  Alerts  `yaml:"alerts"`
 }
 
 // PBX locates the PortSIP installation.
@@ -41,6 +43,9 @@ type PBX struct {
 	WebPorts []int `yaml:"web_ports"`
 	// RTPRange is the PBX's RTP port range, e.g. "45000-65000".
 	RTPRange string `yaml:"rtp_range"`
+	// RecordingsDir holds call recordings; empty means <data_dir>/recordings
+	// when that folder exists.
+	RecordingsDir string `yaml:"recordings_dir"`
 }
 
 // Agent holds the agent's own settings.
@@ -96,6 +101,105 @@ type SMTP struct {
 	// TLS is "starttls", "tls" (implicit) or "none" (only when AllowPlain).
 	TLS        string `yaml:"tls"`
 	AllowPlain bool   `yaml:"allow_plain"`
+	// Auth is "auto", "plain" or "login"; used when Username is set.
+	Auth string `yaml:"auth"`
+	// Timeout bounds one delivery attempt.
+	Timeout Duration `yaml:"timeout"`
+	// Fallback is tried when the main server cannot take the mail.
+	Fallback SMTPServer `yaml:"fallback"`
+}
+
+// SMTPServer is a second mail server; empty Host means none.
+type SMTPServer struct {
+	Host       string `yaml:"host"`
+	Port       int    `yaml:"port"`
+	Username   string `yaml:"username"`
+	Password   Secret `yaml:"password"`
+	TLS        string `yaml:"tls"`
+	AllowPlain bool   `yaml:"allow_plain"`
+	Auth       string `yaml:"auth"`
+}
+
+// Checks configures the watchers of `pbxagent run` and `pbxagent status`.
+type Checks struct {
+	// Interval is the time between two rounds of checks.
+	Interval   Duration        `yaml:"interval"`
+	Disk       DiskCheck       `yaml:"disk"`
+	Logs       LogsCheck       `yaml:"logs"`
+	Gateway    GatewayCheck    `yaml:"gateway"`
+	BlockedIPs BlockedIPsCheck `yaml:"blocked_ips"`
+	Services   ServicesCheck   `yaml:"services"`
+}
+
+// DiskCheck watches space and inodes of the filesystems holding the PBX
+// data, logs and recordings, plus Paths.
+type DiskCheck struct {
+	// Paths are more folders whose filesystems are watched.
+	Paths []string `yaml:"paths"`
+	// WarningPercent and CriticalPercent of space or inodes used.
+	WarningPercent  float64 `yaml:"warning_percent"`
+	CriticalPercent float64 `yaml:"critical_percent"`
+	// ClearMargin is how many points below a trigger level the use must
+	// fall before the state clears (hysteresis).
+	ClearMargin float64 `yaml:"clear_margin"`
+	// MinFree is an absolute floor: less free space is critical.
+	MinFree ByteSize `yaml:"min_free"`
+	// ForecastWindow is the history the growth rate is fitted over.
+	ForecastWindow Duration `yaml:"forecast_window"`
+	// ForecastHorizon warns when the disk is forecast to fill within it.
+	ForecastHorizon Duration `yaml:"forecast_horizon"`
+}
+
+// LogsCheck watches the PBX log folder and, when Prune is set, removes old
+// archived logs.
+type LogsCheck struct {
+	// MaxActiveSize: an active log larger than this means rotation is stuck.
+	MaxActiveSize ByteSize `yaml:"max_active_size"`
+	// StaleAfter: callmanager.log not written for this long means a dead
+	// callmanager.
+	StaleAfter Duration `yaml:"stale_after"`
+	// Prune enables deleting archived *.gz logs beyond the budget below.
+	Prune bool `yaml:"prune"`
+	// PruneMaxAge: archived logs older than this are deleted.
+	PruneMaxAge Duration `yaml:"prune_max_age"`
+	// PruneMaxTotal: oldest archived logs are deleted until the archives
+	// take no more than this.
+	PruneMaxTotal ByteSize `yaml:"prune_max_total"`
+}
+
+// GatewayCheck probes the REST API gateway (GET <api.url>/info).
+type GatewayCheck struct {
+	Enabled bool     `yaml:"enabled"`
+	Timeout Duration `yaml:"timeout"`
+}
+
+// BlockedIPsCheck reads the IP blacklist through the REST API; it needs
+// api.username and api.password.
+type BlockedIPsCheck struct {
+	Enabled bool `yaml:"enabled"`
+	// AdminNetworks are the administrators' addresses or CIDR ranges; one
+	// of them being blocked is critical.
+	AdminNetworks []string `yaml:"admin_networks"`
+}
+
+// ServicesCheck watches the portsip.* containers (Linux) or the PortSIP
+// services (Windows).
+type ServicesCheck struct {
+	Enabled bool `yaml:"enabled"`
+}
+
+// Alerts configures the rule engine and the mail queue.
+type Alerts struct {
+	// Consecutive checks a new state must persist before it is mailed.
+	Consecutive int `yaml:"consecutive"`
+	// Reminder is the interval of reminder mails while a check still fails;
+	// 0 disables reminders.
+	Reminder Duration `yaml:"reminder"`
+	// Digest is how long to wait for more changes before sending, so that
+	// changes close together go into one mail.
+	Digest Duration `yaml:"digest"`
+	// QueueMax bounds the mails kept on disk while SMTP is unreachable.
+	QueueMax int `yaml:"queue_max"`
 }
 
 // Secret is a string that never prints: fmt, JSON and YAML show it masked.
@@ -148,8 +252,35 @@ func defaultFor(goos string, getenv func(string) string) *Config {
 			ReservePercent: 5,
 			ReserveMin:     256 * MiB,
 		},
-		API:  API{URL: "https://127.0.0.1:8887/api", InsecureSkipVerify: true},
-		SMTP: SMTP{Port: 587, TLS: "starttls"},
+		API: API{URL: "https://127.0.0.1:8887/api", InsecureSkipVerify: true},
+		SMTP: SMTP{Port: 587, TLS: "starttls", Auth: "auto", Timeout: Duration(30 * time.Second),
+			Fallback: SMTPServer{Port: 587, TLS: "starttls", Auth: "auto"}},
+		Checks: Checks{
+			Interval: Duration(time.Minute),
+			Disk: DiskCheck{
+				WarningPercent:  85,
+				CriticalPercent: 95,
+				ClearMargin:     2,
+				MinFree:         1 * GiB,
+				ForecastWindow:  Duration(6 * time.Hour),
+				ForecastHorizon: Duration(24 * time.Hour),
+			},
+			Logs: LogsCheck{
+				MaxActiveSize: 1 * GiB,
+				StaleAfter:    Duration(time.Hour),
+				PruneMaxAge:   Duration(30 * 24 * time.Hour),
+				PruneMaxTotal: 10 * GiB,
+			},
+			Gateway:    GatewayCheck{Enabled: true, Timeout: Duration(10 * time.Second)},
+			BlockedIPs: BlockedIPsCheck{Enabled: true},
+			Services:   ServicesCheck{Enabled: true},
+		},
+		Alerts: Alerts{
+			Consecutive: 2,
+			Reminder:    Duration(6 * time.Hour),
+			Digest:      Duration(30 * time.Second),
+			QueueMax:    500,
+		},
 	}
 	if goos == "windows" {
 		p := windows.DefaultPaths(getenv)
@@ -197,6 +328,21 @@ func (c *Config) PublicKeyPath() string {
 	}
 	return filepath.Join(c.Agent.StateDir, "pbxagent.pub")
 }
+
+// RecordingsDir returns the effective recordings folder ("" if unknown).
+func (c *Config) RecordingsDir() string {
+	if c.PBX.RecordingsDir != "" {
+		return c.PBX.RecordingsDir
+	}
+	d := filepath.Join(c.PBX.DataDir, "recordings")
+	if fi, err := os.Stat(d); err == nil && fi.IsDir() {
+		return d
+	}
+	return ""
+}
+
+// QueueDir returns the folder of the on-disk alert mail queue.
+func (c *Config) QueueDir() string { return filepath.Join(c.Agent.StateDir, "queue") }
 
 // ConfigurePBXPath returns the path of PortSIP's deploy settings file.
 func (c *Config) ConfigurePBXPath() string {

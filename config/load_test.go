@@ -264,6 +264,7 @@ func TestMarshalMasksAndRoundTrips(t *testing.T) {
 	c.SMTP.Password = smtpSecret
 	c.SMTP.Host = "mail.example.com"
 	c.SMTP.To = []string{"ops@example.com"}
+	c.SMTP.From = "pbxagent@example.com"
 	c.Bundle.Since = Duration(36 * time.Hour)
 	c.Bundle.MaxSize = 3 * GiB
 	out, err := Marshal(c)

@@ -4,11 +4,13 @@ import (
 	"fmt"
 	"math"
 	"net/mail"
+	"net/netip"
 	"net/url"
 	"runtime"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Log levels, bundle formats and SMTP TLS modes the agent accepts.
@@ -116,7 +118,122 @@ func (c *Config) validate(goos string) []Problem {
 			add(fmt.Sprintf("smtp.to[%d]", i), "%q is not an email address; use a form such as ops@example.com", to)
 		}
 	}
+	if !slices.Contains(SMTPAuthModes, c.SMTP.Auth) {
+		add("smtp.auth", "must be one of %s, not %q", strings.Join(SMTPAuthModes, ", "), c.SMTP.Auth)
+	}
+	if c.SMTP.Timeout <= 0 {
+		add("smtp.timeout", "must be longer than 0; use a duration such as 30s")
+	}
+	if c.SMTP.Host != "" && len(c.SMTP.To) == 0 {
+		add("smtp.to", "smtp.host is set but no recipient is; add at least one address")
+	}
+	if c.SMTP.Host != "" && c.SMTP.From == "" {
+		add("smtp.from", "smtp.host is set but the sender is not; use a form such as pbxagent@example.com")
+	}
+	if fb := c.SMTP.Fallback; fb.Host != "" {
+		if fb.Port < 1 || fb.Port > 65535 {
+			add("smtp.fallback.port", "port %d is out of range; use 1 to 65535", fb.Port)
+		}
+		switch {
+		case !slices.Contains(SMTPTLSModes, fb.TLS):
+			add("smtp.fallback.tls", "must be one of %s, not %q", strings.Join(SMTPTLSModes, ", "), fb.TLS)
+		case fb.TLS == "none" && !fb.AllowPlain:
+			add("smtp.fallback.tls", `"none" sends mail and the password unencrypted; use starttls or tls, or set smtp.fallback.allow_plain: true`)
+		}
+		if fb.Auth != "" && !slices.Contains(SMTPAuthModes, fb.Auth) {
+			add("smtp.fallback.auth", "must be one of %s, not %q", strings.Join(SMTPAuthModes, ", "), fb.Auth)
+		}
+	}
+
+	// checks
+	ck := c.Checks
+	if ck.Interval.D() < 10*time.Second {
+		add("checks.interval", "must be at least 10s, not %s", ck.Interval)
+	}
+	d := ck.Disk
+	if d.WarningPercent <= 0 || d.WarningPercent > 100 {
+		add("checks.disk.warning_percent", "must be between 0 and 100, not %v", d.WarningPercent)
+	}
+	if d.CriticalPercent <= 0 || d.CriticalPercent > 100 {
+		add("checks.disk.critical_percent", "must be between 0 and 100, not %v", d.CriticalPercent)
+	} else if d.CriticalPercent < d.WarningPercent {
+		add("checks.disk.critical_percent", "%v is below warning_percent (%v); critical must be the higher level", d.CriticalPercent, d.WarningPercent)
+	}
+	if d.ClearMargin < 0 || d.ClearMargin >= d.WarningPercent {
+		add("checks.disk.clear_margin", "must be from 0 to below warning_percent, not %v", d.ClearMargin)
+	}
+	if d.MinFree < 0 {
+		add("checks.disk.min_free", "must not be negative; use a size such as 1GiB")
+	}
+	if d.ForecastWindow.D() < 10*time.Minute {
+		add("checks.disk.forecast_window", "must be at least 10m to fit a growth rate, not %s", d.ForecastWindow)
+	}
+	if d.ForecastHorizon < 0 {
+		add("checks.disk.forecast_horizon", "must not be negative; 0 disables the forecast")
+	}
+	for i, p := range d.Paths {
+		absPath(fmt.Sprintf("checks.disk.paths[%d]", i), p, true)
+	}
+	l := ck.Logs
+	if l.MaxActiveSize <= 0 {
+		add("checks.logs.max_active_size", "must be larger than 0; use a size such as 1GiB")
+	}
+	if l.StaleAfter.D() < time.Minute {
+		add("checks.logs.stale_after", "must be at least 1m, not %s", l.StaleAfter)
+	}
+	if l.PruneMaxAge.D() < 24*time.Hour {
+		add("checks.logs.prune_max_age", "must be at least 1d so that recent logs are never pruned, not %s", l.PruneMaxAge)
+	}
+	if l.PruneMaxTotal <= 0 {
+		add("checks.logs.prune_max_total", "must be larger than 0; use a size such as 10GiB")
+	}
+	if ck.Gateway.Timeout.D() <= 0 {
+		add("checks.gateway.timeout", "must be longer than 0; use a duration such as 10s")
+	}
+	for i, n := range ck.BlockedIPs.AdminNetworks {
+		if _, err := ParseNetwork(n); err != nil {
+			add(fmt.Sprintf("checks.blocked_ips.admin_networks[%d]", i), "%v", err)
+		}
+	}
+
+	// alerts
+	a := c.Alerts
+	if a.Consecutive < 1 || a.Consecutive > 100 {
+		add("alerts.consecutive", "must be from 1 to 100, not %d", a.Consecutive)
+	}
+	if a.Reminder < 0 {
+		add("alerts.reminder", "must not be negative; 0 disables reminders")
+	} else if a.Reminder > 0 && a.Reminder.D() < 10*time.Minute {
+		add("alerts.reminder", "must be 0 (off) or at least 10m, not %s", a.Reminder)
+	}
+	if a.Digest < 0 || a.Digest.D() > 10*time.Minute {
+		add("alerts.digest", "must be from 0 to 10m, not %s", a.Digest)
+	}
+	if a.QueueMax < 1 || a.QueueMax > 100000 {
+		add("alerts.queue_max", "must be from 1 to 100000, not %d", a.QueueMax)
+	}
 	return ps
+}
+
+// SMTPAuthModes are the accepted smtp.auth values.
+var SMTPAuthModes = []string{"auto", "plain", "login"}
+
+// ParseNetwork parses an address or CIDR range such as 203.0.113.7 or
+// 198.51.100.0/24.
+func ParseNetwork(s string) (netip.Prefix, error) {
+	t := strings.TrimSpace(s)
+	if strings.Contains(t, "/") {
+		p, err := netip.ParsePrefix(t)
+		if err != nil {
+			return netip.Prefix{}, fmt.Errorf("%q is not a network; use an address or a CIDR range such as 198.51.100.0/24", s)
+		}
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(t)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("%q is not an address; use an address or a CIDR range such as 198.51.100.0/24", s)
+	}
+	return netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()), nil
 }
 
 // ParsePortRange parses a port range "LOW-HIGH" such as "45000-65000".
