@@ -88,6 +88,15 @@ type Report struct {
 	// Text is an optional multi-line readable rendering of Data for the
 	// bundle's summary.
 	Text string `json:"-"`
+	// Sticky is the state computed with the clear levels (the trigger
+	// levels minus a margin): a check already at Sticky or worse stays
+	// there until its value falls below the clear level. It is the
+	// hysteresis of the alert rules; zero (OK) means none.
+	Sticky State `json:"sticky,omitempty"`
+	// Advice tells the administrator what to do when State is not OK,
+	// citing the PortSIP troubleshooting guide and the exact command,
+	// e.g. "pbxagent logs prune --dry-run".
+	Advice string `json:"advice,omitempty"`
 }
 
 // Collector is one check of the host.
