@@ -1,0 +1,166 @@
+package collectors
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/pbxagent/pbxagent/portsip"
+)
+
+// Advice for a gateway that is down, from section 5 of PortSIP's
+// troubleshooting guide.
+const (
+	gatewayDownAdvice = "PortSIP's troubleshooting guide: a 502 means the PBX API gateway is down, and a full disk can cause it too. " +
+		"Check the disk (pbxagent status), free space by deleting archived *.gz logs in /var/lib/portsip/pbx/log " +
+		"(pbxagent logs prune --dry-run), then restart the PBX: cd /opt/portsip && sh pbx_ctl.sh restart " +
+		"(Windows: restart the \"PortSIP Gateway Server\" service). If that does not help, contact PortSIP support (support@portsip.com)."
+	diskFullAdvice = "PortSIP's troubleshooting guide: a 500 (\"Unknown Error\") usually means the server is out of disk space. " +
+		"Check the disk (pbxagent status); free space by deleting archived *.gz logs in /var/lib/portsip/pbx/log " +
+		"(pbxagent logs prune --dry-run); for a lasting fix, enlarge the disk. If the disk is fine, restart the PBX " +
+		"(cd /opt/portsip && sh pbx_ctl.sh restart) and contact PortSIP support if it persists."
+	notListeningAdvice = "Nothing answers on the REST API port. Check that the PBX runs (cd /opt/portsip && sh pbx_ctl.sh status; " +
+		"Windows: the \"PortSIP Gateway Server\" service) and restart it (cd /opt/portsip && sh pbx_ctl.sh restart); check the disk, " +
+		"since a full disk stops the gateway. If api.url points to the wrong port, fix it (the portal and API listen on 8887)."
+	tlsAdvice = "The TLS handshake with the REST API failed. A stock PBX uses a self-signed certificate: set api.insecure_skip_verify: true, " +
+		"or install a certificate this host trusts for the name in api.url."
+	configAdvice = "Check api.url (default https://127.0.0.1:8887/api): the host name must resolve and the path must end in /api."
+)
+
+// Gateway probes the PortSIP REST API gateway with GET <api.url>/info, which
+// needs no login, and classifies failures the way PortSIP's troubleshooting
+// guide does (500 = likely disk full, 502 = gateway down).
+type Gateway struct {
+	client    *portsip.Client
+	diskState func() (State, string)
+}
+
+// NewGateway returns the gateway check. The probe is bounded by the client's
+// timeout (portsip.WithTimeout, from checks.gateway.timeout). diskState
+// returns the disk check's latest state and summary, to tell whether a 500
+// comes from a full disk; nil means unknown. A nil client makes the check
+// report ErrNoData.
+func NewGateway(client *portsip.Client, diskState func() (State, string)) *Gateway {
+	return &Gateway{client: client, diskState: diskState}
+}
+
+// GatewayData is the gateway check's Data.
+type GatewayData struct {
+	portsip.InfoResult
+	// DiskState and DiskSummary are the disk check's verdict when the API
+	// answered 500.
+	DiskState   *State `json:"disk_state,omitempty"`
+	DiskSummary string `json:"disk_summary,omitempty"`
+}
+
+// Collect probes the gateway once.
+func (g *Gateway) Collect(ctx context.Context) (*Report, error) {
+	if g.client == nil {
+		return nil, noData("api.url not configured")
+	}
+	res, err := g.client.Info(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("probe the REST API gateway: %w", err)
+	}
+	d := GatewayData{InfoResult: *res}
+	rep := &Report{Data: d}
+	up := 0.0
+	where := res.URL
+	switch res.State {
+	case portsip.GatewayUp:
+		up = 1
+		rep.State = StateOK
+		v := ""
+		if res.Version != "" {
+			v = " (version " + res.Version + ")"
+		}
+		rep.Summary = fmt.Sprintf("REST API gateway up%s, answered in %s", v, apiMillis(res.Duration))
+	case portsip.GatewayDown:
+		rep.State = StateCritical
+		rep.Summary = fmt.Sprintf("REST API gateway down: %s answered HTTP %d", where, res.StatusCode)
+		rep.Advice = gatewayDownAdvice
+	case portsip.GatewayServerError:
+		rep.State = StateCritical
+		ds, dsum := StateUnknown, ""
+		if g.diskState != nil {
+			ds, dsum = g.diskState()
+		}
+		d.DiskState, d.DiskSummary = &ds, dsum
+		rep.Data = d
+		var disk string
+		switch {
+		case ds == StateOK:
+			disk = "500 usually means a full disk but the disk check is OK"
+		case dsum == "":
+			disk = "500 usually means a full disk; the disk check has no result yet"
+		default:
+			disk = "the disk check says: " + dsum
+		}
+		rep.Summary = fmt.Sprintf("REST API answered HTTP 500 at %s; %s", where, disk)
+		rep.Advice = diskFullAdvice
+	case portsip.GatewayRefused:
+		rep.State = StateCritical
+		rep.Summary = fmt.Sprintf("REST API gateway not listening: connection to %s refused", where)
+		rep.Advice = notListeningAdvice
+	case portsip.GatewayTimeout:
+		rep.State = StateCritical
+		rep.Summary = fmt.Sprintf("REST API gateway did not answer within %s (%s)", g.client.Timeout(), where)
+		rep.Advice = gatewayDownAdvice
+	case portsip.GatewayUnreachable:
+		rep.State = StateCritical
+		rep.Summary = fmt.Sprintf("REST API gateway unreachable at %s: %s", where, res.Detail)
+		rep.Advice = notListeningAdvice
+	case portsip.GatewayTLSError:
+		rep.State = StateWarning
+		rep.Summary = fmt.Sprintf("TLS handshake with the REST API at %s failed: %s", where, res.Detail)
+		rep.Advice = tlsAdvice
+	case portsip.GatewayDNSError:
+		rep.State = StateWarning
+		rep.Summary = fmt.Sprintf("cannot resolve the REST API host of %s: %s", where, res.Detail)
+		rep.Advice = configAdvice
+	default: // portsip.GatewayHTTPError and anything new
+		rep.State = StateWarning
+		rep.Summary = fmt.Sprintf("REST API answered HTTP %d at %s", res.StatusCode, where)
+		rep.Advice = configAdvice
+	}
+	rep.Summary = apiOneLine(rep.Summary)
+	rep.Metrics = []Metric{
+		{Name: "gateway_up", Value: up},
+		{Name: "gateway_response_time", Value: res.Duration.Seconds(), Unit: "s"},
+	}
+	if res.StatusCode != 0 {
+		rep.Metrics = append(rep.Metrics, Metric{Name: "gateway_http_status", Value: float64(res.StatusCode)})
+	}
+	rep.Text = gatewayText(d)
+	return rep, nil
+}
+
+// gatewayText renders the probe for the bundle summary.
+func gatewayText(d GatewayData) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "URL:      %s\n", d.URL)
+	fmt.Fprintf(&b, "State:    %s\n", d.State)
+	if d.StatusCode != 0 {
+		fmt.Fprintf(&b, "HTTP:     %d\n", d.StatusCode)
+	}
+	fmt.Fprintf(&b, "Duration: %s\n", apiMillis(d.Duration))
+	if d.Version != "" {
+		fmt.Fprintf(&b, "Version:  %s\n", d.Version)
+	}
+	if d.Detail != "" {
+		fmt.Fprintf(&b, "Detail:   %s\n", d.Detail)
+	}
+	if d.DiskState != nil {
+		fmt.Fprintf(&b, "Disk:     %s %s\n", d.DiskState, d.DiskSummary)
+	}
+	return b.String()
+}
+
+// apiMillis renders a short duration in milliseconds ("42 ms").
+func apiMillis(d time.Duration) string {
+	return fmt.Sprintf("%d ms", d.Round(time.Millisecond).Milliseconds())
+}
+
+// apiOneLine folds s onto one line.
+func apiOneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
