@@ -22,6 +22,7 @@ type Agent struct {
 	version    string
 	log        *slog.Logger
 	redactor   *redact.Redactor
+	watch      watchers
 }
 
 // New returns an Agent for cfg, loaded from configPath (which may not exist

@@ -105,6 +105,9 @@ type SMTP struct {
 	Auth string `yaml:"auth"`
 	// Timeout bounds one delivery attempt.
 	Timeout Duration `yaml:"timeout"`
+	// CAFile is a PEM file of certificate authorities trusted in addition
+	// to the system's, for a mail server with a private certificate.
+	CAFile string `yaml:"ca_file"`
 	// Fallback is tried when the main server cannot take the mail.
 	Fallback SMTPServer `yaml:"fallback"`
 }

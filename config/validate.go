@@ -121,6 +121,7 @@ func (c *Config) validate(goos string) []Problem {
 	if !slices.Contains(SMTPAuthModes, c.SMTP.Auth) {
 		add("smtp.auth", "must be one of %s, not %q", strings.Join(SMTPAuthModes, ", "), c.SMTP.Auth)
 	}
+	absPath("smtp.ca_file", c.SMTP.CAFile, false)
 	if c.SMTP.Timeout <= 0 {
 		add("smtp.timeout", "must be longer than 0; use a duration such as 30s")
 	}

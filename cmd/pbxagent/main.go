@@ -36,6 +36,10 @@ type exitError struct {
 func (e *exitError) Error() string { return e.err.Error() }
 func (e *exitError) Unwrap() error { return e.err }
 
+// silent is the error of a command that already printed its outcome and
+// only sets the exit code.
+var silent = errors.New("")
+
 func usageError(format string, a ...any) error {
 	return &exitError{code: exitUsage, err: fmt.Errorf(format, a...)}
 }
@@ -74,6 +78,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		code = exitUsage // cobra's own usage error
 	}
 	msg := err.Error()
+	if msg == "" {
+		return code
+	}
 	if !strings.HasPrefix(msg, "pbxagent") {
 		msg = "pbxagent: " + msg
 	}
@@ -110,6 +117,10 @@ Exit codes: 0 success, 1 failure, 2 usage or configuration error.`,
 		a.verifyCmd(),
 		a.keygenCmd(),
 		a.configCmd(),
+		a.statusCmd(),
+		a.runCmd(),
+		a.alertCmd(),
+		a.logsCmd(),
 		a.versionCmd(),
 	)
 	return root

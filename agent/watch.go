@@ -1,0 +1,305 @@
+package agent
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/pbxagent/pbxagent/alert"
+	"github.com/pbxagent/pbxagent/collectors"
+	"github.com/pbxagent/pbxagent/config"
+	"github.com/pbxagent/pbxagent/logprune"
+	"github.com/pbxagent/pbxagent/mailer"
+	"github.com/pbxagent/pbxagent/portsip"
+)
+
+// checkTimeout bounds one check in a round.
+const checkTimeout = 30 * time.Second
+
+// watchers are the stateful checks of one agent: the disk forecast keeps its
+// samples, the blocked-IP check remembers what it has seen, so the same
+// objects serve every round of `pbxagent run`.
+type watchers struct {
+	list     []collectors.Named
+	disk     *cached
+	logs     *collectors.LogCheck
+	portsip  *portsip.Client
+	initOnce sync.Once
+}
+
+// cached remembers a collector's last report, so another check can refer
+// to it (the gateway check cross-references the disk check on a 500).
+type cached struct {
+	c    collectors.Collector
+	mu   sync.Mutex
+	last *collectors.Report
+}
+
+func (c *cached) Collect(ctx context.Context) (*collectors.Report, error) {
+	r, err := c.c.Collect(ctx)
+	if err == nil {
+		c.mu.Lock()
+		c.last = r
+		c.mu.Unlock()
+	}
+	return r, err
+}
+
+// state returns the last report's state and summary, collecting once if
+// there is none yet.
+func (c *cached) state() (collectors.State, string) {
+	c.mu.Lock()
+	last := c.last
+	c.mu.Unlock()
+	if last == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		r, err := c.Collect(ctx)
+		if err != nil {
+			return collectors.StateUnknown, err.Error()
+		}
+		last = r
+	}
+	return last.State, last.Summary
+}
+
+// Checks returns the watch list: disk, logs, API gateway, blocked IPs and
+// the PBX services. The same objects are returned on every call.
+func (a *Agent) Checks() []collectors.Named {
+	a.watch.initOnce.Do(a.buildChecks)
+	return a.watch.list
+}
+
+func (a *Agent) buildChecks() {
+	c := a.cfg
+	ck := c.Checks
+	now := time.Now
+	paths := map[string]string{
+		"pbx_data":    c.PBX.DataDir,
+		"pbx_log":     c.LogDir(),
+		"agent_state": c.Agent.StateDir,
+	}
+	if r := c.RecordingsDir(); r != "" {
+		paths["recordings"] = r
+	}
+	for _, p := range ck.Disk.Paths {
+		paths["extra:"+p] = p
+	}
+	w := &a.watch
+	w.disk = &cached{c: collectors.NewDisk(ck.Disk, paths, now)}
+	w.logs = collectors.NewLogCheck(ck.Logs, c.LogDir(), now)
+	w.list = []collectors.Named{
+		{Name: "disk", Collector: w.disk},
+		{Name: "logs", Collector: w.logs},
+	}
+	client, err := portsip.NewClient(c.API.URL, c.API.Username, c.API.Password, c.API.InsecureSkipVerify, c.Agent.StateDir,
+		portsip.WithTimeout(ck.Gateway.Timeout.D()), portsip.WithLogger(a.log))
+	if err != nil {
+		// The configuration was validated; this is not expected. Record it
+		// as a failing check rather than dropping the API checks silently.
+		w.list = append(w.list, collectors.Named{Name: "gateway", Collector: failing{fmt.Errorf("REST API client: %w", err)}})
+		client = nil
+	}
+	w.portsip = client
+	if ck.Gateway.Enabled && client != nil {
+		w.list = append(w.list, collectors.Named{Name: "gateway",
+			Collector: needsPBX{c.PBX.DataDir, collectors.NewGateway(client, w.disk.state)}})
+	}
+	if ck.BlockedIPs.Enabled && client != nil {
+		var nets []netip.Prefix
+		for _, n := range ck.BlockedIPs.AdminNetworks {
+			if p, err := config.ParseNetwork(n); err == nil {
+				nets = append(nets, p)
+			}
+		}
+		w.list = append(w.list, collectors.Named{Name: "blocked_ips",
+			Collector: needsPBX{c.PBX.DataDir, collectors.NewBlockedIPs(client, nets, now)}})
+	}
+	if ck.Services.Enabled {
+		w.list = append(w.list,
+			collectors.Named{Name: "containers", Collector: collectors.NewDocker(c.PBX.DockerSocket)},
+			collectors.Named{Name: "services", Collector: collectors.NewWindowsServices()},
+		)
+	}
+}
+
+// failing is a check that cannot be built; it reports why every round.
+type failing struct{ err error }
+
+func (f failing) Collect(context.Context) (*collectors.Report, error) { return nil, f.err }
+
+// needsPBX reports "not installed" instead of running a PBX check on a host
+// without PortSIP, so an agent installed before the PBX raises no alarms.
+type needsPBX struct {
+	dataDir string
+	c       collectors.Collector
+}
+
+func (n needsPBX) Collect(ctx context.Context) (*collectors.Report, error) {
+	if _, err := os.Stat(n.dataDir); errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("PortSIP not installed (no %s; set pbx.data_dir for a custom path): %w", n.dataDir, collectors.ErrNoData)
+	}
+	return n.c.Collect(ctx)
+}
+
+// Status runs every check once.
+func (a *Agent) Status(ctx context.Context) []collectors.Outcome {
+	return collectors.Run(ctx, a.Checks(), checkTimeout)
+}
+
+// PrunePlan returns what `logs prune` would delete under the configured
+// budget, without deleting anything.
+func (a *Agent) PrunePlan() (*logprune.Result, error) {
+	l := a.cfg.Checks.Logs
+	dir := a.cfg.LogDir()
+	if _, err := os.Lstat(dir); err != nil {
+		return nil, fmt.Errorf("PBX log folder %s: %w (set pbx.log_dir or pbx.data_dir if PortSIP uses another path)", dir, err)
+	}
+	return logprune.Plan(dir, l.PruneMaxAge.D(), int64(l.PruneMaxTotal), time.Now())
+}
+
+// Prune deletes what PrunePlan selects, logging every deletion.
+func (a *Agent) Prune(ctx context.Context) (*logprune.Result, error) {
+	r, err := a.PrunePlan()
+	if err != nil {
+		return nil, err
+	}
+	if err := logprune.Apply(ctx, r, a.log); err != nil {
+		return r, err
+	}
+	return r, nil
+}
+
+// Mailer returns the mail sender for the configured SMTP server; the
+// configuration must name one.
+func (a *Agent) Mailer() (*mailer.Mailer, error) {
+	if a.cfg.SMTP.Host == "" {
+		return nil, fmt.Errorf("no mail server configured: set smtp.host, smtp.from and smtp.to in %s", a.configPathOrDefault())
+	}
+	opts := []mailer.Option{mailer.WithUserAgent("pbxagent/" + a.version)}
+	if f := a.cfg.SMTP.CAFile; f != "" {
+		pem, err := os.ReadFile(f)
+		if err != nil {
+			return nil, fmt.Errorf("smtp.ca_file: %w", err)
+		}
+		pool, err := x509.SystemCertPool()
+		if err != nil {
+			pool = x509.NewCertPool()
+		}
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("smtp.ca_file %s holds no PEM certificate", f)
+		}
+		opts = append(opts, mailer.WithRootCAs(pool))
+	}
+	return mailer.New(a.cfg.SMTP, a.cfg.QueueDir(), a.cfg.Alerts.QueueMax, a.log, opts...)
+}
+
+func (a *Agent) configPathOrDefault() string {
+	if a.configPath != "" {
+		return a.configPath
+	}
+	return config.DefaultPath()
+}
+
+// Run is the service: a round of checks every checks.interval, alert rules
+// over the results, mails through the on-disk queue, and optional log
+// pruning. It returns when ctx is cancelled, after flushing the mail queue
+// for at most a few seconds.
+func (a *Agent) Run(ctx context.Context) error {
+	eng, err := alert.New(alert.Options{Host: Hostname(), Alerts: a.cfg.Alerts, StateDir: a.cfg.Agent.StateDir, Log: a.log})
+	if err != nil {
+		return fmt.Errorf("start alert rules: %w", err)
+	}
+	var m *mailer.Mailer
+	if a.cfg.SMTP.Host != "" {
+		if m, err = a.Mailer(); err != nil {
+			return err
+		}
+	} else {
+		a.log.Warn("no mail server configured (smtp.host): problems are logged but not mailed")
+	}
+	var wg sync.WaitGroup
+	if m != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := m.Run(ctx); err != nil {
+				a.log.Error("mail queue stopped", "err", err)
+			}
+		}()
+	}
+	checks := a.Checks()
+	a.log.Info("pbxagent running", "version", a.version, "checks", len(checks), "interval", a.cfg.Checks.Interval.String())
+	round := time.NewTicker(a.cfg.Checks.Interval.D())
+	defer round.Stop()
+	due := time.NewTicker(5 * time.Second)
+	defer due.Stop()
+	a.round(ctx, eng, m, checks)
+	for {
+		select {
+		case <-ctx.Done():
+			wg.Wait()
+			if m != nil {
+				fctx, cancel := context.WithTimeout(context.Background(), 4*time.Second)
+				if err := m.Flush(fctx); err != nil {
+					a.log.Warn("mails still queued at shutdown; they are sent after the next start", "err", err)
+				}
+				cancel()
+			}
+			a.log.Info("pbxagent stopped")
+			return nil
+		case <-round.C:
+			a.round(ctx, eng, m, checks)
+		case <-due.C:
+			a.sendDue(eng, m)
+		}
+	}
+}
+
+// round runs the checks once, prunes logs when enabled and feeds the rules.
+func (a *Agent) round(ctx context.Context, eng *alert.Engine, m *mailer.Mailer, checks []collectors.Named) {
+	if a.cfg.Checks.Logs.Prune {
+		if r, err := a.Prune(ctx); err != nil {
+			a.log.Error("log pruning failed", "err", err)
+		} else if r != nil && len(r.Deleted) > 0 {
+			a.watch.logs.NotePruned(*r)
+		}
+	}
+	outs := collectors.Run(ctx, checks, checkTimeout)
+	if ctx.Err() != nil {
+		return
+	}
+	for _, o := range outs {
+		switch {
+		case o.NoData:
+			a.log.Debug("check not applicable", "check", o.Name, "reason", o.Error)
+		case o.Err != nil:
+			a.log.Warn("check failed", "check", o.Name, "err", o.Error, "duration", o.Duration)
+		default:
+			a.log.Debug("check", "check", o.Name, "state", o.Report.State.String(), "summary", o.Report.Summary)
+		}
+	}
+	if err := eng.Observe(time.Now(), outs); err != nil {
+		a.log.Warn("alert state not saved; alerting goes on from memory", "err", err)
+	}
+	a.sendDue(eng, m)
+}
+
+func (a *Agent) sendDue(eng *alert.Engine, m *mailer.Mailer) {
+	d := eng.Due(time.Now())
+	if d == nil {
+		return
+	}
+	a.log.Warn("alert", "subject", d.Subject())
+	if m == nil {
+		return
+	}
+	if err := m.Enqueue(mailer.Message{Subject: d.Subject(), Text: d.Text(), HTML: d.HTML()}); err != nil {
+		a.log.Error("alert mail not queued", "subject", d.Subject(), "err", err)
+	}
+}

@@ -1,0 +1,241 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/pbxagent/pbxagent/collectors"
+	"github.com/pbxagent/pbxagent/config"
+	"github.com/pbxagent/pbxagent/logprune"
+)
+
+// Exit codes of `pbxagent status`, by the worst state; 2 stays the usage
+// and configuration error as for every command.
+const (
+	exitStatusWarning  = 1
+	exitStatusCritical = 3
+	exitStatusUnknown  = 4
+)
+
+func (a *app) statusCmd() *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Run every check once and print a table of the results",
+		Long: `Run every check once (disk, logs, API gateway, blocked IPs, PBX services)
+and print a table, or JSON with --json.
+
+Exit codes: 0 all OK, 1 a WARNING, 3 a CRITICAL, 4 a check could not run
+(UNKNOWN), 2 usage or configuration error.`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			outs := a.agent().Status(cmd.Context())
+			worst := collectors.Worst(outs)
+			if asJSON {
+				enc := json.NewEncoder(a.stdout)
+				enc.SetIndent("", "  ")
+				if err := enc.Encode(map[string]any{"host": hostname(), "state": worst, "checks": outs}); err != nil {
+					return err
+				}
+			} else {
+				printStatus(a.stdout, outs, worst)
+			}
+			switch worst {
+			case collectors.StateOK:
+				return nil
+			case collectors.StateWarning:
+				return &exitError{code: exitStatusWarning, err: silent}
+			case collectors.StateCritical:
+				return &exitError{code: exitStatusCritical, err: silent}
+			default:
+				return &exitError{code: exitStatusUnknown, err: silent}
+			}
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the results as JSON")
+	return cmd
+}
+
+func hostname() string {
+	h, _ := os.Hostname()
+	return h
+}
+
+func printStatus(w interface{ Write([]byte) (int, error) }, outs []collectors.Outcome, worst collectors.State) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "CHECK\tSTATE\tSUMMARY")
+	var advice []string
+	for _, o := range outs {
+		state, summary := "", ""
+		switch {
+		case o.NoData:
+			state, summary = "-", "not applicable: "+strings.TrimSuffix(o.Error, ": "+collectors.ErrNoData.Error())
+		case o.Err != nil:
+			state, summary = collectors.StateUnknown.String(), "check failed: "+o.Error
+		default:
+			state, summary = o.Report.State.String(), o.Report.Summary
+			if o.Report.State != collectors.StateOK && o.Report.Advice != "" {
+				advice = append(advice, fmt.Sprintf("%s: %s", o.Name, o.Report.Advice))
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", o.Name, state, summary)
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "\noverall: %s\n", worst)
+	for _, adv := range advice {
+		fmt.Fprintf(w, "\n%s\n", adv)
+	}
+}
+
+func (a *app) runCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "run",
+		Short: "Run the watchers in the foreground (what the service manager starts)",
+		Long: `Run the checks every checks.interval, apply the alert rules and mail the
+administrator through the on-disk queue; prune archived logs when
+checks.logs.prune is set. Stops cleanly on SIGTERM or Ctrl-C.`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return a.agent().Run(ctx)
+		},
+	}
+}
+
+func (a *app) alertCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "alert",
+		Short: "Alert mail tools",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return usageError("alert needs a subcommand: test (see 'pbxagent alert --help')")
+		},
+	}
+	cmd.AddCommand(&cobra.Command{
+		Use:   "test",
+		Short: "Send a test email through the configured mail server(s) and report the SMTP dialogue",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			m, err := a.agent().Mailer()
+			if err != nil {
+				return &exitError{code: exitUsage, err: err}
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), 2*time.Minute)
+			defer cancel()
+			rep, err := m.Test(ctx)
+			if rep != nil {
+				for _, s := range rep.Servers {
+					fmt.Fprintf(a.stdout, "%s server %s (%s):\n", s.Role, s.Address, s.Mode)
+					fmt.Fprintf(a.stdout, "  connected: %v  TLS: %s  authenticated as: %s\n", s.Connected, orDash(s.TLS), orDash(s.AuthenticatedAs))
+					if len(s.Accepted) > 0 {
+						fmt.Fprintf(a.stdout, "  accepted recipients: %s\n", strings.Join(s.Accepted, ", "))
+					}
+					if len(s.Rejected) > 0 {
+						fmt.Fprintf(a.stdout, "  rejected recipients: %s\n", strings.Join(s.Rejected, ", "))
+					}
+					if s.Reply != "" {
+						fmt.Fprintf(a.stdout, "  server reply: %s\n", s.Reply)
+					}
+					if s.Error != "" {
+						fmt.Fprintf(a.stdout, "  error: %s\n", s.Error)
+					}
+				}
+			}
+			if err != nil {
+				return fmt.Errorf("test email failed: %w", err)
+			}
+			fmt.Fprintln(a.stdout, "test email sent")
+			return nil
+		},
+	})
+	return cmd
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func (a *app) logsCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "logs",
+		Short: "PBX log folder tools",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return usageError("logs needs a subcommand: prune (see 'pbxagent logs --help')")
+		},
+	}
+	var dryRun bool
+	prune := &cobra.Command{
+		Use:   "prune",
+		Short: "Delete archived *.gz logs in the PBX log folder beyond the age and size budget",
+		Long: `Delete archived *.gz logs directly inside the PBX log folder that are older
+than checks.logs.prune_max_age, then the oldest until the archives take no
+more than checks.logs.prune_max_total. Active logs, subfolders and symlinks
+are never touched. This is the PortSIP guide's own fix for a full disk.
+
+Use --dry-run first to see what would go.`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ag := a.agent()
+			if dryRun {
+				res, err := ag.PrunePlan()
+				if err != nil {
+					return err
+				}
+				printPrune(a, res, true)
+				return nil
+			}
+			res, err := ag.Prune(cmd.Context())
+			if res != nil {
+				printPrune(a, res, false)
+			}
+			return err
+		},
+	}
+	prune.Flags().BoolVar(&dryRun, "dry-run", false, "show what would be deleted, delete nothing")
+	cmd.AddCommand(prune)
+	return cmd
+}
+
+func printPrune(a *app, r *logprune.Result, dry bool) {
+	w := a.stdout
+	fmt.Fprintf(w, "PBX log folder %s: %d archived logs, %s\n", r.Dir, r.Archives, config.HumanBytes(r.ArchiveBytes))
+	fmt.Fprintf(w, "budget: delete archives older than %s, then the oldest until they take at most %s\n", r.MaxAge, config.HumanBytes(r.MaxTotal))
+	list, verb := r.Deleted, "deleted"
+	if dry {
+		list, verb = r.Planned, "would delete"
+	}
+	if len(list) == 0 {
+		fmt.Fprintln(w, "nothing to delete")
+	}
+	var total int64
+	for _, f := range list {
+		total += f.Size
+		fmt.Fprintf(w, "  %s %s (%s, %s, %s)\n", verb, f.Name, config.HumanBytes(f.Size), f.ModTime.Format("2006-01-02 15:04"), f.Reason)
+	}
+	for _, s := range r.Skipped {
+		fmt.Fprintf(w, "  kept %s: %s\n", s.Name, s.Reason)
+	}
+	for _, e := range r.Errors {
+		fmt.Fprintf(w, "  error: %s\n", e)
+	}
+	if len(list) > 0 {
+		fmt.Fprintf(w, "%s %d files, %s\n", verb, len(list), config.HumanBytes(total))
+	}
+	if dry && len(list) > 0 {
+		fmt.Fprintln(w, "run `pbxagent logs prune` (without --dry-run) to delete them")
+	}
+}
