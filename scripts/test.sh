@@ -22,6 +22,10 @@ if ((${#need_pkgs[@]})); then
 	apt-get update -qq
 	apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null
 fi
+if ! command -v mailpit >/dev/null 2>&1; then
+	echo "== installing mailpit (a real SMTP server for the alert tests)"
+	go install github.com/axllent/mailpit@v1.33.1
+fi
 if ! command -v staticcheck >/dev/null 2>&1; then
 	echo "== installing staticcheck"
 	go install honnef.co/go/tools/cmd/staticcheck@v0.8.2
