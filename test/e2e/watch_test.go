@@ -111,7 +111,9 @@ func (ms *mailServer) stop() {
 	}
 }
 
-func (ms *mailServer) api(p string) string { return fmt.Sprintf("http://127.0.0.1:%d%s", ms.httpPort, p) }
+func (ms *mailServer) api(p string) string {
+	return fmt.Sprintf("http://127.0.0.1:%d%s", ms.httpPort, p)
+}
 
 // mail is one message as mailpit's API returns it.
 type mail struct {
