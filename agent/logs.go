@@ -75,6 +75,11 @@ func (a *Agent) planLogs(req BundleRequest, now time.Time) *logPlan {
 		if name := d.Name(); strings.HasPrefix(name, "pbx-support-") || strings.HasPrefix(name, ".pbx-support-") {
 			return nil // a bundle (or one being written) in an output folder under the log folder
 		}
+		if "logs/"+rel == windowLogName {
+			p.missing = append(p.missing, bundle.MissingEntry{Path: "logs/" + rel, Collector: "logs",
+				Reason: "the name is used for the live window's lines in the bundle; this file was left out"})
+			return nil
+		}
 		if !d.Type().IsRegular() {
 			p.missing = append(p.missing, bundle.MissingEntry{Path: "logs/" + rel, Collector: "logs",
 				Reason: fmt.Sprintf("%s is not a regular file (symlinks are not followed)", path)})
@@ -202,9 +207,11 @@ func addTail(w *bundle.Writer, f logFile, dst string) error {
 		w.Missing(dst, "logs", reason(f.src, err))
 		return nil
 	}
-	size := f.size
-	if fi.Size() < size {
-		size = fi.Size() // shrank since planning (rotated)
+	// Take the tail from the file's current end: a log that grew since
+	// planning keeps its newest lines within the planned byte count.
+	size := fi.Size()
+	if f.archive && size != f.size {
+		size = min(size, f.size) // an archive is included whole or cut, never realigned
 	}
 	keep := min(f.keep, size)
 	start := size - keep
@@ -213,8 +220,8 @@ func addTail(w *bundle.Writer, f logFile, dst string) error {
 	}
 	e := bundle.Entry{Path: dst, Collector: "logs", Source: f.src, Size: size - start,
 		ModTime: fi.ModTime(), Reader: io.NewSectionReader(fh, start, size-start), TruncatedBytes: start}
-	if size < f.size {
-		e.Error = fmt.Sprintf("file shrank from %d to %d bytes while the bundle was made (rotated?)", f.size, size)
+	if fi.Size() < f.size {
+		e.Error = fmt.Sprintf("file shrank from %d to %d bytes while the bundle was made (rotated?)", f.size, fi.Size())
 	}
 	return w.Add(e)
 }

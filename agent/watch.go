@@ -284,6 +284,7 @@ func (a *Agent) round(ctx context.Context, eng *alert.Engine, m *mailer.Mailer, 
 			a.log.Debug("check", "check", o.Name, "state", o.Report.State.String(), "summary", o.Report.Summary)
 		}
 	}
+	a.saveRound(outs)
 	if err := eng.Observe(time.Now(), outs); err != nil {
 		a.log.Warn("alert state not saved; alerting goes on from memory", "err", err)
 	}

@@ -24,7 +24,9 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mholt/archives"
@@ -74,7 +76,7 @@ type Writer struct {
 	buf     *bufio.Writer
 	sha     hash.Hash
 	pre     hash.Hash
-	size    int64
+	size    atomic.Int64 // written by the compressor's goroutines
 	comp    io.WriteCloser
 	ctx     context.Context
 	cancel  context.CancelFunc
@@ -92,14 +94,17 @@ type Writer struct {
 	paths    map[string]bool
 }
 
-type countWriter struct{ n *int64 }
+type countWriter struct{ n *atomic.Int64 }
 
-func (c countWriter) Write(p []byte) (int, error) { *c.n += int64(len(p)); return len(p), nil }
+func (c countWriter) Write(p []byte) (int, error) { c.n.Add(int64(len(p))); return len(p), nil }
 
 // Create opens a temporary file in opt.Dir and starts the archive.
 func Create(opt Options) (*Writer, error) {
 	if opt.Guard == nil {
 		return nil, errors.New("bundle: a free-space guard is required")
+	}
+	if !strings.HasSuffix(opt.Name, opt.Format.Ext()) || len(opt.Name) == len(opt.Format.Ext()) || strings.ContainsAny(opt.Name, `/\`) {
+		return nil, fmt.Errorf("bundle: file name %q must be a plain name ending in %s", opt.Name, opt.Format.Ext())
 	}
 	if err := os.MkdirAll(opt.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create output folder %s: %w", opt.Dir, err)
@@ -147,11 +152,7 @@ func isUnsupported(err error) bool {
 func (w *Writer) TempPath() string { return w.tmpPath }
 
 // Written returns the compressed bytes written so far.
-func (w *Writer) Written() int64 {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.size
-}
+func (w *Writer) Written() int64 { return w.size.Load() }
 
 // Add copies one entry into the archive. A failure to write (disk reserve,
 // I/O error) is fatal for the whole archive and returned; a short read of
@@ -208,6 +209,9 @@ func (w *Writer) Add(e Entry) error {
 }
 
 func (w *Writer) submit(job archives.ArchiveAsyncJob, res chan error) error {
+	if w.jobsClosed {
+		return errors.New("bundle: the archive is already closed")
+	}
 	select {
 	case w.jobs <- job:
 	case err := <-w.done:
@@ -225,7 +229,7 @@ func (w *Writer) submit(job archives.ArchiveAsyncJob, res chan error) error {
 }
 
 func (w *Writer) checkPath(p string) error {
-	if p == "" || path.IsAbs(p) || path.Clean(p) != p || p == ManifestName && !w.finished {
+	if !fs.ValidPath(p) || p == "." || p == ManifestName && !w.finished {
 		return fmt.Errorf("bundle: invalid archive path %q", p)
 	}
 	if w.paths[p] {
@@ -279,6 +283,10 @@ type Result struct {
 // removed.
 func (w *Writer) Close(m *Manifest, signer Signer) (*Result, error) {
 	w.mu.Lock()
+	if w.finished {
+		w.mu.Unlock()
+		return nil, errors.New("bundle: the archive is already closed or aborted")
+	}
 	if w.err != nil {
 		err := w.err
 		w.mu.Unlock()
@@ -320,7 +328,7 @@ func (w *Writer) Close(m *Manifest, signer Signer) (*Result, error) {
 	}
 	res := &Result{
 		Path:     final,
-		Size:     w.size,
+		Size:     w.size.Load(),
 		SHA256:   hex.EncodeToString(w.sha.Sum(nil)),
 		Partial:  m.Partial,
 		Files:    len(m.Files),

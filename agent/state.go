@@ -1,0 +1,119 @@
+package agent
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/pbxagent/pbxagent/alert"
+	"github.com/pbxagent/pbxagent/collectors"
+	"github.com/pbxagent/pbxagent/config"
+	"github.com/pbxagent/pbxagent/internal/atomicfile"
+	"github.com/pbxagent/pbxagent/portsip"
+)
+
+// lastRoundFile records the service's latest round of checks for
+// `pbxagent status`.
+const lastRoundFile = "last-round.json"
+
+// Round is the service's latest round of checks.
+type Round struct {
+	Time   time.Time        `json:"time"`
+	Worst  collectors.State `json:"worst"`
+	Checks []RoundCheck     `json:"checks"`
+	Queued int              `json:"queued_mails,omitempty"`
+}
+
+// RoundCheck is one check's result in a Round.
+type RoundCheck struct {
+	Name    string           `json:"name"`
+	State   collectors.State `json:"state"`
+	Summary string           `json:"summary"`
+}
+
+// Summary is one line: the worst state and the checks that are not OK.
+func (r *Round) Summary() string {
+	var bad []string
+	for _, c := range r.Checks {
+		if c.State != collectors.StateOK {
+			bad = append(bad, fmt.Sprintf("%s %s", c.State, c.Name))
+		}
+	}
+	if len(bad) == 0 {
+		return fmt.Sprintf("all %d checks OK", len(r.Checks))
+	}
+	return fmt.Sprintf("%s (%s)", r.Worst, strings.Join(bad, ", "))
+}
+
+// saveRound writes the round for `pbxagent status`.
+func (a *Agent) saveRound(outs []collectors.Outcome) {
+	r := Round{Time: time.Now().UTC(), Worst: collectors.Worst(outs)}
+	for _, o := range outs {
+		switch {
+		case o.NoData:
+			continue
+		case o.Err != nil:
+			r.Checks = append(r.Checks, RoundCheck{Name: o.Name, State: collectors.StateUnknown, Summary: o.Error})
+		default:
+			r.Checks = append(r.Checks, RoundCheck{Name: o.Name, State: o.Report.State, Summary: o.Report.Summary})
+		}
+	}
+	data, err := json.MarshalIndent(r, "", "  ")
+	if err == nil {
+		err = atomicfile.Write(filepath.Join(a.cfg.Agent.StateDir, lastRoundFile), data, 0o600)
+	}
+	if err != nil {
+		a.log.Debug("last round not saved", "err", err)
+	}
+}
+
+// LastRound reads the service's latest round of checks.
+func (a *Agent) LastRound() (*Round, error) {
+	data, err := os.ReadFile(filepath.Join(a.cfg.Agent.StateDir, lastRoundFile))
+	if err != nil {
+		return nil, err
+	}
+	var r Round
+	if err := json.Unmarshal(data, &r); err != nil {
+		return nil, fmt.Errorf("read %s: %w", lastRoundFile, err)
+	}
+	return &r, nil
+}
+
+// PurgeList returns the files and folders `uninstall --purge` removes: the
+// configuration file and the agent's own files in its state folder (keys,
+// queued mails, alert state, bundles it wrote), never anything else there.
+// Folders are listed after their contents and are removed only if empty.
+func PurgeList(cfg *config.Config, configPath string) []string {
+	var out []string
+	exists := func(p string) bool { _, err := os.Lstat(p); return err == nil }
+	if configPath != "" && exists(configPath) {
+		out = append(out, configPath)
+	}
+	for _, p := range []string{cfg.SecretKeyPath(), cfg.PublicKeyPath(),
+		filepath.Join(cfg.Agent.StateDir, alert.StateFileName),
+		filepath.Join(cfg.Agent.StateDir, portsip.RejectedMarkerFile),
+		filepath.Join(cfg.Agent.StateDir, lastRoundFile)} {
+		if exists(p) {
+			out = append(out, p)
+		}
+	}
+	ours := func(dir string, match func(string) bool) {
+		ents, err := os.ReadDir(dir)
+		if err != nil {
+			return
+		}
+		for _, e := range ents {
+			if e.Type().IsRegular() && match(e.Name()) {
+				out = append(out, filepath.Join(dir, e.Name()))
+			}
+		}
+		out = append(out, dir)
+	}
+	ours(cfg.QueueDir(), func(n string) bool { return strings.HasSuffix(n, ".mail.json") })
+	ours(cfg.OutputDir(), func(n string) bool { return strings.HasPrefix(n, "pbx-support-") })
+	return append(out, cfg.Agent.StateDir)
+}
