@@ -36,9 +36,9 @@ type exitError struct {
 func (e *exitError) Error() string { return e.err.Error() }
 func (e *exitError) Unwrap() error { return e.err }
 
-// silent is the error of a command that already printed its outcome and
+// errSilent is the error of a command that already printed its outcome and
 // only sets the exit code.
-var silent = errors.New("")
+var errSilent = errors.New("")
 
 func usageError(format string, a ...any) error {
 	return &exitError{code: exitUsage, err: fmt.Errorf(format, a...)}
@@ -52,6 +52,7 @@ type app struct {
 	logLevel       string
 	cfg            *config.Config
 	log            *slog.Logger
+	level          slog.Level
 	args           []string
 }
 
@@ -119,6 +120,11 @@ Exit codes: 0 success, 1 failure, 2 usage or configuration error.`,
 		a.configCmd(),
 		a.statusCmd(),
 		a.runCmd(),
+		a.installCmd(),
+		a.uninstallCmd(),
+		a.controlCmd("start", "Start the pbxagent service"),
+		a.controlCmd("stop", "Stop the pbxagent service"),
+		a.controlCmd("restart", "Restart the pbxagent service"),
 		a.alertCmd(),
 		a.logsCmd(),
 		a.versionCmd(),
@@ -153,9 +159,13 @@ func (a *app) loadConfig(cmd *cobra.Command) error {
 	if err := lv.UnmarshalText([]byte(level)); err != nil {
 		return usageError("--log-level %q: use debug, info, warn or error", level)
 	}
+	a.level = lv
 	a.log = slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: lv}))
 	return nil
 }
+
+// effectiveLevel is the log level in force.
+func (a *app) effectiveLevel() slog.Level { return a.level }
 
 // agent returns the Agent for the loaded configuration.
 func (a *app) agent() *agent.Agent {

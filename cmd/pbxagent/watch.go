@@ -5,9 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -38,26 +36,38 @@ Exit codes: 0 all OK, 1 a WARNING, 3 a CRITICAL, 4 a check could not run
 (UNKNOWN), 2 usage or configuration error.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			outs := a.agent().Status(cmd.Context())
+			ag := a.agent()
+			svc := a.serviceState()
+			last, lastErr := ag.LastRound()
+			outs := ag.Status(cmd.Context())
 			worst := collectors.Worst(outs)
 			if asJSON {
 				enc := json.NewEncoder(a.stdout)
 				enc.SetIndent("", "  ")
-				if err := enc.Encode(map[string]any{"host": hostname(), "state": worst, "checks": outs}); err != nil {
+				doc := map[string]any{"host": hostname(), "service": svc, "state": worst, "checks": outs}
+				if lastErr == nil {
+					doc["last_round"] = last
+				}
+				if err := enc.Encode(doc); err != nil {
 					return err
 				}
 			} else {
+				fmt.Fprintf(a.stdout, "service: %s\n", svc)
+				if lastErr == nil {
+					fmt.Fprintf(a.stdout, "last round of the service: %s, %s\n", last.Time.Local().Format("2006-01-02 15:04:05"), last.Summary())
+				}
+				fmt.Fprintln(a.stdout)
 				printStatus(a.stdout, outs, worst)
 			}
 			switch worst {
 			case collectors.StateOK:
 				return nil
 			case collectors.StateWarning:
-				return &exitError{code: exitStatusWarning, err: silent}
+				return &exitError{code: exitStatusWarning, err: errSilent}
 			case collectors.StateCritical:
-				return &exitError{code: exitStatusCritical, err: silent}
+				return &exitError{code: exitStatusCritical, err: errSilent}
 			default:
-				return &exitError{code: exitStatusUnknown, err: silent}
+				return &exitError{code: exitStatusUnknown, err: errSilent}
 			}
 		},
 	}
@@ -105,9 +115,7 @@ administrator through the on-disk queue; prune archived logs when
 checks.logs.prune is set. Stops cleanly on SIGTERM or Ctrl-C.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
-			defer stop()
-			return a.agent().Run(ctx)
+			return a.runService(func(ctx context.Context) error { return a.agent().Run(ctx) })
 		},
 	}
 }
