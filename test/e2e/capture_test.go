@@ -1,3 +1,5 @@
+//go:build linux
+
 package e2e
 
 // Packet capture end to end: real SIP peers (SIPp), the real binary, and

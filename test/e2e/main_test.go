@@ -1,5 +1,5 @@
-// Package e2e drives the real pbxagent binary against real tools (GNU tar,
-// unzip, minisign, tshark, sipp) on a fake PortSIP installation.
+//go:build linux
+
 package e2e
 
 import (
