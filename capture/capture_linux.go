@@ -12,6 +12,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 	"unsafe"
@@ -46,6 +47,9 @@ type ring struct {
 	loopback bool
 	cooked   bool // SOCK_DGRAM: packets start at the network header
 	drops    atomic.Int64
+	// bufs recycles the memory of batches once they are written, so a busy
+	// capture does not allocate a block-sized arena per ring block.
+	bufs sync.Pool
 }
 
 func run(ctx context.Context, w io.Writer, opt Options, progress func(Stats)) (Stats, error) {
@@ -311,8 +315,18 @@ func (r *ring) block(base int) batch {
 	// Each packet takes at least its headers, which bounds the count.
 	num := min(int(ne.Uint32(blk[bdNumPkts:])), blockSize/(phSLL+20))
 	used := min(int(ne.Uint32(blk[bdLen:])), blockSize)
-	arena := make([]byte, 0, used+4*num)
-	b := batch{pkts: make([]packet, 0, num)}
+	bb, _ := r.bufs.Get().(*blockBuf)
+	if bb == nil {
+		bb = &blockBuf{}
+	}
+	if cap(bb.arena) < used+4*num {
+		bb.arena = make([]byte, 0, used+4*num)
+	}
+	if cap(bb.pkts) < num {
+		bb.pkts = make([]packet, 0, num)
+	}
+	arena := bb.arena[:0]
+	b := batch{pkts: bb.pkts[:0], buf: bb, pool: &r.bufs}
 	p := int(ne.Uint32(blk[bdFirstOffset:]))
 	for range num {
 		if p <= 0 || p+phSLL+20 > blockSize {

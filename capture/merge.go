@@ -25,6 +25,26 @@ type source interface {
 type batch struct {
 	pkts    []packet
 	dropped int // packets discarded by the source's own checks
+	// buf holds the packets' bytes; release hands it back to the source
+	// for reuse once the packets are written.
+	buf  *blockBuf
+	pool *sync.Pool
+}
+
+// blockBuf is the reusable memory of one batch.
+type blockBuf struct {
+	arena []byte
+	pkts  []packet
+}
+
+// release returns the batch's memory to its source.
+func (b *batch) release() {
+	if b.pool != nil && b.buf != nil {
+		b.buf.arena = b.buf.arena[:0]
+		b.buf.pkts = b.pkts[:0]
+		b.pool.Put(b.buf)
+	}
+	b.buf, b.pkts = nil, nil
 }
 
 // merge runs one goroutine per source and writes their packets, in the
@@ -70,6 +90,9 @@ loop:
 				break loop
 			}
 			if out.done || werr != nil {
+				// Counted, so the manifest shows what a limit cut off.
+				out.stats.Seen += int64(len(b.pkts))
+				b.release()
 				continue
 			}
 			out.stats.FilterDropped += int64(b.dropped)
@@ -79,10 +102,12 @@ loop:
 					werr = err
 				}
 				if !more {
+					out.stats.Seen += int64(len(b.pkts) - i - 1)
 					stopHard()
 					break
 				}
 			}
+			b.release()
 		case <-tick.C:
 			updateDrops()
 			if werr == nil && !out.done {
@@ -130,7 +155,12 @@ func (o *ngOut) setKernelDropped(i int, n int64) { o.per[i].KernelDropped = n }
 func (o *ngOut) setErr(i int, err error) { o.per[i].Err = err.Error() }
 
 // flush pushes buffered blocks to the output.
-func (o *ngOut) flush() error { return o.ng.Flush() }
+func (o *ngOut) flush() error {
+	if err := o.ng.Flush(); err != nil {
+		return err
+	}
+	return o.buf.Flush()
+}
 
 // stopReason describes why ctx ended.
 func stopReason(ctx context.Context) string {

@@ -1,6 +1,7 @@
 package capture
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -63,6 +64,7 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 // ngOut writes the pcapng stream and keeps the counters.
 type ngOut struct {
 	ng     *pcapgo.NgWriter
+	buf    *bufio.Writer // large writes: one system call per MiB, not per 4 KiB
 	cw     *countingWriter
 	opt    Options
 	ifaces []ifaceDesc
@@ -78,6 +80,7 @@ func newNgOut(w io.Writer, opt Options, ifaces []ifaceDesc, start time.Time) (*n
 		return nil, errors.New("capture: no interface to capture on")
 	}
 	o := &ngOut{cw: &countingWriter{w: w}, opt: opt, ifaces: ifaces}
+	o.buf = bufio.NewWriterSize(o.cw, 1<<20)
 	filter := opt.Filter.String()
 	idb := func(d ifaceDesc) pcapgo.NgInterface {
 		return pcapgo.NgInterface{
@@ -97,7 +100,7 @@ func newNgOut(w io.Writer, opt Options, ifaces []ifaceDesc, start time.Time) (*n
 		Comment:     opt.Comment,
 	}}
 	var err error
-	if o.ng, err = pcapgo.NewNgWriterInterface(o.cw, idb(ifaces[0]), section); err != nil {
+	if o.ng, err = pcapgo.NewNgWriterInterface(o.buf, idb(ifaces[0]), section); err != nil {
 		return nil, fmt.Errorf("capture: write pcapng header: %w", err)
 	}
 	for _, d := range ifaces[1:] {
@@ -105,7 +108,7 @@ func newNgOut(w io.Writer, opt Options, ifaces []ifaceDesc, start time.Time) (*n
 			return nil, fmt.Errorf("capture: write pcapng header: %w", err)
 		}
 	}
-	if err := o.ng.Flush(); err != nil {
+	if err := o.flush(); err != nil {
 		return nil, fmt.Errorf("capture: write pcapng header: %w", err)
 	}
 	o.size = o.cw.n
@@ -205,7 +208,7 @@ func (o *ngOut) close(end time.Time, reason string) (Stats, error) {
 		}
 		o.size += isbBytes
 	}
-	if err := o.ng.Flush(); err != nil && first == nil {
+	if err := o.flush(); err != nil && first == nil {
 		first = err
 	}
 	if o.stats.StopReason == "" {
