@@ -27,17 +27,13 @@ func (h *serviceHandler) Enabled(_ context.Context, l slog.Level) bool { return 
 func (h *serviceHandler) Handle(_ context.Context, r slog.Record) error {
 	var b strings.Builder
 	b.WriteString(r.Message)
-	write := func(a slog.Attr) {
-		key := a.Key
-		if h.group != "" {
-			key = h.group + "." + key
-		}
-		fmt.Fprintf(&b, " %s=%q", key, a.Value.String())
-	}
 	for _, a := range h.attrs {
-		write(a)
+		fmt.Fprintf(&b, " %s=%q", a.Key, a.Value.String())
 	}
-	r.Attrs(func(a slog.Attr) bool { write(a); return true })
+	r.Attrs(func(a slog.Attr) bool {
+		fmt.Fprintf(&b, " %s=%q", h.qualify(a.Key), a.Value.String())
+		return true
+	})
 	switch {
 	case r.Level >= slog.LevelError:
 		return h.l.Error(b.String())
@@ -48,9 +44,22 @@ func (h *serviceHandler) Handle(_ context.Context, r slog.Record) error {
 	}
 }
 
+// qualify prefixes a key with the open groups.
+func (h *serviceHandler) qualify(key string) string {
+	if h.group == "" {
+		return key
+	}
+	return h.group + "." + key
+}
+
+// WithAttrs keeps attributes with their keys qualified by the groups open
+// at the time, as slog requires.
 func (h *serviceHandler) WithAttrs(as []slog.Attr) slog.Handler {
 	n := *h
-	n.attrs = append(append([]slog.Attr(nil), h.attrs...), as...)
+	n.attrs = append([]slog.Attr(nil), h.attrs...)
+	for _, a := range as {
+		n.attrs = append(n.attrs, slog.Attr{Key: h.qualify(a.Key), Value: a.Value})
+	}
 	return &n
 }
 
