@@ -39,7 +39,7 @@ type Disk struct {
 	now   func() time.Time
 
 	partitions func(ctx context.Context) ([]disk.PartitionStat, error)
-	usage      func(ctx context.Context, path string) (*disk.UsageStat, error)
+	usage      usageFunc
 
 	mu      sync.Mutex
 	history map[string]*diskHistory
@@ -209,48 +209,22 @@ func (d *Disk) Collect(ctx context.Context) (*Report, error) {
 	return d.report(data), nil
 }
 
-// readUsage reads every filesystem's usage concurrently, each bounded by
-// usageTimeout; a hung statfs leaves its goroutine behind.
+// readUsage reads every filesystem's usage (see readUsages).
 func (d *Disk) readUsage(ctx context.Context, fss []DiskFilesystem) {
-	type result struct {
-		i   int
-		u   *disk.UsageStat
-		err error
-	}
-	ch := make(chan result, len(fss))
+	paths := make([]string, len(fss))
 	for i := range fss {
-		go func(i int, path string) {
-			u, err := d.usage(ctx, path)
-			ch <- result{i, u, err}
-		}(i, fss[i].Mountpoint)
+		paths[i] = fss[i].Mountpoint
 	}
-	timer := time.NewTimer(usageTimeout)
-	defer timer.Stop()
-	done := make([]bool, len(fss))
-wait:
-	for range fss {
-		select {
-		case r := <-ch:
-			done[r.i] = true
-			fs := &fss[r.i]
-			switch {
-			case r.err != nil:
-				fs.Error = r.err.Error()
-			case r.u == nil || r.u.Total == 0:
-				fs.Error = "filesystem reports no size"
-			default:
-				fs.Total, fs.Used, fs.Free, fs.UsedPercent = r.u.Total, r.u.Used, r.u.Free, r.u.UsedPercent
-				fs.InodesTotal, fs.InodesUsed, fs.InodesUsedPercent = r.u.InodesTotal, r.u.InodesUsed, r.u.InodesUsedPercent
-			}
-		case <-timer.C:
-			break wait
-		case <-ctx.Done():
-			break wait
-		}
-	}
-	for i := range fss {
-		if !done[i] {
-			fss[i].Error = "usage timed out"
+	for i, r := range readUsages(ctx, paths, d.usage) {
+		fs := &fss[i]
+		switch u := r.Usage; {
+		case r.Err != "":
+			fs.Error = r.Err
+		case u.Total == 0:
+			fs.Error = "filesystem reports no size"
+		default:
+			fs.Total, fs.Used, fs.Free, fs.UsedPercent = u.Total, u.Used, u.Free, u.UsedPercent
+			fs.InodesTotal, fs.InodesUsed, fs.InodesUsedPercent = u.InodesTotal, u.InodesUsed, u.InodesUsedPercent
 		}
 	}
 }

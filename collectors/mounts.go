@@ -169,47 +169,22 @@ func (m *Mounts) Collect(ctx context.Context) (*Report, error) {
 	return rep, nil
 }
 
-// fillUsage reads the usage of every mount concurrently. A mount whose
-// statfs fails or hangs past usageTimeout gets an Error instead of sizes; a
-// hung call's goroutine is left behind, since statfs cannot be interrupted.
+// fillUsage reads the usage of every mount (see readUsages); a mount whose
+// usage cannot be read gets an Error instead of sizes.
 func fillUsage(ctx context.Context, mounts []Mount) {
-	type result struct {
-		i   int
-		u   *disk.UsageStat
-		err error
-	}
-	ch := make(chan result, len(mounts))
+	paths := make([]string, len(mounts))
 	for i := range mounts {
-		go func(i int, path string) {
-			u, err := disk.UsageWithContext(ctx, path)
-			ch <- result{i, u, err}
-		}(i, mounts[i].Mountpoint)
+		paths[i] = mounts[i].Mountpoint
 	}
-	timer := time.NewTimer(usageTimeout)
-	defer timer.Stop()
-	done := make([]bool, len(mounts))
-wait:
-	for n := 0; n < len(mounts); n++ {
-		select {
-		case r := <-ch:
-			done[r.i] = true
-			mt := &mounts[r.i]
-			if r.err != nil {
-				mt.Error = r.err.Error()
-				continue
-			}
-			mt.Total, mt.Used, mt.Free, mt.UsedPercent = r.u.Total, r.u.Used, r.u.Free, r.u.UsedPercent
-			mt.InodesTotal, mt.InodesUsed, mt.InodesFree, mt.InodesUsedPercent = r.u.InodesTotal, r.u.InodesUsed, r.u.InodesFree, r.u.InodesUsedPercent
-		case <-timer.C:
-			break wait
-		case <-ctx.Done():
-			break wait
+	for i, r := range readUsages(ctx, paths, disk.UsageWithContext) {
+		mt := &mounts[i]
+		if r.Err != "" {
+			mt.Error = r.Err
+			continue
 		}
-	}
-	for i := range mounts {
-		if !done[i] {
-			mounts[i].Error = "usage timed out"
-		}
+		u := r.Usage
+		mt.Total, mt.Used, mt.Free, mt.UsedPercent = u.Total, u.Used, u.Free, u.UsedPercent
+		mt.InodesTotal, mt.InodesUsed, mt.InodesFree, mt.InodesUsedPercent = u.InodesTotal, u.InodesUsed, u.InodesFree, u.InodesUsedPercent
 	}
 }
 
