@@ -11,7 +11,9 @@ export PATH="$PATH:/usr/local/go/bin:$(go env GOPATH 2>/dev/null || echo /root/g
 export CGO_ENABLED=0
 
 need_pkgs=()
-for pair in minisign:minisign tshark:tshark tcpdump:tcpdump sipp:sip-tester pigz:pigz zstd:zstd unzip:unzip ip:iproute2 tar:tar; do
+for pair in minisign:minisign tshark:tshark tcpdump:tcpdump sipp:sip-tester pigz:pigz zstd:zstd unzip:unzip \
+	ip:iproute2 tar:tar setpriv:util-linux debootstrap:debootstrap lintian:lintian rpm:rpm \
+	osslsigncode:osslsigncode openssl:openssl systemd-analyze:systemd man:man-db; do
 	cmd=${pair%%:*} pkg=${pair#*:}
 	command -v "$cmd" >/dev/null 2>&1 || need_pkgs+=("$pkg")
 done

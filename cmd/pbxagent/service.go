@@ -168,6 +168,9 @@ installed.`,
 			if err := requireAdmin("install"); err != nil {
 				return err
 			}
+			if u := packagedUnit(); u != "" {
+				return errPackaged("install", u)
+			}
 			s, err := a.newService(nil)
 			if err != nil {
 				return err
@@ -212,6 +215,9 @@ func (a *app) uninstallCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := requireAdmin("uninstall"); err != nil {
 				return err
+			}
+			if u := packagedUnit(); u != "" {
+				return errPackaged("uninstall", u)
 			}
 			s, err := a.newService(nil)
 			if err != nil {
@@ -301,7 +307,7 @@ func (a *app) controlCmd(verb, short string) *cobra.Command {
 func installed(s service.Service) (service.Status, bool, error) {
 	st, err := s.Status()
 	if runtime.GOOS == "linux" {
-		found := false
+		found := packagedUnit() != ""
 		for _, p := range []string{"/etc/systemd/system/" + linux.UnitName, "/etc/init.d/" + serviceName} {
 			if _, serr := os.Stat(p); serr == nil {
 				found = true
@@ -315,6 +321,21 @@ func installed(s service.Service) (service.Status, bool, error) {
 		return st, false, nil
 	}
 	return st, true, err
+}
+
+// packagedUnit returns the unit installed by the .deb or .rpm package, or "".
+func packagedUnit() string {
+	for _, p := range []string{"/lib/systemd/system/" + linux.UnitName, "/usr/lib/systemd/system/" + linux.UnitName} {
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	return ""
+}
+
+// errPackaged refuses install and uninstall of a service the package manages.
+func errPackaged(verb, unit string) error {
+	return fmt.Errorf("the pbxagent service was installed by the pbxagent package (%s); %s it with the package manager (apt remove pbxagent / rpm -e pbxagent, or reinstall the package), not with 'pbxagent %s'", unit, map[string]string{"install": "reinstall", "uninstall": "remove"}[verb], verb)
 }
 
 // serviceState describes the installed service for `pbxagent status`.

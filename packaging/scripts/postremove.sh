@@ -1,0 +1,40 @@
+#!/bin/sh
+# pbxagent post-removal script (deb postrm, rpm %postun).
+#
+# deb: $1 = remove | purge | upgrade | failed-upgrade | abort-install |
+#      abort-upgrade | disappear.
+# rpm: $1 = 0 when the package is erased, 1 or more on an upgrade.
+#
+# remove (and rpm erase) keeps the configuration and the state folder: the
+# signing key, the alert queue and the bundles. purge (dpkg -P) removes the
+# agent's own files, as `pbxagent uninstall --purge` does: the key pair, the
+# alert state and queue, the last round, the API marker and the support
+# bundles; a folder is removed only when nothing else is left in it. dpkg
+# itself removes the configuration file (a conffile) on purge.
+set -e
+
+STATE_DIR=/var/lib/pbxagent
+
+reload() {
+	if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
+		systemctl daemon-reload || true
+		systemctl reset-failed pbxagent.service >/dev/null 2>&1 || true
+	fi
+}
+
+case "$1" in
+purge)
+	rm -f "$STATE_DIR/pbxagent.key" "$STATE_DIR/pbxagent.pub" \
+		"$STATE_DIR/alert-state.json" "$STATE_DIR/api-login-rejected.json" \
+		"$STATE_DIR/last-round.json" "$STATE_DIR/.enabled-before-remove"
+	rm -f "$STATE_DIR"/queue/*.mail.json "$STATE_DIR"/bundles/pbx-support-*
+	rmdir "$STATE_DIR/queue" "$STATE_DIR/bundles" 2>/dev/null || true
+	rmdir "$STATE_DIR" 2>/dev/null || echo "pbxagent: kept $STATE_DIR: it holds files pbxagent did not write" >&2
+	rmdir /etc/pbxagent 2>/dev/null || true
+	reload
+	;;
+remove | 0)
+	reload
+	;;
+esac
+exit 0
