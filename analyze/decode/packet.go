@@ -1,0 +1,504 @@
+package decode
+
+import (
+	"context"
+	"encoding/binary"
+	"net/netip"
+	"time"
+)
+
+// Link types (pcap LINKTYPE_ values, and the DLT_ values older files use).
+const (
+	linkNull     = 0
+	linkEthernet = 1
+	linkRaw12    = 12 // DLT_RAW on most systems
+	linkRaw14    = 14 // DLT_RAW on OpenBSD
+	linkRaw      = 101
+	linkLoop     = 108
+	linkSLL      = 113
+	linkIPv4     = 228
+	linkIPv6     = 229
+	linkSLL2     = 276
+)
+
+// Default ports, see Options.
+var (
+	defaultSIPPorts = []int{5060, 5061, 5063, 5065}
+	defaultTLSPorts = []int{5061, 5065}
+)
+
+// portSet is a set of TCP/UDP ports.
+type portSet [65536 / 64]uint64
+
+func (s *portSet) add(p int) {
+	if p >= 0 && p < 65536 {
+		s[p>>6] |= 1 << (p & 63)
+	}
+}
+
+func (s *portSet) has(p uint16) bool { return s[p>>6]&(1<<(p&63)) != 0 }
+
+// iface is a capture interface of the decoder.
+type iface struct {
+	name string
+	link int
+}
+
+// decoder holds the state of one Read.
+type decoder struct {
+	ctx      context.Context
+	fn       func(*Event) error
+	stats    Stats
+	frame    int
+	ifaces   []iface
+	ngIfaces []ngIface // pcapng: parallel to ifaces
+
+	rtpLow, rtpHigh uint16
+	sipPorts        portSet // TCP ports followed for SIP
+	tlsPorts        portSet // TCP ports taken as TLS unless plain SIP
+
+	// The packet being decoded.
+	ts      time.Time
+	iface   int
+	origLen int
+	dir     Direction
+	cut     bool // captured shorter than on the wire
+
+	ev   Event
+	rtp  RTPHeader
+	icmp ICMPError
+
+	frags fragTable
+	tcp   tcpTable
+}
+
+func newDecoder(ctx context.Context, opt Options, fn func(*Event) error) *decoder {
+	d := &decoder{ctx: ctx, fn: fn}
+	lo, hi := opt.RTPLow, opt.RTPHigh
+	if lo == 0 && hi == 0 {
+		lo, hi = 1024, 65535
+	}
+	d.rtpLow, d.rtpHigh = uint16(max(0, min(lo, 65535))), uint16(max(0, min(hi, 65535)))
+	sip, tls := opt.SIPPorts, opt.TLSPorts
+	if len(sip) == 0 {
+		sip = defaultSIPPorts
+	}
+	if len(tls) == 0 {
+		tls = defaultTLSPorts
+	}
+	for _, p := range sip {
+		d.sipPorts.add(p)
+	}
+	for _, p := range tls {
+		d.sipPorts.add(p)
+		d.tlsPorts.add(p)
+	}
+	d.frags.init()
+	d.tcp.init()
+	return d
+}
+
+// addIface registers an interface and returns its number.
+func (d *decoder) addIface(name string, link int) int {
+	d.ifaces = append(d.ifaces, iface{name: name, link: link})
+	if name != "" {
+		seen := false
+		for _, n := range d.stats.Interfaces {
+			if n == name {
+				seen = true
+				break
+			}
+		}
+		if !seen && len(d.stats.Interfaces) < 1024 {
+			d.stats.Interfaces = append(d.stats.Interfaces, name)
+		}
+	}
+	return len(d.ifaces) - 1
+}
+
+// finish is called at the end of the file.
+func (d *decoder) finish() {}
+
+// packet decodes one captured packet.
+func (d *decoder) packet(ifn int, ts time.Time, data []byte, origLen int, dir Direction) error {
+	if d.frame%ctxEvery == 0 {
+		if err := d.ctx.Err(); err != nil {
+			return err
+		}
+	}
+	d.ts, d.iface, d.origLen, d.dir = ts, ifn, origLen, dir
+	d.cut = len(data) < origLen
+	var et uint16
+	switch d.ifaces[ifn].link {
+	case linkEthernet:
+		if len(data) < 14 {
+			return d.malformed()
+		}
+		et, data = binary.BigEndian.Uint16(data[12:]), data[14:]
+	case linkSLL:
+		if len(data) < 16 {
+			return d.malformed()
+		}
+		et, data = binary.BigEndian.Uint16(data[14:]), data[16:]
+	case linkSLL2:
+		if len(data) < 20 {
+			return d.malformed()
+		}
+		et, data = binary.BigEndian.Uint16(data), data[20:]
+	case linkRaw, linkRaw12, linkRaw14, linkIPv4, linkIPv6:
+		return d.ip(data)
+	case linkNull, linkLoop:
+		if len(data) < 4 {
+			return d.malformed()
+		}
+		fam := binary.BigEndian.Uint32(data)
+		if d.ifaces[ifn].link == linkNull && fam > 0xffff {
+			fam = binary.LittleEndian.Uint32(data)
+		}
+		switch fam {
+		case 2, 24, 28, 30:
+			return d.ip(data[4:])
+		}
+		return nil
+	default:
+		return nil
+	}
+	// 802.1Q, 802.1ad and the older QinQ tags.
+	for i := 0; i < 4 && (et == 0x8100 || et == 0x88a8 || et == 0x9100 || et == 0x9200); i++ {
+		if len(data) < 4 {
+			return d.malformed()
+		}
+		et, data = binary.BigEndian.Uint16(data[2:]), data[4:]
+	}
+	switch et {
+	case 0x0800, 0x86dd:
+		return d.ip(data)
+	}
+	return nil
+}
+
+// malformed counts the current packet as malformed.
+func (d *decoder) malformed() error {
+	d.stats.Malformed++
+	return nil
+}
+
+// ip decodes an IPv4 or IPv6 packet.
+func (d *decoder) ip(b []byte) error {
+	if len(b) == 0 {
+		return d.malformed()
+	}
+	switch b[0] >> 4 {
+	case 4:
+		return d.ipv4(b)
+	case 6:
+		return d.ipv6(b)
+	}
+	return d.malformed()
+}
+
+func (d *decoder) ipv4(b []byte) error {
+	if len(b) < 20 {
+		return d.malformed()
+	}
+	ihl := int(b[0]&0x0f) * 4
+	total := int(binary.BigEndian.Uint16(b[2:]))
+	if ihl < 20 || len(b) < ihl {
+		return d.malformed()
+	}
+	switch {
+	case total == 0: // segmentation offload: the length is not filled in
+	case total < ihl:
+		return d.malformed()
+	case total <= len(b):
+		b = b[:total] // drop link-layer padding
+	case !d.cut:
+		return d.malformed()
+	}
+	proto := b[9]
+	src := netip.AddrFrom4([4]byte(b[12:16]))
+	dst := netip.AddrFrom4([4]byte(b[16:20]))
+	ff := binary.BigEndian.Uint16(b[6:])
+	if ff&0x3fff != 0 { // more fragments, or an offset
+		if proto != 17 {
+			return nil
+		}
+		if d.cut {
+			return d.malformed()
+		}
+		key := fragKey{src: src, dst: dst, id: uint32(binary.BigEndian.Uint16(b[4:])), proto: proto}
+		whole, st := d.frags.add(key, int(ff&0x1fff)*8, b[ihl:], ff&0x2000 != 0, d.ts)
+		if st == fragBad {
+			return d.malformed()
+		}
+		if whole == nil {
+			return nil
+		}
+		d.stats.Reassembled++
+		return d.l4(proto, src, dst, whole)
+	}
+	return d.l4(proto, src, dst, b[ihl:])
+}
+
+func (d *decoder) ipv6(b []byte) error {
+	if len(b) < 40 {
+		return d.malformed()
+	}
+	plen := int(binary.BigEndian.Uint16(b[4:]))
+	next := b[6]
+	src := netip.AddrFrom16([16]byte(b[8:24]))
+	dst := netip.AddrFrom16([16]byte(b[24:40]))
+	p := b[40:]
+	switch {
+	case plen == 0: // jumbogram or offload: take what was captured
+	case plen <= len(p):
+		p = p[:plen]
+	case !d.cut:
+		return d.malformed()
+	}
+	for range 8 {
+		switch next {
+		case 0, 43, 60: // hop-by-hop, routing, destination options
+			if len(p) < 2 {
+				return d.malformed()
+			}
+			n := (int(p[1]) + 1) * 8
+			if n > len(p) {
+				return d.malformed()
+			}
+			next, p = p[0], p[n:]
+		case 51: // authentication header
+			if len(p) < 2 {
+				return d.malformed()
+			}
+			n := (int(p[1]) + 2) * 4
+			if n > len(p) {
+				return d.malformed()
+			}
+			next, p = p[0], p[n:]
+		case 44: // fragment
+			if len(p) < 8 {
+				return d.malformed()
+			}
+			nh := p[0]
+			of := binary.BigEndian.Uint16(p[2:])
+			id := binary.BigEndian.Uint32(p[4:])
+			p = p[8:]
+			if of&0xfff9 == 0 { // atomic fragment
+				next = nh
+				continue
+			}
+			if nh != 17 {
+				return nil
+			}
+			if d.cut {
+				return d.malformed()
+			}
+			key := fragKey{src: src, dst: dst, id: id, proto: nh, v6: true}
+			whole, st := d.frags.add(key, int(of&^7), p, of&1 != 0, d.ts)
+			if st == fragBad {
+				return d.malformed()
+			}
+			if whole == nil {
+				return nil
+			}
+			d.stats.Reassembled++
+			return d.l4(nh, src, dst, whole)
+		default:
+			return d.l4(next, src, dst, p)
+		}
+	}
+	return nil
+}
+
+// l4 decodes the transport layer.
+func (d *decoder) l4(proto uint8, src, dst netip.Addr, p []byte) error {
+	switch proto {
+	case 17:
+		return d.udp(src, dst, p)
+	case 6:
+		return d.tcpSegment(src, dst, p)
+	case 1:
+		if src.Is4() {
+			return d.icmp4(src, dst, p)
+		}
+	case 58:
+		if src.Is6() {
+			return d.icmp6(src, dst, p)
+		}
+	}
+	return nil
+}
+
+// reset prepares d.ev for a new event of the current packet.
+func (d *decoder) reset(src, dst netip.AddrPort, transport string) *Event {
+	ev := &d.ev
+	*ev = Event{
+		Frame:     d.frame,
+		Time:      d.ts,
+		Iface:     d.ifaces[d.iface].name,
+		Src:       src,
+		Dst:       dst,
+		Transport: transport,
+		Direction: d.dir,
+		Len:       d.origLen,
+	}
+	return ev
+}
+
+func (d *decoder) udp(src, dst netip.Addr, p []byte) error {
+	if len(p) < 8 {
+		return d.malformed()
+	}
+	sp := binary.BigEndian.Uint16(p)
+	dp := binary.BigEndian.Uint16(p[2:])
+	ulen := int(binary.BigEndian.Uint16(p[4:]))
+	if ulen < 8 {
+		if ulen != 0 { // 0: IPv6 jumbogram or offload
+			return d.malformed()
+		}
+		ulen = len(p)
+	}
+	wire := ulen - 8
+	p = p[8:]
+	switch {
+	case wire <= len(p):
+		p = p[:wire]
+	case !d.cut:
+		return d.malformed()
+	}
+	if len(p) == 0 {
+		return nil
+	}
+	c := p[0]
+	switch {
+	case c >= 'A' && c <= 'Z':
+		if !looksLikeSIP(p) {
+			return nil
+		}
+		m, err := ParseSIP(p)
+		if err != nil {
+			return d.malformed()
+		}
+		d.stats.SIP++
+		ev := d.reset(netip.AddrPortFrom(src, sp), netip.AddrPortFrom(dst, dp), "udp")
+		ev.SIP = m
+		return d.fn(ev)
+	case c>>6 == 2:
+		if sp < 1024 || dp < 1024 || !(d.inRTP(sp) || d.inRTP(dp)) || len(p) < 12 {
+			return nil
+		}
+		pt := p[1] & 0x7f
+		if pt >= 64 && pt <= 95 {
+			if pt >= 72 && pt <= 76 {
+				d.stats.RTCP++
+			}
+			return nil
+		}
+		h, ok := ParseRTP(p)
+		if !ok {
+			if !d.cut {
+				return nil
+			}
+			// Cut by the snap length: the padding count is not there.
+			if h, ok = parseRTPHeader(p); !ok {
+				return nil
+			}
+		}
+		if wire > len(p) {
+			h.PayloadLen = max(0, wire-h.HeaderLen)
+		}
+		d.rtp = h
+		d.stats.RTP++
+		ev := d.reset(netip.AddrPortFrom(src, sp), netip.AddrPortFrom(dst, dp), "udp")
+		ev.RTP = &d.rtp
+		return d.fn(ev)
+	}
+	return nil
+}
+
+func (d *decoder) inRTP(p uint16) bool { return p >= d.rtpLow && p <= d.rtpHigh }
+
+// icmp4 decodes ICMP errors about UDP datagrams.
+func (d *decoder) icmp4(src, dst netip.Addr, p []byte) error {
+	if len(p) < 8 {
+		return d.malformed()
+	}
+	typ, code := p[0], p[1]
+	if typ != 3 && typ != 11 && typ != 12 {
+		return nil
+	}
+	in := p[8:]
+	if len(in) < 20 || in[0]>>4 != 4 {
+		return d.malformed()
+	}
+	ihl := int(in[0]&0x0f) * 4
+	if ihl < 20 || len(in) < ihl+4 {
+		return d.malformed()
+	}
+	if in[9] != 17 {
+		return nil
+	}
+	osrc := netip.AddrFrom4([4]byte(in[12:16]))
+	odst := netip.AddrFrom4([4]byte(in[16:20]))
+	u := in[ihl:]
+	return d.icmpEvent(src, dst, typ, code, false, osrc, odst, u, typ == 3 && code == 3)
+}
+
+// icmp6 decodes ICMPv6 errors about UDP datagrams.
+func (d *decoder) icmp6(src, dst netip.Addr, p []byte) error {
+	if len(p) < 8 {
+		return d.malformed()
+	}
+	typ, code := p[0], p[1]
+	if typ < 1 || typ > 4 {
+		return nil
+	}
+	in := p[8:]
+	if len(in) < 40 || in[0]>>4 != 6 {
+		return d.malformed()
+	}
+	next := in[6]
+	osrc := netip.AddrFrom16([16]byte(in[8:24]))
+	odst := netip.AddrFrom16([16]byte(in[24:40]))
+	u := in[40:]
+	for range 8 {
+		switch next {
+		case 0, 43, 60:
+			if len(u) < 2 || (int(u[1])+1)*8 > len(u) {
+				return d.malformed()
+			}
+			next, u = u[0], u[(int(u[1])+1)*8:]
+			continue
+		case 44:
+			if len(u) < 8 {
+				return d.malformed()
+			}
+			if binary.BigEndian.Uint16(u[2:])&0xfff8 != 0 {
+				return nil // not the first fragment: no UDP header
+			}
+			next, u = u[0], u[8:]
+			continue
+		case 17:
+			if len(u) < 4 {
+				return d.malformed()
+			}
+			return d.icmpEvent(src, dst, typ, code, true, osrc, odst, u, typ == 1 && code == 4)
+		}
+		return nil
+	}
+	return nil
+}
+
+func (d *decoder) icmpEvent(src, dst netip.Addr, typ, code uint8, v6 bool, osrc, odst netip.Addr, u []byte, portUnreach bool) error {
+	d.icmp = ICMPError{
+		Type: typ, Code: code, V6: v6,
+		OrigSrc:         netip.AddrPortFrom(osrc, binary.BigEndian.Uint16(u)),
+		OrigDst:         netip.AddrPortFrom(odst, binary.BigEndian.Uint16(u[2:])),
+		PortUnreachable: portUnreach,
+	}
+	d.stats.ICMP++
+	ev := d.reset(netip.AddrPortFrom(src, 0), netip.AddrPortFrom(dst, 0), "icmp")
+	ev.ICMP = &d.icmp
+	return d.fn(ev)
+}
