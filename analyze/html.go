@@ -1,0 +1,818 @@
+package analyze
+
+import (
+	"bytes"
+	"cmp"
+	"embed"
+	"errors"
+	"fmt"
+	"html/template"
+	"io"
+	"net"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+//go:embed templates
+var templateFS embed.FS
+
+// reportTemplate is parsed once; the CSS is a template of its own so that it
+// can live in a file of its own and still end up inline.
+var reportTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
+	"shorten": shorten,
+	"tod":     formatTimeOfDay,
+	"bytes":   formatBytes,
+	"pct":     func(f float64) string { return strconv.FormatFloat(f, 'f', 1, 64) + " %" },
+	"ms":      func(f float64) string { return strconv.FormatFloat(f, 'f', 1, 64) + " ms" },
+	"count":   formatCount,
+	"bar": func(p float64) int {
+		return int(min(max(p, 0), 100) * 0.8)
+	},
+}).ParseFS(templateFS, "templates/*.tmpl", "templates/*.css"))
+
+// Limits that keep the page usable on large captures. Every cut is said on
+// the page.
+const (
+	// maxRungs is the number of messages drawn per ladder.
+	maxRungs = 500
+	// allLaddersUpTo: with this many calls or fewer every call gets a
+	// ladder; above it only failed calls and calls with findings do.
+	allLaddersUpTo = 20
+	// maxLadders caps the number of ladder diagrams.
+	maxLadders       = 100
+	maxCallRows      = 1000
+	maxRegRows       = 500
+	maxOtherRows     = 200
+	maxStreamRows    = 1000
+	maxFramesShown   = 40
+	maxLogLinesShown = 20
+	maxHostLogLines  = 200
+	maxLabelRunes    = 44
+	maxEndpointRunes = 40
+)
+
+// Ladder geometry, in SVG user units (CSS pixels).
+const (
+	ladderGutterLeft  = 96  // time offsets
+	ladderGutterRight = 64  // frame numbers
+	ladderHeader      = 58  // endpoint boxes
+	ladderRow         = 30  // one message
+	ladderMinColumn   = 210 // distance between lifelines
+	ladderMaxColumn   = 380
+	ladderCharWidth   = 7 // approximate width of a 12px glyph
+	ladderHeadLen     = 9
+	ladderHeadHalf    = 5
+	ladderLoopWidth   = 34
+)
+
+// Arrow colours by message class. The request colour is also what the
+// browser test looks for in the screenshot, so it is used nowhere else.
+const (
+	colorRequest     = "#1f6feb"
+	colorProvisional = "#6e7781"
+	colorSuccess     = "#1a7f37"
+	colorRedirect    = "#8250df"
+	colorFailure     = "#cf222e"
+)
+
+// RenderHTML writes r as one self-contained HTML page: inline CSS and SVG,
+// no script, no external resource. Everything taken from the capture is
+// escaped, since SIP headers are chosen by whoever sent the packet.
+func RenderHTML(w io.Writer, r *Report) error {
+	if r == nil {
+		return errors.New("analyze: render HTML: nil report")
+	}
+	v := buildView(r)
+	var buf bytes.Buffer
+	if err := reportTemplate.ExecuteTemplate(&buf, "report.html.tmpl", v); err != nil {
+		return fmt.Errorf("analyze: render HTML: %w", err)
+	}
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+// view is what the template reads: the report, pre-digested.
+type view struct {
+	R *Report
+
+	Title     string
+	Generated string
+	Span      string
+
+	Summary summary
+
+	Findings []findingView
+
+	Calls        []callRow
+	CallsOmitted int
+
+	Ladders        []ladder
+	LaddersOmitted int
+	LadderNote     string
+
+	Regs        []regRow
+	RegsOmitted int
+
+	Others        []otherRow
+	OthersOmitted int
+
+	Streams        []streamRow
+	StreamsOmitted int
+
+	Host           *HostState
+	HostLogs       []LogLine
+	HostLogOmitted int
+
+	ArrowLegend []legendItem
+}
+
+type summary struct {
+	Calls, Failed, Answered           int
+	Critical, Warning, Info, Findings int
+	Registrations, Streams            int
+}
+
+type legendItem struct {
+	Color, Label string
+	Dashed       bool
+}
+
+type findingView struct {
+	Finding
+	Class        string // badge class: critical, warning, info
+	Label        string
+	Link         string // "#ladder-N" or "#call-N", "" when none
+	LinkText     string
+	Frames       string
+	FramesMore   int
+	Lines        []LogLine
+	LinesOmitted int
+}
+
+type callRow struct {
+	Anchor, Ladder string
+	D              *Dialog
+	Failed         bool
+	Status, By     string
+	Answer         string
+	Media          []mediaCell
+}
+
+type mediaCell struct {
+	Text  string
+	Class string // "bad" when loss is high or no packets
+}
+
+type regRow struct {
+	Anchor, Ladder string
+	D              *Dialog
+	Failed         bool
+	Status, By     string
+	Source         string
+	Requests       int
+}
+
+type otherRow struct {
+	D          *Dialog
+	Status, By string
+	Failed     bool
+}
+
+type streamRow struct {
+	S         *RTPStream
+	SSRC      string
+	Codec     string
+	Duration  string
+	CallLink  string
+	Bad       bool
+	ShortCall string
+}
+
+// ladder is one call flow diagram, laid out.
+type ladder struct {
+	Anchor     string
+	Kind       string // "Call", "Registration", "Dialog"
+	D          *Dialog
+	Status, By string
+	Failed     bool
+	Width      int
+	Height     int
+	Columns    []ladderColumn
+	Rungs      []rung
+	Omitted    int
+	LifeTop    int
+	LifeBottom int
+}
+
+type ladderColumn struct {
+	X          int
+	BoxX, BoxW int
+	Addr, Full string
+	Role       string
+	RoleClass  string
+}
+
+type rung struct {
+	Y          int
+	Color      string
+	Dashed     bool
+	Self       bool
+	X1, X2     int // line, ending where the head starts
+	Head       string
+	LoopPath   string
+	LabelX     int
+	LabelY     int
+	Anchor     string // text-anchor
+	Label      string
+	Full       string // tooltip: complete label with endpoints
+	SDP        bool
+	Retrans    bool
+	Offset     string
+	Frame      int
+	TextX      int
+	FrameX     int
+	RowY       int
+	Zebra      bool
+	LabelColor string
+}
+
+func buildView(r *Report) *view {
+	v := &view{R: r, Host: r.Host}
+	v.Title = "PBX analysis"
+	if r.Source != "" {
+		v.Title += " — " + shorten(r.Source, 80)
+	}
+	v.Generated = "—"
+	if !r.Generated.IsZero() {
+		v.Generated = r.Generated.Format("2006-01-02 15:04:05 MST")
+	}
+	v.Span = captureSpan(r.Capture.Start, r.Capture.End)
+	v.ArrowLegend = []legendItem{
+		{colorRequest, "request", false},
+		{colorProvisional, "1xx", false},
+		{colorSuccess, "2xx", false},
+		{colorRedirect, "3xx", false},
+		{colorFailure, "4xx–6xx", false},
+		{colorProvisional, "retransmission", true},
+	}
+
+	// Ladders first: the findings and tables link to them.
+	ladderOf := map[string]string{} // Call-ID → anchor
+	callOf := map[string]string{}   // Call-ID → calls table row anchor
+	withFinding := map[string]bool{}
+	for _, f := range r.Findings {
+		if f.CallID != "" {
+			withFinding[f.CallID] = true
+		}
+	}
+	type pick struct {
+		d    *Dialog
+		kind string
+	}
+	var picks []pick
+	for i := range r.Calls {
+		d := &r.Calls[i]
+		if len(d.Messages) == 0 {
+			continue
+		}
+		if len(r.Calls) <= allLaddersUpTo || dialogFailed(d) || withFinding[d.CallID] {
+			picks = append(picks, pick{d, "Call"})
+		}
+	}
+	for _, group := range []struct {
+		ds   []Dialog
+		kind string
+	}{{r.Registrations, "Registration"}, {r.Others, "Dialog"}} {
+		for i := range group.ds {
+			d := &group.ds[i]
+			if len(d.Messages) > 0 && withFinding[d.CallID] {
+				picks = append(picks, pick{d, group.kind})
+			}
+		}
+	}
+	if len(picks) > maxLadders {
+		v.LaddersOmitted = len(picks) - maxLadders
+		picks = picks[:maxLadders]
+	}
+	if len(r.Calls) > allLaddersUpTo {
+		v.LadderNote = fmt.Sprintf("%d calls: ladders are drawn for failed calls and calls with findings.", len(r.Calls))
+	}
+	for i, p := range picks {
+		anchor := "ladder-" + strconv.Itoa(i+1)
+		if _, dup := ladderOf[p.d.CallID]; !dup {
+			ladderOf[p.d.CallID] = anchor
+		}
+		v.Ladders = append(v.Ladders, layoutLadder(anchor, p.kind, p.d))
+	}
+
+	// Calls.
+	v.Summary.Calls = len(r.Calls)
+	for i := range r.Calls {
+		d := &r.Calls[i]
+		failed := dialogFailed(d)
+		if failed {
+			v.Summary.Failed++
+		}
+		if d.Answered {
+			v.Summary.Answered++
+		}
+		if len(v.Calls) >= maxCallRows {
+			v.CallsOmitted++
+			continue
+		}
+		anchor := "call-" + strconv.Itoa(i+1)
+		if _, dup := callOf[d.CallID]; !dup {
+			callOf[d.CallID] = anchor
+		}
+		row := callRow{Anchor: anchor, Ladder: ladderOf[d.CallID], D: d, Failed: failed}
+		row.Status, row.By = statusText(d)
+		if d.Answered && d.AnswerMs >= 0 {
+			row.Answer = formatMillis(d.AnswerMs)
+		}
+		for _, si := range d.Streams {
+			if si < 0 || si >= len(r.Streams) {
+				continue
+			}
+			s := &r.Streams[si]
+			c := mediaCell{Text: fmt.Sprintf("%s → %s: %s pkts, %.1f %% loss, %.1f ms jitter",
+				shorten(endpointAddr(s.Src), maxEndpointRunes), shorten(endpointAddr(s.Dst), maxEndpointRunes),
+				formatCount(s.Packets), s.LossPercent, s.JitterMs)}
+			if streamBad(s) {
+				c.Class = "bad"
+			}
+			row.Media = append(row.Media, c)
+		}
+		v.Calls = append(v.Calls, row)
+	}
+
+	// Registrations and other dialogs.
+	v.Summary.Registrations = len(r.Registrations)
+	for i := range r.Registrations {
+		d := &r.Registrations[i]
+		if len(v.Regs) >= maxRegRows {
+			v.RegsOmitted++
+			continue
+		}
+		row := regRow{Anchor: "reg-" + strconv.Itoa(i+1), Ladder: ladderOf[d.CallID], D: d, Failed: dialogFailed(d)}
+		if _, dup := callOf[d.CallID]; !dup {
+			callOf[d.CallID] = row.Anchor
+		}
+		row.Status, row.By = statusText(d)
+		for _, m := range d.Messages {
+			if m.Method != "" && !m.Retransmission {
+				if row.Source == "" {
+					row.Source = endpointLabel(m.Src)
+				}
+				row.Requests++
+			}
+		}
+		v.Regs = append(v.Regs, row)
+	}
+	for i := range r.Others {
+		d := &r.Others[i]
+		if len(v.Others) >= maxOtherRows {
+			v.OthersOmitted++
+			continue
+		}
+		row := otherRow{D: d, Failed: dialogFailed(d)}
+		row.Status, row.By = statusText(d)
+		v.Others = append(v.Others, row)
+	}
+
+	// Streams.
+	v.Summary.Streams = len(r.Streams)
+	for i := range r.Streams {
+		s := &r.Streams[i]
+		if len(v.Streams) >= maxStreamRows {
+			v.StreamsOmitted++
+			continue
+		}
+		row := streamRow{
+			S:     s,
+			SSRC:  fmt.Sprintf("0x%08X", s.SSRC),
+			Codec: payloadName(s.PayloadType),
+			Bad:   streamBad(s) || !s.Expected,
+		}
+		if !s.Start.IsZero() && !s.End.IsZero() {
+			row.Duration = formatDuration(s.End.Sub(s.Start))
+		}
+		if s.CallID != "" {
+			row.ShortCall = shorten(s.CallID, 20)
+			if a := ladderOf[s.CallID]; a != "" {
+				row.CallLink = "#" + a
+			} else if a := callOf[s.CallID]; a != "" {
+				row.CallLink = "#" + a
+			}
+		}
+		v.Streams = append(v.Streams, row)
+	}
+
+	// Findings, most urgent first; the order within a severity is kept.
+	for _, f := range r.Findings {
+		fv := findingView{Finding: f, Class: severityClass(f.Severity)}
+		fv.Label = strings.ToUpper(fv.Class)
+		if f.CallID != "" {
+			if a := ladderOf[f.CallID]; a != "" {
+				fv.Link, fv.LinkText = "#"+a, "show the call flow"
+			} else if a := callOf[f.CallID]; a != "" {
+				fv.Link, fv.LinkText = "#"+a, "show in the table"
+			}
+		}
+		frames := f.Frames
+		if len(frames) > maxFramesShown {
+			fv.FramesMore = len(frames) - maxFramesShown
+			frames = frames[:maxFramesShown]
+		}
+		nums := make([]string, len(frames))
+		for i, n := range frames {
+			nums[i] = strconv.Itoa(n)
+		}
+		fv.Frames = strings.Join(nums, ", ")
+		fv.Lines = f.Lines
+		if len(fv.Lines) > maxLogLinesShown {
+			fv.LinesOmitted = len(fv.Lines) - maxLogLinesShown
+			fv.Lines = fv.Lines[:maxLogLinesShown]
+		}
+		switch fv.Class {
+		case "critical":
+			v.Summary.Critical++
+		case "warning":
+			v.Summary.Warning++
+		default:
+			v.Summary.Info++
+		}
+		v.Findings = append(v.Findings, fv)
+	}
+	v.Summary.Findings = len(v.Findings)
+	slices.SortStableFunc(v.Findings, func(a, b findingView) int {
+		return cmp.Compare(severityRank(a.Severity), severityRank(b.Severity))
+	})
+
+	if r.Host != nil {
+		v.HostLogs = r.Host.LogErrors
+		if len(v.HostLogs) > maxHostLogLines {
+			v.HostLogOmitted = len(v.HostLogs) - maxHostLogLines
+			v.HostLogs = v.HostLogs[:maxHostLogLines]
+		}
+	}
+	return v
+}
+
+// layoutLadder places one lifeline per endpoint, in order of first
+// appearance, and one arrow per message in time order.
+func layoutLadder(anchor, kind string, d *Dialog) ladder {
+	l := ladder{Anchor: anchor, Kind: kind, D: d, Failed: dialogFailed(d)}
+	l.Status, l.By = statusText(d)
+
+	msgs := slices.Clone(d.Messages)
+	slices.SortStableFunc(msgs, func(a, b Message) int {
+		if c := a.Time.Compare(b.Time); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Frame, b.Frame)
+	})
+	if len(msgs) > maxRungs {
+		l.Omitted = len(msgs) - maxRungs
+		msgs = msgs[:maxRungs]
+	}
+
+	// Endpoints and the widest label decide the column distance.
+	index := map[string]int{}
+	var eps []Endpoint
+	add := func(e Endpoint) int {
+		k := endpointAddr(e)
+		if i, ok := index[k]; ok {
+			if eps[i].Role == "" {
+				eps[i].Role = e.Role
+			}
+			return i
+		}
+		index[k] = len(eps)
+		eps = append(eps, e)
+		return len(eps) - 1
+	}
+	widest := 0
+	labels := make([]string, len(msgs))
+	for i, m := range msgs {
+		add(m.Src)
+		add(m.Dst)
+		labels[i] = shorten(messageLabel(m), maxLabelRunes)
+		n := utf8.RuneCountInString(labels[i])
+		if m.HasSDP {
+			n += 5
+		}
+		widest = max(widest, n)
+	}
+	for _, e := range eps {
+		widest = max(widest, min(utf8.RuneCountInString(endpointAddr(e)), maxEndpointRunes))
+	}
+	col := min(max(ladderMinColumn, widest*ladderCharWidth+40), ladderMaxColumn)
+
+	half := col / 2
+	for i, e := range eps {
+		x := ladderGutterLeft + half + i*col
+		addr := endpointAddr(e)
+		role := e.Role
+		if role == "" {
+			role = "peer"
+		}
+		sub := role
+		if e.Transport != "" {
+			sub += " · " + strings.ToLower(e.Transport)
+		}
+		l.Columns = append(l.Columns, ladderColumn{
+			X: x, BoxX: x - half + 8, BoxW: col - 16,
+			Addr: shorten(addr, maxEndpointRunes), Full: addr,
+			Role: sub, RoleClass: roleClass(e.Role),
+		})
+	}
+	l.Width = ladderGutterLeft + len(eps)*col + ladderGutterRight
+	l.LifeTop = ladderHeader
+	l.Height = ladderHeader + len(msgs)*ladderRow + 16
+	l.LifeBottom = l.Height - 4
+
+	var t0 time.Time
+	if len(msgs) > 0 {
+		t0 = msgs[0].Time
+	}
+	for i, m := range msgs {
+		s := l.Columns[index[endpointAddr(m.Src)]].X
+		t := l.Columns[index[endpointAddr(m.Dst)]].X
+		y := ladderHeader + i*ladderRow + ladderRow - 6
+		g := rung{
+			Y: y, RowY: ladderHeader + i*ladderRow + 2, Zebra: i%2 == 1,
+			Color:   messageColor(m),
+			Dashed:  m.Retransmission,
+			Retrans: m.Retransmission,
+			SDP:     m.HasSDP,
+			Label:   labels[i],
+			Frame:   m.Frame,
+			TextX:   ladderGutterLeft - 10,
+			FrameX:  l.Width - 10,
+			LabelY:  y - 7,
+			Anchor:  "middle",
+		}
+		g.LabelColor = g.Color
+		if g.Color == colorRequest {
+			// The request colour is reserved for arrows.
+			g.LabelColor = "#0b3d91"
+		}
+		if !m.Time.IsZero() && !t0.IsZero() {
+			g.Offset = formatOffset(m.Time.Sub(t0))
+		}
+		g.Full = fmt.Sprintf("%s  %s → %s", messageLabel(m), endpointAddr(m.Src), endpointAddr(m.Dst))
+		if m.CSeq != "" {
+			g.Full += "  CSeq: " + m.CSeq
+		}
+		if m.Frame > 0 {
+			g.Full += "  frame " + strconv.Itoa(m.Frame)
+		}
+		switch {
+		case s == t:
+			// A message from an endpoint to itself: a small loop.
+			g.Self = true
+			g.LoopPath = fmt.Sprintf("M %d %d H %d V %d H %d", s, y-8, s+ladderLoopWidth, y+4, s+ladderHeadLen)
+			g.Head = arrowHead(s, y+4, -1)
+			g.LabelX = s + ladderLoopWidth + 6
+			g.LabelY = y
+			g.Anchor = "start"
+		case s < t:
+			g.X1, g.X2 = s, t-ladderHeadLen
+			g.Head = arrowHead(t, y, 1)
+			g.LabelX = (s + t) / 2
+		default:
+			g.X1, g.X2 = s, t+ladderHeadLen
+			g.Head = arrowHead(t, y, -1)
+			g.LabelX = (s + t) / 2
+		}
+		l.Rungs = append(l.Rungs, g)
+	}
+	return l
+}
+
+// arrowHead is the polygon of a head whose tip is at (x, y), pointing right
+// (dir 1) or left (dir -1).
+func arrowHead(x, y, dir int) string {
+	b := x - dir*ladderHeadLen
+	return fmt.Sprintf("%d,%d %d,%d %d,%d", x, y, b, y-ladderHeadHalf, b, y+ladderHeadHalf)
+}
+
+func messageLabel(m Message) string {
+	if m.Method != "" {
+		return m.Method
+	}
+	if m.Status == 0 {
+		return "?"
+	}
+	if m.Reason == "" {
+		return strconv.Itoa(m.Status)
+	}
+	return strconv.Itoa(m.Status) + " " + m.Reason
+}
+
+func messageColor(m Message) string {
+	switch {
+	case m.Method != "" || m.Status == 0:
+		return colorRequest
+	case m.Status < 200:
+		return colorProvisional
+	case m.Status < 300:
+		return colorSuccess
+	case m.Status < 400:
+		return colorRedirect
+	default:
+		return colorFailure
+	}
+}
+
+func dialogFailed(d *Dialog) bool {
+	return d.NoResponse || d.FinalStatus >= 300
+}
+
+func statusText(d *Dialog) (status, by string) {
+	switch {
+	case d.FinalStatus > 0:
+		status = strconv.Itoa(d.FinalStatus)
+		if d.FinalReason != "" {
+			status += " " + d.FinalReason
+		}
+	case d.NoResponse:
+		status = "no response"
+	default:
+		status = "—"
+	}
+	return status, d.FinalBy
+}
+
+func streamBad(s *RTPStream) bool {
+	return s.Packets == 0 || s.LossPercent >= 5 || s.JitterMs >= 50
+}
+
+func severityRank(s Severity) int {
+	switch s {
+	case Critical:
+		return 0
+	case Warning:
+		return 1
+	case Info:
+		return 2
+	}
+	return 3
+}
+
+func severityClass(s Severity) string {
+	switch s {
+	case Critical:
+		return "critical"
+	case Warning:
+		return "warning"
+	}
+	return "info"
+}
+
+func roleClass(role string) string {
+	switch role {
+	case "pbx", "extension", "trunk":
+		return role
+	}
+	return "peer"
+}
+
+// endpointAddr is "IP:port", with IPv6 addresses in brackets.
+func endpointAddr(e Endpoint) string {
+	if e.IP == "" && e.Port == 0 {
+		return "?"
+	}
+	if e.Port == 0 {
+		return e.IP
+	}
+	return net.JoinHostPort(e.IP, strconv.Itoa(e.Port))
+}
+
+func endpointLabel(e Endpoint) string {
+	s := endpointAddr(e)
+	if e.Role != "" {
+		s += " (" + e.Role + ")"
+	}
+	return s
+}
+
+// payloadName names the static RTP payload types of RFC 3551.
+func payloadName(pt int) string {
+	names := map[int]string{0: "PCMU", 3: "GSM", 4: "G723", 8: "PCMA", 9: "G722", 13: "CN", 18: "G729"}
+	if n, ok := names[pt]; ok {
+		return fmt.Sprintf("%d %s", pt, n)
+	}
+	if pt >= 96 && pt <= 127 {
+		return fmt.Sprintf("%d dynamic", pt)
+	}
+	return strconv.Itoa(pt)
+}
+
+// shorten cuts s to at most n runes, ending with "…" when cut.
+func shorten(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	if n <= 1 {
+		return "…"
+	}
+	i, k := 0, 0
+	for i = range s {
+		if k == n-1 {
+			break
+		}
+		k++
+	}
+	return s[:i] + "…"
+}
+
+func formatTime(t time.Time) string {
+	if t.IsZero() {
+		return "—"
+	}
+	return t.Format("2006-01-02 15:04:05.000 MST")
+}
+
+// captureSpan is "2026-03-14 09:26:50.000 – 09:27:59.000 UTC (1m9s)", with
+// the second date spelled out only when it differs.
+func captureSpan(start, end time.Time) string {
+	switch {
+	case start.IsZero() && end.IsZero():
+		return "—"
+	case start.IsZero() || end.IsZero():
+		return formatTime(start) + " – " + formatTime(end)
+	}
+	end = end.In(start.Location())
+	s := start.Format("2006-01-02 15:04:05.000") + " – "
+	if end.Format("2006-01-02") == start.Format("2006-01-02") {
+		s += end.Format("15:04:05.000 MST")
+	} else {
+		s += end.Format("2006-01-02 15:04:05.000 MST")
+	}
+	return s + " (" + formatDuration(end.Sub(start)) + ")"
+}
+
+func formatTimeOfDay(t time.Time) string {
+	if t.IsZero() {
+		return "—"
+	}
+	return t.Format("15:04:05.000")
+}
+
+func formatOffset(d time.Duration) string {
+	return "+" + strconv.FormatFloat(d.Seconds(), 'f', 3, 64) + " s"
+}
+
+func formatMillis(ms int64) string {
+	return strconv.FormatFloat(float64(ms)/1000, 'f', 2, 64) + " s"
+}
+
+func formatDuration(d time.Duration) string {
+	if d < 0 {
+		d = -d
+	}
+	switch {
+	case d < time.Second:
+		return strconv.FormatInt(d.Milliseconds(), 10) + " ms"
+	case d < time.Minute:
+		return strconv.FormatFloat(d.Seconds(), 'f', 1, 64) + " s"
+	}
+	return d.Round(time.Second).String()
+}
+
+func formatBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return strconv.FormatInt(n, 10) + " B"
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// formatCount groups digits by thousands: 1 234 567.
+func formatCount(n int64) string {
+	s := strconv.FormatInt(n, 10)
+	neg := strings.HasPrefix(s, "-")
+	if neg {
+		s = s[1:]
+	}
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteString("\u202f")
+		}
+		b.WriteRune(c)
+	}
+	if neg {
+		return "-" + b.String()
+	}
+	return b.String()
+}

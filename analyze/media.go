@@ -1,0 +1,338 @@
+package analyze
+
+import (
+	"math"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/pbxagent/pbxagent/analyze/decode"
+)
+
+// minMediaWindow is how long an answered call must have lasted in the
+// capture before missing audio in a direction is reported.
+const minMediaWindow = time.Second
+
+// minStreamPackets is the size of a stream below which loss and jitter are
+// not judged.
+const minStreamPackets = 50
+
+// Loss and jitter levels.
+const (
+	lossWarnPercent = 3.0
+	lossInfoPercent = 1.0
+	jitterWarnMs    = 30.0
+)
+
+type announcement struct {
+	d     *dialogState
+	party int
+	addr  netip.AddrPort
+}
+
+type streamKey struct {
+	src, dst netip.AddrPort
+	ssrc     uint32
+	d        *dialogState
+}
+
+// streamState is one RTP stream's running statistics (RFC 3550 A.1, A.8).
+type streamState struct {
+	key     streamKey
+	d       *dialogState
+	toParty int // receiving party of d, -1 when unmatched
+	bySrc   bool
+	pt      uint8
+	rate    float64
+	packets int64
+	first   time.Time
+	last    time.Time
+
+	baseSeq, maxSeq uint16
+	cycles          int64
+	received        int64
+	lostPrior       int64
+	lastSeq         uint16
+
+	prevArrival time.Time
+	prevTS      uint32
+	jitter      float64 // in timestamp units
+}
+
+// staticRates are the clock rates of the static payload types (RFC 3551).
+var staticRates = map[int]int{0: 8000, 3: 8000, 4: 8000, 5: 8000, 6: 16000, 7: 8000, 8: 8000, 9: 8000,
+	10: 44100, 11: 44100, 12: 8000, 13: 8000, 14: 90000, 15: 8000, 16: 11025, 17: 22050, 18: 8000,
+	25: 90000, 26: 90000, 28: 90000, 31: 90000, 32: 90000, 33: 90000, 34: 90000}
+
+func (a *Analyzer) addSDP(d *dialogState, ev *decode.Event) {
+	body := ev.SIP.SDP
+	party := 1
+	if ev.Src == d.caller {
+		party = 0
+	}
+	for _, m := range body.Media {
+		conn := m.ConnAddr
+		if conn == "" {
+			conn = body.ConnAddr
+		}
+		rates := map[int]int{}
+		var codecs []string
+		for _, rm := range m.RTPMap {
+			ptS, enc, _ := strings.Cut(strings.TrimSpace(rm), " ")
+			pt, err := strconv.Atoi(ptS)
+			if err != nil {
+				continue
+			}
+			name, rest, _ := strings.Cut(enc, "/")
+			rateS, _, _ := strings.Cut(rest, "/")
+			if r, err := strconv.Atoi(rateS); err == nil && r > 0 {
+				rates[pt] = r
+			}
+			codecs = append(codecs, name)
+		}
+		if len(codecs) == 0 {
+			for _, f := range m.Formats {
+				codecs = append(codecs, payloadLabel(f))
+			}
+		}
+		dir := m.Direction
+		if dir == "" {
+			dir = "sendrecv"
+		}
+		rec := sdpRec{SDP: SDP{Frame: ev.Frame, Addr: conn, Port: m.Port, Codecs: codecs, Direction: dir},
+			party: party, src: ev.Src, dst: ev.Dst, time: ev.Time, media: m.Type, rates: rates, direction: dir}
+		ip, err := netip.ParseAddr(conn)
+		if err == nil {
+			ip = ip.Unmap()
+			rec.Private = addrIsPrivate(ip)
+			if m.Port > 0 && m.Port < 65536 && !ip.IsUnspecified() {
+				rec.addr = netip.AddrPortFrom(ip, uint16(m.Port))
+				an := announcement{d: d, party: party, addr: rec.addr}
+				a.announced[rec.addr] = an
+				if addrIsPublic(ip) {
+					a.announcedPort[rec.addr.Port()] = an
+				}
+			}
+		}
+		if len(d.sdp) < maxMessages {
+			d.sdp = append(d.sdp, rec)
+		}
+	}
+}
+
+func payloadLabel(pt int) string {
+	switch pt {
+	case 0:
+		return "PCMU"
+	case 8:
+		return "PCMA"
+	case 9:
+		return "G722"
+	case 18:
+		return "G729"
+	case 3:
+		return "GSM"
+	case 4:
+		return "G723"
+	}
+	return strconv.Itoa(pt)
+}
+
+func (a *Analyzer) addRTP(ev *decode.Event) {
+	h := ev.RTP
+	var d *dialogState
+	to, bySrc := -1, false
+	if an, ok := a.announced[ev.Dst]; ok {
+		d, to = an.d, an.party
+	} else if an, ok := a.announced[ev.Src]; ok {
+		d, to, bySrc = an.d, 1-an.party, true
+	} else if an, ok := a.announcedPort[ev.Dst.Port()]; ok && addrIsPrivate(ev.Dst.Addr()) {
+		// Sent to a private address on the port a call announced on a
+		// public one: the receiver sits behind a 1:1 NAT (a cloud
+		// server) and the capture saw the packet after translation.
+		d, to = an.d, an.party
+	}
+	key := streamKey{ev.Src, ev.Dst, h.SSRC, d}
+	st := a.streams[key]
+	if st == nil {
+		if len(a.streamOrd) >= maxStreams {
+			a.droppedRTP++
+			return
+		}
+		st = &streamState{key: key, d: d, toParty: to, bySrc: bySrc, pt: h.PayloadType, first: ev.Time}
+		st.rate = float64(clockRate(d, int(h.PayloadType)))
+		a.streams[key] = st
+		a.streamOrd = append(a.streamOrd, st)
+		if d != nil {
+			d.streams = append(d.streams, st)
+		}
+	}
+	if !st.add(ev.Time, h) {
+		return
+	}
+	if d != nil && to >= 0 {
+		d.rtpTo[to]++
+	}
+}
+
+func clockRate(d *dialogState, pt int) int {
+	if d != nil {
+		for i := len(d.sdp) - 1; i >= 0; i-- {
+			if r, ok := d.sdp[i].rates[pt]; ok {
+				return r
+			}
+		}
+	}
+	if r, ok := staticRates[pt]; ok {
+		return r
+	}
+	return 8000
+}
+
+// add counts one packet; it returns false for a duplicate (the same packet
+// captured twice).
+func (st *streamState) add(t time.Time, h *decode.RTPHeader) bool {
+	seq := h.Seq
+	if st.received == 0 {
+		st.baseSeq, st.maxSeq = seq, seq
+	} else {
+		if seq == st.lastSeq && t.Sub(st.last) < dupWindow {
+			return false
+		}
+		delta := seq - st.maxSeq
+		switch {
+		case delta == 0:
+			// a duplicate sent by the source: counted as received
+		case delta < 3000:
+			if seq < st.maxSeq {
+				st.cycles += 1 << 16
+			}
+			st.maxSeq = seq
+		case delta <= 65535-100:
+			// a jump: the source restarted its sequence
+			st.lostPrior += max(st.expected()-st.received, 0)
+			st.baseSeq, st.maxSeq, st.cycles, st.received = seq, seq, 0, 0
+		default:
+			// late or reordered
+		}
+		if st.rate > 0 && !st.prevArrival.IsZero() {
+			arr := t.Sub(st.prevArrival).Seconds() * st.rate
+			dd := arr - float64(int32(h.Timestamp-st.prevTS))
+			st.jitter += (math.Abs(dd) - st.jitter) / 16
+		}
+	}
+	st.prevArrival, st.prevTS = t, h.Timestamp
+	st.received++
+	st.packets++
+	st.lastSeq = seq
+	if t.After(st.last) {
+		st.last = t
+	}
+	if st.first.IsZero() || t.Before(st.first) {
+		st.first = t
+	}
+	return true
+}
+
+func (st *streamState) expected() int64 {
+	return st.cycles + int64(st.maxSeq) - int64(st.baseSeq) + 1
+}
+
+func (st *streamState) lost() int64 {
+	return st.lostPrior + max(st.expected()-st.received, 0)
+}
+
+// announcedIPs returns the media addresses party announced in d.
+func (d *dialogState) announcedIPs(party int) map[netip.Addr]bool {
+	out := map[netip.Addr]bool{}
+	for _, s := range d.sdp {
+		if s.party == party && s.addr.IsValid() {
+			out[s.addr.Addr()] = true
+		}
+	}
+	return out
+}
+
+// partyAddr is the signalling address of a party of d.
+func (d *dialogState) partyAddr(party int) (self, other netip.AddrPort) {
+	if party == 0 {
+		return d.caller, d.callee
+	}
+	return d.callee, d.caller
+}
+
+// build turns the stream's state into the report's RTPStream.
+func (st *streamState) build(r *roles) RTPStream {
+	s := RTPStream{SSRC: st.key.ssrc, PayloadType: int(st.pt), Packets: st.packets, Start: st.first, End: st.last}
+	s.Src = Endpoint{IP: st.key.src.Addr().Unmap().String(), Port: int(st.key.src.Port()), Transport: "udp"}
+	s.Dst = Endpoint{IP: st.key.dst.Addr().Unmap().String(), Port: int(st.key.dst.Port()), Transport: "udp"}
+	exp := st.expected() + st.lostPrior
+	s.Lost = st.lost()
+	if exp > 0 {
+		s.LossPercent = math.Round(float64(s.Lost)/float64(exp)*1000) / 10
+	}
+	if st.rate > 0 {
+		s.JitterMs = math.Round(st.jitter/st.rate*1000*10) / 10
+	}
+	if d := st.d; d != nil {
+		s.CallID = d.callID
+		recv, recvOther := d.partyAddr(st.toParty)
+		s.Dst.Role = r.role(recv, recvOther)
+		s.Src.Role = r.role(recvOther, recv)
+		// Media the PBX sends is expected whatever its source: a capture on
+		// the PBX sees it before the PBX's own NAT translates it.
+		ips := d.announcedIPs(1 - st.toParty)
+		s.Expected = st.bySrc || len(ips) == 0 || ips[st.key.src.Addr().Unmap()] || s.Src.Role == rolePBX
+	} else {
+		s.Src.Role, s.Dst.Role = mediaRole(r, st.key.src, st.key.dst), mediaRole(r, st.key.dst, st.key.src)
+	}
+	return s
+}
+
+func mediaRole(r *roles, ap, other netip.AddrPort) string {
+	if r.pbx[ap.Addr().Unmap()] && !r.pbx[other.Addr().Unmap()] {
+		return rolePBX
+	}
+	if p := r.peers[r.peerKey(ap)]; p != nil {
+		return p.Role
+	}
+	return rolePeer
+}
+
+// latestSDP returns the latest audio description party sent in d.
+func (d *dialogState) latestSDP(party int) *sdpRec {
+	for i := len(d.sdp) - 1; i >= 0; i-- {
+		s := &d.sdp[i]
+		if s.party == party && (s.media == "audio" || s.media == "") {
+			return s
+		}
+	}
+	return nil
+}
+
+func sends(dir string) bool    { return dir != "recvonly" && dir != "inactive" }
+func receives(dir string) bool { return dir != "sendonly" && dir != "inactive" }
+
+// expectsAudio reports whether party should have received RTP in an
+// answered call: both sides offered audio, the sender may send and the
+// receiver may receive.
+func (d *dialogState) expectsAudio(party int) bool {
+	rx, tx := d.latestSDP(party), d.latestSDP(1-party)
+	if rx == nil || tx == nil || rx.Port == 0 || tx.Port == 0 || !rx.addr.IsValid() {
+		return false
+	}
+	return receives(rx.direction) && sends(tx.direction)
+}
+
+// mediaWindow is how long the call was answered within the capture.
+func (d *dialogState) mediaWindow(captureEnd time.Time) time.Duration {
+	if d.answerTime.IsZero() {
+		return 0
+	}
+	end := captureEnd
+	if !d.byeTime.IsZero() {
+		end = d.byeTime
+	}
+	return end.Sub(d.answerTime)
+}
