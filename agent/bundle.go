@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pbxagent/pbxagent/analyze"
 	"github.com/pbxagent/pbxagent/bundle"
 	"github.com/pbxagent/pbxagent/collectors"
 	"github.com/pbxagent/pbxagent/config"
@@ -66,6 +67,9 @@ type BundleResult struct {
 	SecretKeyFile string `json:"secret_key_file,omitempty"`
 	// Capture summarises the packet capture, if one ran.
 	Capture *CaptureSummary `json:"capture,omitempty"`
+	// Analysis is the short summary of the capture's analysis (the full
+	// one is analysis.json and report.html in the bundle).
+	Analysis string `json:"analysis,omitempty"`
 }
 
 // CaptureSummary is the short account of a bundle's packet capture.
@@ -179,7 +183,8 @@ func (a *Agent) Bundle(ctx context.Context, req BundleRequest) (*BundleResult, e
 	}
 
 	step("collecting system snapshot")
-	if err := a.addSystem(ctx, w); err != nil {
+	system, err := a.addSystem(ctx, w)
+	if err != nil {
 		return nil, err
 	}
 	step("collecting configuration")
@@ -223,6 +228,12 @@ func (a *Agent) Bundle(ctx context.Context, req BundleRequest) (*BundleResult, e
 		step("finishing live captures")
 		if err := win.finish(w); err != nil {
 			return nil, err
+		}
+		if win.capture != nil {
+			step("analysing the capture")
+			if err := a.addAnalysis(ctx, w, win, system); err != nil {
+				return nil, err
+			}
 		}
 	} else {
 		select {
@@ -269,6 +280,9 @@ func (a *Agent) Bundle(ctx context.Context, req BundleRequest) (*BundleResult, e
 		br.Warnings = append(br.Warnings, err.Error())
 	}
 	res.Result = br
+	if win.report != nil {
+		res.Analysis = win.report.Summary()
+	}
 	if lc := win.capture; lc != nil {
 		res.Capture = &CaptureSummary{Packets: lc.stats.Written, KernelDropped: lc.stats.KernelDropped,
 			Truncated: lc.stats.Truncated, StopReason: lc.stats.StopReason, Filter: lc.stats.Filter}
@@ -282,8 +296,10 @@ func (a *Agent) redactArgs(args []string) []string {
 }
 
 // addSystem runs the snapshot collectors concurrently and writes one JSON
-// file per collector plus a readable summary.
-func (a *Agent) addSystem(ctx context.Context, w *bundle.Writer) error {
+// file per collector plus a readable summary. It returns the JSON files by
+// collector name, for the analysis.
+func (a *Agent) addSystem(ctx context.Context, w *bundle.Writer) (map[string][]byte, error) {
+	system := map[string][]byte{}
 	outs := collectors.Run(ctx, a.Snapshot(), 20*time.Second)
 	var summary strings.Builder
 	fmt.Fprintf(&summary, "PBX host snapshot taken %s by pbxagent %s\n\n", time.Now().UTC().Format(time.RFC3339), a.version)
@@ -312,15 +328,16 @@ func (a *Agent) addSystem(ctx context.Context, w *bundle.Writer) error {
 			summary.WriteString("\n")
 		}
 		data = append(data, '\n')
+		system[o.Name] = data
 		e := bundle.Entry{Path: p, Collector: o.Name, Size: int64(len(data)), Reader: strings.NewReader(string(data))}
 		if o.Err != nil {
 			e.Error = o.Err.Error()
 		}
 		if err := w.Add(e); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	return w.AddBytes("system/summary.txt", "system", []byte(summary.String()))
+	return system, w.AddBytes("system/summary.txt", "system", []byte(summary.String()))
 }
 
 // maxConfigFile bounds a configuration file read into memory for redaction.
@@ -396,6 +413,7 @@ type window struct {
 	follower *follow.Follower
 	spool    *bundle.Spool
 	capture  *liveCapture
+	report   *analyze.Report
 	fstats   follow.Stats
 	ferr     error
 	sections map[string]any

@@ -145,10 +145,10 @@ func (lc *liveCapture) Packets() int64 {
 }
 
 // finish waits for the capture to stop (its context must be cancelled) and
-// adds the pcapng file and the capture's report.
+// adds the pcapng file and the capture's report. The spool stays open for
+// the analysis; the window closes it.
 func (lc *liveCapture) finish(w *bundle.Writer, sections map[string]any) error {
 	<-lc.done
-	defer lc.spool.Close()
 	st := lc.stats
 	sec := map[string]any{
 		"filter":         st.Filter,

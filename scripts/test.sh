@@ -13,7 +13,8 @@ export CGO_ENABLED=0
 need_pkgs=()
 for pair in minisign:minisign tshark:tshark tcpdump:tcpdump sipp:sip-tester pigz:pigz zstd:zstd unzip:unzip \
 	ip:iproute2 tar:tar setpriv:util-linux debootstrap:debootstrap lintian:lintian rpm:rpm \
-	osslsigncode:osslsigncode openssl:openssl systemd-analyze:systemd man:man-db; do
+	osslsigncode:osslsigncode openssl:openssl systemd-analyze:systemd man:man-db \
+	chromium:chromium kamailio:kamailio; do
 	cmd=${pair%%:*} pkg=${pair#*:}
 	command -v "$cmd" >/dev/null 2>&1 || need_pkgs+=("$pkg")
 done

@@ -162,6 +162,10 @@ func interfaceNames() string {
 	return strings.Join(names, ", ")
 }
 
+func indent(s, prefix string) string {
+	return prefix + strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", "\n"+prefix)
+}
+
 func noArgs(cmd *cobra.Command, args []string) error {
 	if len(args) > 0 {
 		return usageError("%s takes no arguments, got %q (see '%s --help')", cmd.CommandPath(), args, cmd.CommandPath())
@@ -268,6 +272,9 @@ func (a *app) printBundle(res *agent.BundleResult) {
 			fmt.Fprintf(w, ", stopped early (%s)", c.StopReason)
 		}
 		fmt.Fprintln(w)
+	}
+	if res.Analysis != "" {
+		fmt.Fprintf(w, "\nAnalysis (report.html in the bundle):\n%s\n", indent(res.Analysis, "  "))
 	}
 	for _, warn := range res.Warnings {
 		fmt.Fprintf(w, "  note:    %s\n", warn)

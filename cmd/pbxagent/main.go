@@ -116,6 +116,7 @@ Exit codes: 0 success, 1 failure, 2 usage or configuration error.`,
 	root.AddCommand(
 		a.bundleCmd(),
 		a.verifyCmd(),
+		a.analyzeCmd(),
 		a.keygenCmd(),
 		a.configCmd(),
 		a.statusCmd(),

@@ -1,0 +1,87 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"time"
+
+	"github.com/pbxagent/pbxagent/analyze"
+	"github.com/pbxagent/pbxagent/bundle"
+	"github.com/pbxagent/pbxagent/config"
+)
+
+// Archive paths of the analysis a bundle carries.
+const (
+	analysisJSONName = "analysis.json"
+	reportHTMLName   = "report.html"
+)
+
+// AnalyzeOptions are the analysis settings for this PBX: its SIP ports and
+// RTP range from the configuration, and this host's addresses as the PBX.
+func (a *Agent) AnalyzeOptions() analyze.Options {
+	opt := analyze.Options{SIPPorts: a.cfg.PBX.SIPPorts}
+	if lo, hi, err := config.ParsePortRange(a.cfg.PBX.RTPRange); err == nil {
+		opt.RTPLow, opt.RTPHigh = lo, hi
+	}
+	return opt
+}
+
+// hostAddrs returns this host's interface addresses.
+func hostAddrs() []netip.Addr {
+	var out []netip.Addr
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return nil
+	}
+	for _, ad := range addrs {
+		if p, err := netip.ParsePrefix(ad.String()); err == nil {
+			out = append(out, p.Addr().Unmap())
+		}
+	}
+	return out
+}
+
+// addAnalysis analyses the live window's capture together with the host
+// facts and logs already collected, and adds analysis.json and report.html
+// to the bundle. A failed analysis is recorded, never fatal.
+func (a *Agent) addAnalysis(ctx context.Context, w *bundle.Writer, win *window, system map[string][]byte) error {
+	if win.capture == nil || win.capture.spool.Size() == 0 {
+		return nil
+	}
+	opt := a.AnalyzeOptions()
+	opt.PBX = hostAddrs()
+	in := &analyze.BundleInput{System: system}
+	if win.spool != nil {
+		sp := win.spool
+		in.Logs = append(in.Logs, analyze.LogSource{Name: windowLogName,
+			Open: func() (io.ReadCloser, error) { return io.NopCloser(sp.Reader()), nil }})
+	}
+	actx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	rep, err := analyze.Analyze(actx, win.capture.spool.Reader(), in, opt)
+	if err != nil {
+		w.Missing(analysisJSONName, "analyze", fmt.Sprintf("analysis of the capture failed: %v", err))
+		return nil
+	}
+	rep.Source = captureName
+	data, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		w.Missing(analysisJSONName, "analyze", err.Error())
+		return nil
+	}
+	if err := w.AddBytes(analysisJSONName, "analyze", append(data, '\n')); err != nil {
+		return err
+	}
+	var html bytes.Buffer
+	if err := analyze.RenderHTML(&html, rep); err != nil {
+		w.Missing(reportHTMLName, "analyze", err.Error())
+		return nil
+	}
+	win.report = rep
+	return w.AddBytes(reportHTMLName, "analyze", html.Bytes())
+}

@@ -1,0 +1,107 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/pbxagent/pbxagent/analyze"
+	"github.com/pbxagent/pbxagent/internal/atomicfile"
+)
+
+func (a *app) analyzeCmd() *cobra.Command {
+	var out string
+	var asJSON bool
+	var pbxIPs []string
+	cmd := &cobra.Command{
+		Use:   "analyze BUNDLE|PCAP",
+		Short: "Walk the troubleshooting guide over a bundle or capture: findings, ladders, fixes",
+		Long: `Read a support bundle (its capture, system snapshot and logs) or a bare
+pcap/pcapng file, and walk the PortSIP troubleshooting guide: which status
+code came back and from whom, whether the trunk answered at all, whether the
+SDP carries a private address, whether audio flows both ways, whether the disk
+is full or the admin's IP blocked.
+
+Writes analysis.json and a self-contained report.html (ladder diagrams of the
+failed calls) to --out, by default a folder next to the input, and prints a
+short summary. Every 'pbxagent bundle --duration' already carries both.`,
+		Example: `  pbxagent analyze /var/lib/pbxagent/bundles/pbx-support-pbx1-20261127T101500Z.tar.gz
+  pbxagent analyze trace.pcap --pbx-ip 203.0.113.10 --out /tmp/trace-report`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return usageError("analyze needs exactly one BUNDLE or PCAP argument (see 'pbxagent analyze --help')")
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			in := args[0]
+			if _, err := os.Stat(in); err != nil {
+				return usageError("cannot read %s: %v", in, err)
+			}
+			opt := a.agent().AnalyzeOptions()
+			for _, s := range pbxIPs {
+				ip, err := netip.ParseAddr(s)
+				if err != nil {
+					return usageError("--pbx-ip %q: give an IP address such as 203.0.113.10", s)
+				}
+				opt.PBX = append(opt.PBX, ip)
+			}
+			rep, err := analyze.AnalyzeFile(cmd.Context(), in, opt)
+			if err != nil {
+				return fmt.Errorf("analyze %s: %w", in, err)
+			}
+			data, err := json.MarshalIndent(rep, "", "  ")
+			if err != nil {
+				return err
+			}
+			data = append(data, '\n')
+			var html bytes.Buffer
+			if err := analyze.RenderHTML(&html, rep); err != nil {
+				return fmt.Errorf("render report: %w", err)
+			}
+			if out == "" {
+				out = defaultAnalysisDir(in)
+			}
+			if err := os.MkdirAll(out, 0o700); err != nil {
+				return fmt.Errorf("create %s: %w", out, err)
+			}
+			jsonPath, htmlPath := filepath.Join(out, "analysis.json"), filepath.Join(out, "report.html")
+			if err := atomicfile.Write(jsonPath, data, 0o600); err != nil {
+				return err
+			}
+			if err := atomicfile.Write(htmlPath, html.Bytes(), 0o600); err != nil {
+				return err
+			}
+			if asJSON {
+				_, err := a.stdout.Write(data)
+				return err
+			}
+			fmt.Fprintln(a.stdout, rep.Summary())
+			fmt.Fprintf(a.stdout, "\nwrote %s\n      %s (open it in a browser)\n", jsonPath, htmlPath)
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&out, "out", "o", "", "folder for analysis.json and report.html (default: next to the input)")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print analysis.json on stdout instead of the summary")
+	cmd.Flags().StringArrayVar(&pbxIPs, "pbx-ip", nil, "the PBX's address in a bare capture (repeatable; default: inferred)")
+	return cmd
+}
+
+// defaultAnalysisDir is "<input without extensions>-analysis" beside the
+// input.
+func defaultAnalysisDir(in string) string {
+	base := filepath.Base(in)
+	for _, ext := range []string{".tar.gz", ".tar.zst", ".zip", ".pcapng", ".pcap"} {
+		if strings.HasSuffix(base, ext) {
+			base = strings.TrimSuffix(base, ext)
+			break
+		}
+	}
+	return filepath.Join(filepath.Dir(in), base+"-analysis")
+}
