@@ -210,9 +210,11 @@ func (st *streamState) add(t time.Time, h *decode.RTPHeader) bool {
 			}
 			st.maxSeq = seq
 		case delta <= 65535-100:
-			// a jump: the source restarted its sequence
+			// a jump: the source restarted its sequence (and its
+			// timestamps), so the transit time starts afresh too.
 			st.lostPrior += max(st.expected()-st.received, 0)
 			st.baseSeq, st.maxSeq, st.cycles, st.received = seq, seq, 0, 0
+			st.prevArrival = time.Time{}
 		default:
 			// late or reordered
 		}

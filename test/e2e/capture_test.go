@@ -112,6 +112,7 @@ func TestCaptureLoopbackCalls(t *testing.T) {
 	if c.sec.StopReason == "" {
 		t.Errorf("capture section has no stop_reason")
 	}
+	checkBundleAnalysis(t, c.dir, ok)
 
 	// tcpdump's capture cut down with the manifest's filter (which must be
 	// a valid tcpdump expression) is the reference.
@@ -1034,3 +1035,48 @@ func sipCounts(t *testing.T, file string) (all, calls map[string]int) {
 func inRTPRange(p int) bool { return p >= rtpLow && p <= rtpHigh }
 
 func filterPort(p int) bool { return inRTPRange(p) || slices.Contains(defaultSIPPorts, p) }
+
+// checkBundleAnalysis checks the analysis the bundle carries: every call
+// SIPp made is there and answered, no call is reported as failed, and the
+// report page exists.
+func checkBundleAnalysis(t *testing.T, dir string, calls int) {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(dir, "analysis.json"))
+	if err != nil {
+		t.Fatalf("the bundle carries no analysis.json: %v", err)
+	}
+	var rep struct {
+		Calls []struct {
+			Answered    bool `json:"answered"`
+			FinalStatus int  `json:"final_status"`
+		} `json:"calls"`
+		Findings []struct {
+			Severity string `json:"severity"`
+			Code     string `json:"code"`
+		} `json:"findings"`
+	}
+	must(t, json.Unmarshal(data, &rep))
+	answered := 0
+	for _, c := range rep.Calls {
+		if c.Answered && c.FinalStatus == 200 {
+			answered++
+		}
+	}
+	if len(rep.Calls) != calls || answered != calls {
+		t.Errorf("analysis.json: %d calls, %d answered; SIPp made %d successful calls", len(rep.Calls), answered, calls)
+	}
+	// Overlapping SIPp calls replay the same audio file with one SSRC to
+	// the same ports, so media quality findings may appear; call failures
+	// must not.
+	for _, f := range rep.Findings {
+		for _, bad := range []string{"sip-", "no-response", "no-audio", "one-way-audio", "register-", "icmp-"} {
+			if strings.HasPrefix(f.Code, bad) {
+				t.Errorf("analysis reports %s %s for calls that all succeeded", f.Severity, f.Code)
+			}
+		}
+	}
+	html, err := os.ReadFile(filepath.Join(dir, "report.html"))
+	if err != nil || !bytes.Contains(html, []byte("<svg")) && len(rep.Calls) > 0 {
+		t.Errorf("report.html missing or without a ladder: %v", err)
+	}
+}
