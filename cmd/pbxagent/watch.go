@@ -28,7 +28,7 @@ func (a *app) statusCmd() *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "status",
-		Short: "Run every check once and print a table of the results",
+		Short: "Show the service state and run every check once (table or --json)",
 		Long: `Run every check once (disk, logs, API gateway, blocked IPs, PBX services)
 and print a table, or JSON with --json.
 
