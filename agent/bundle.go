@@ -295,12 +295,13 @@ func (a *Agent) redactArgs(args []string) []string {
 	return out
 }
 
-// addSystem runs the snapshot collectors concurrently and writes one JSON
-// file per collector plus a readable summary. It returns the JSON files by
-// collector name, for the analysis.
+// addSystem runs the snapshot collectors and the watchers' checks
+// concurrently (the same checks as `pbxagent status` and the alerts) and
+// writes one JSON file per collector plus a readable summary. It returns
+// the JSON files by collector name, for the analysis.
 func (a *Agent) addSystem(ctx context.Context, w *bundle.Writer) (map[string][]byte, error) {
 	system := map[string][]byte{}
-	outs := collectors.Run(ctx, a.Snapshot(), 20*time.Second)
+	outs := collectors.Run(ctx, append(a.Snapshot(), a.Checks()...), 20*time.Second)
 	var summary strings.Builder
 	fmt.Fprintf(&summary, "PBX host snapshot taken %s by pbxagent %s\n\n", time.Now().UTC().Format(time.RFC3339), a.version)
 	for _, o := range outs {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"runtime"
 	"sync"
 	"time"
 
@@ -121,10 +122,11 @@ func (a *Agent) buildChecks() {
 			Collector: needsPBX{c.PBX.DataDir, collectors.NewBlockedIPs(client, nets, now)}})
 	}
 	if ck.Services.Enabled {
-		w.list = append(w.list,
-			collectors.Named{Name: "containers", Collector: collectors.NewDocker(c.PBX.DockerSocket)},
-			collectors.Named{Name: "services", Collector: collectors.NewWindowsServices()},
-		)
+		if runtime.GOOS == "windows" {
+			w.list = append(w.list, collectors.Named{Name: "services", Collector: collectors.NewWindowsServices()})
+		} else {
+			w.list = append(w.list, collectors.Named{Name: "containers", Collector: collectors.NewDocker(c.PBX.DockerSocket)})
+		}
 	}
 }
 
