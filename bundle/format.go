@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"github.com/klauspost/compress/zip"
-	"github.com/klauspost/compress/zstd"
 	"github.com/mholt/archives"
 )
 
@@ -62,18 +61,9 @@ func (f Format) archiver() (archives.ArchiverAsync, func(io.Writer) (io.WriteClo
 		// anyway) are stored rather than deflated again.
 		return archives.Zip{Compression: zip.Deflate, SelectiveCompression: true}, nil
 	case TarZst:
-		// SpeedDefault is close to zstd -3 in size; a 2 MiB window (zstd
-		// -3's own) gives a slightly smaller file than the 8 MiB default
-		// and holds about 12 MiB less. A stream encoder keeps at most two
-		// goroutines busy (one finding matches, one encoding the previous
-		// block), so more concurrency only adds buffers. The job mode
-		// (WithConcurrentBlocks) holds whole jobs of 4 windows each and
-		// breaks the 64 MiB budget. See docs/benchmarks.md.
-		return archives.Tar{}, archives.Zstd{EncoderOptions: []zstd.EOption{
-			zstd.WithEncoderLevel(zstd.SpeedDefault),
-			zstd.WithWindowSize(2 << 20),
-			zstd.WithEncoderConcurrency(min(runtime.GOMAXPROCS(0), 2)),
-		}}.OpenWriter
+		// Independent frames compressed on all cores; see zstd.go and
+		// docs/benchmarks.md.
+		return archives.Tar{}, newParallelZstd
 	default:
 		return archives.Tar{}, newGzipWriter
 	}
