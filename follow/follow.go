@@ -17,25 +17,49 @@
 //
 // # Rotation by rename
 //
-// Every poll Run compares the identity of the open file with the file at the
-// path (os.SameFile). When the path names a different file, Run keeps
-// reading the old file until the writer has started on the new one (the new
-// file is non-empty) or the window ends, drains the old file to EOF and then
-// reads the new file from offset 0. A path that is missing during rotation
+// At every read step (every poll, and on change notification) Run compares
+// the identity of the open file with the file at the path (os.SameFile).
+// When the path names a different file, Run keeps reading the old file
+// until the writer has started on the new one (the new file is non-empty)
+// or the window ends, drains the old file to EOF and then reads the new
+// file from offset 0. A path that is missing during rotation
 // (renamed, new file not yet created) is waited for, not an error. If the
-// file at the path is replaced more than once within one poll interval, the
+// file at the path is replaced more than once between two read steps, the
 // files in between are never seen; a short poll keeps that unlikely.
 //
 // # Rotation by truncation
 //
 // Truncation is detected when the file is smaller than the read offset, or
 // when the last bytes read before the offset have changed (the file was
-// truncated and has grown back past the offset between two polls). Reading
-// then continues from offset 0 of the same file. With copytruncate, bytes
-// appended after the last read and before the truncation are in the rotated
-// copy only and cannot be recovered from the followed file; Run reads
-// promptly (every Poll) to keep that gap small. Stats.Truncations reports
-// that it happened.
+// truncated and has grown back past the offset between two reads). Reading
+// then continues from offset 0 of the same file. Stats.Truncations reports
+// that it happened. With copytruncate, bytes appended after Run's last read
+// and before the truncation are in the rotated copy only and cannot be
+// recovered from the followed file, so Run reads as soon as the file
+// changes (see below) to keep that window close to empty.
+//
+// # Change notification
+//
+// On Linux, Run watches the followed file with inotify (and its folder, for
+// a new file at the path) and reads as soon as it changes; the poll every
+// Options.Poll remains as a fallback, and is the only mechanism on other
+// systems, with Options.NoWatch, or when inotify is unavailable (for example
+// when the limit on inotify instances or watches is reached; Run then polls
+// without reporting an error). Stats.Watched reports which applied.
+//
+// Notification is rate-limited so that a busy log costs little more than
+// polling: the first change after a quiet period is read at once, and while
+// writes continue the file is read at most once every 5ms, each read taking
+// everything written since the previous one. A copytruncate rotation opens
+// the file to copy it; when another process opens the followed file, Run
+// reads it at once and then reads every change at once for the next 2
+// seconds, so the bytes appended while a log is copied are read before it
+// is truncated. What can still be missed is what was appended in the last
+// few milliseconds before a truncation that follows the open more quickly
+// than Run can read (the copy of a small file), at most 5ms of writes, and,
+// for a truncation between two Run calls, what was appended after the
+// previous Run returned. A writer that opened the log for every write
+// would keep Run reading at every change, at one read per write.
 package follow
 
 import (
@@ -51,6 +75,11 @@ import (
 
 // DefaultPoll is the poll interval used when Options.Poll is zero.
 const DefaultPoll = 100 * time.Millisecond
+
+// busyWake is the shortest time between two reads started by change
+// notification while the log is written to continuously (Options.Poll if
+// that is shorter); see the package documentation.
+const busyWake = 5 * time.Millisecond
 
 // bufSize is the size of the copy buffer Run allocates.
 const bufSize = 64 << 10
@@ -75,6 +104,11 @@ type Options struct {
 	// Past the cap, further bytes are still read (so offsets stay correct)
 	// but are counted in Stats.Dropped instead of being written.
 	MaxBytes int64
+	// NoWatch disables change notification (inotify on Linux): Run then
+	// only polls. Notification makes Run read data as soon as it is
+	// written, which matters for rotation by truncation; see the package
+	// documentation.
+	NoWatch bool
 }
 
 // Stats reports what one Run call did.
@@ -91,6 +125,9 @@ type Stats struct {
 	Truncations int
 	// Offset is the read offset in the current file when Run returned.
 	Offset int64
+	// Watched reports that change notification was active: Run read as
+	// soon as the file changed, and polled only as a fallback.
+	Watched bool
 }
 
 // Follower follows one log file. Create it with Open and release it with
@@ -100,6 +137,7 @@ type Follower struct {
 	path     string
 	poll     time.Duration
 	maxBytes int64
+	noWatch  bool
 
 	orig  *os.File // the file as opened; kept open for History
 	start int64
@@ -149,6 +187,7 @@ func Open(path string, opt Options) (*Follower, error) {
 		path:     path,
 		poll:     opt.Poll,
 		maxBytes: opt.MaxBytes,
+		noWatch:  opt.NoWatch,
 		orig:     file,
 		start:    info.Size(),
 		quit:     make(chan struct{}),
@@ -209,6 +248,12 @@ func (f *Follower) Run(ctx context.Context, w io.Writer) (Stats, error) {
 	}
 
 	r := &runner{f: f, w: w, buf: make([]byte, bufSize)}
+	var watch *watcher
+	if !f.noWatch {
+		watch = newWatcher(f.path, f.cur, min(f.poll, busyWake))
+		defer watch.close()
+	}
+	r.stats.Watched = watch != nil
 	ticker := time.NewTicker(f.poll)
 	defer ticker.Stop()
 	final := false
@@ -218,12 +263,17 @@ func (f *Follower) Run(ctx context.Context, w io.Writer) (Stats, error) {
 		if err != nil || final {
 			return r.stats, err
 		}
+		watch.track(f.cur, f.next)
 		select {
 		case <-ctx.Done():
 			final = true
 		case <-f.quit:
 			final = true
 		case <-ticker.C:
+		case <-watch.events():
+			// The poll is a fallback: count its interval from
+			// this read.
+			ticker.Reset(f.poll)
 		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -153,6 +154,18 @@ func (lw *logWriter) rotateCopyTruncate(suffix string) int {
 	if err := os.Truncate(lw.path, 0); err != nil {
 		lw.t.Errorf("truncate: %v", err)
 	}
+	return lw.n
+}
+
+// fill appends k lines with a single write and returns the last line
+// number.
+func (lw *logWriter) fill(k int) int {
+	lw.mu.Lock()
+	defer lw.mu.Unlock()
+	if _, err := lw.file.WriteString(lines(lw.n+1, lw.n+k)); err != nil {
+		lw.t.Errorf("write: %v", err)
+	}
+	lw.n += k
 	return lw.n
 }
 
@@ -566,5 +579,140 @@ func TestWriteError(t *testing.T) {
 	_, err := fl.Run(ctx, failWriter{})
 	if err == nil || !strings.Contains(err.Error(), "disk full") || !strings.Contains(err.Error(), path) {
 		t.Fatalf("Run with failing writer: %v", err)
+	}
+}
+
+// copyTruncate rotates logrotate "copytruncate" style without holding up
+// the writer, as logrotate does: lines appended between the copy and the
+// truncation may be in neither file. It returns the last line number
+// written once the file has been truncated; later lines are in the file.
+func (lw *logWriter) copyTruncate(suffix string) int {
+	data, err := os.ReadFile(lw.path)
+	if err != nil {
+		lw.t.Errorf("copy: %v", err)
+	}
+	if err := os.WriteFile(lw.path+suffix, data, 0o644); err != nil {
+		lw.t.Errorf("copy: %v", err)
+	}
+	if err := os.Truncate(lw.path, 0); err != nil {
+		lw.t.Errorf("truncate: %v", err)
+	}
+	return lw.last()
+}
+
+// followCopyTruncates follows a log that holds prefill lines and is then
+// written every millisecond through several copytruncate rotations. It checks that every delivered line is
+// delivered once and in order and that every line written after the last
+// truncation is present, and returns the number of lines written after
+// Open, how many of them Run did not deliver although a rotated copy holds
+// them (missed), and how many neither Run nor a copy has (gone: written
+// between a copy and its truncation, lost to the rotation itself).
+func followCopyTruncates(t *testing.T, opt Options, rotations, prefill int) (written, missed, gone int, st Stats) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "callmanager.log")
+	lw := newLogWriter(t, path)
+	before := lw.fill(prefill)
+
+	fl := openT(t, path, opt)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out bytes.Buffer
+	res := startRun(ctx, fl, &out)
+	lw.start(time.Millisecond)
+
+	time.Sleep(50 * time.Millisecond)
+	truncatedAfter := 0
+	for i := range rotations {
+		truncatedAfter = lw.copyTruncate("." + strconv.Itoa(i+1))
+		time.Sleep(50 * time.Millisecond)
+	}
+	lw.halt()
+	last := lw.last()
+	cancel()
+	r := wait(t, res)
+	if r.err != nil {
+		t.Fatalf("Run: %v", r.err)
+	}
+
+	got := parseLines(t, out.String())
+	for i := 1; i < len(got); i++ {
+		if got[i] <= got[i-1] {
+			t.Fatalf("line %d follows line %d: duplicate or out of order", got[i], got[i-1])
+		}
+	}
+	if len(got) == 0 || got[0] <= before {
+		t.Fatalf("output does not start after line %d", before)
+	}
+	if !strings.HasSuffix(out.String(), lines(truncatedAfter+1, last)) {
+		t.Errorf("lines %d..%d written after the last truncation are not all present", truncatedAfter+1, last)
+	}
+	if r.stats.Truncations != rotations || r.stats.Renames != 0 {
+		t.Errorf("Truncations, Renames = %d, %d; want %d, 0", r.stats.Truncations, r.stats.Renames, rotations)
+	}
+
+	delivered := make(map[int]bool, len(got))
+	for _, n := range got {
+		delivered[n] = true
+	}
+	copied := make(map[int]bool)
+	for i := range rotations {
+		data, err := os.ReadFile(path + "." + strconv.Itoa(i+1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range parseLines(t, string(data)) {
+			copied[n] = true
+		}
+	}
+	for n := before + 1; n <= last; n++ {
+		switch {
+		case delivered[n]:
+		case copied[n]:
+			missed++
+		default:
+			gone++
+		}
+	}
+	return last - before, missed, gone, r.stats
+}
+
+// TestCopyTruncateLoss measures the lines copytruncate rotation costs, with
+// change notification and with polling only. Lines written after Run's last
+// read and before a truncation are missed; notification makes that window
+// (nearly) empty.
+func TestCopyTruncateLoss(t *testing.T) {
+	const rotations = 6
+	// A log of 100 lines is copied faster than Run can react to the copy
+	// opening it; one of 2 MB takes long enough, like a real log.
+	const small, large = 100, 2 << 20 / lineLen
+	for _, tc := range []struct {
+		name    string
+		opt     Options
+		prefill int
+	}{
+		{"watch", Options{Poll: 25 * time.Millisecond}, small},
+		{"watch-large", Options{Poll: 25 * time.Millisecond}, large},
+		{"poll", Options{Poll: 25 * time.Millisecond, NoWatch: true}, small},
+		{"poll-large", Options{Poll: 25 * time.Millisecond, NoWatch: true}, large},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			written, missed, gone, st := followCopyTruncates(t, tc.opt, rotations, tc.prefill)
+			t.Logf("missed %d and lost to the rotation %d of %d lines over %d copytruncate rotations (watched %v)",
+				missed, gone, written, rotations, st.Watched)
+			if !st.Watched {
+				if !tc.opt.NoWatch && runtime.GOOS == "linux" {
+					t.Log("inotify unavailable: polled only")
+				}
+				return
+			}
+			// Without notification up to a poll interval of lines
+			// (25) is missed per rotation. With it, a line waits at
+			// most busyWake to be read until the first rotation opens
+			// the file, and is read at once from then on; scheduling
+			// delays under load add a little.
+			if limit := int(busyWake/time.Millisecond) + rotations; missed > limit {
+				t.Errorf("missed %d lines over %d rotations with change notification, want at most %d", missed, rotations, limit)
+			}
+		})
 	}
 }
