@@ -12,8 +12,8 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 	"unsafe"
 
@@ -23,22 +23,27 @@ import (
 )
 
 // Ring geometry. A TPACKET_V3 block is handed to user space when it is full
-// or retireTimeout after its first packet, whichever comes first.
+// or, when traffic is light, one to two retireTimeouts after its first
+// packet: each hand-over wakes the reader, so the timeout bounds the
+// wake-ups of a quiet capture (10 per second) as well as how late a packet
+// is written.
 const (
 	blockSize         = 1 << 20
 	frameSize         = 1 << 11
 	defaultBufferSize = 32 << 20
-	retireTimeout     = 50 // milliseconds
-	pollTimeout       = 100 * time.Millisecond
+	retireTimeout     = 100 // milliseconds
 	// drainTime is how long a reader keeps collecting blocks after the
 	// context is done, so packets captured before the stop are written.
 	drainTime = 2*retireTimeout*time.Millisecond + 50*time.Millisecond
 )
 
 // ring is one AF_PACKET socket bound to one interface with a TPACKET_V3
-// receive ring.
+// receive ring. Packets are written straight from the ring's memory: a
+// block goes back to the kernel only once the writer has copied it.
 type ring struct {
 	fd       int
+	file     *os.File        // fd in Go's network poller, for waiting
+	conn     syscall.RawConn // of file
 	mem      []byte
 	blocks   int
 	cur      int
@@ -47,9 +52,12 @@ type ring struct {
 	loopback bool
 	cooked   bool // SOCK_DGRAM: packets start at the network header
 	drops    atomic.Int64
-	// bufs recycles the memory of batches once they are written, so a busy
-	// capture does not allocate a block-sized arena per ring block.
-	bufs sync.Pool
+	pkts     []packet // the current block's packets, reused
+	arena    []byte   // VLAN-tagged packets, rebuilt with their tag
+	// wait state, read by readyFn
+	woke    bool
+	sockErr error
+	readyFn func(uintptr) bool
 }
 
 func run(ctx context.Context, w io.Writer, opt Options, progress func(Stats)) (Stats, error) {
@@ -161,7 +169,7 @@ func openRing(ifi net.Interface, index int, opt Options) (*ring, error) {
 	if err != nil {
 		return nil, err
 	}
-	fd, err := unix.Socket(unix.AF_PACKET, sockType|unix.SOCK_CLOEXEC, 0)
+	fd, err := unix.Socket(unix.AF_PACKET, sockType|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0)
 	if err != nil {
 		if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) {
 			return nil, fmt.Errorf("%w (%w)", ErrPermission, err)
@@ -210,6 +218,17 @@ func openRing(ifi net.Interface, index int, opt Options) (*ring, error) {
 	if _, err := unix.GetsockoptTpacketStatsV3(fd, unix.SOL_PACKET, unix.PACKET_STATISTICS); err != nil {
 		return fail("read statistics", err)
 	}
+	// The reader waits in Go's network poller (epoll), not in a blocking
+	// poll(2): an idle capture holds no thread and keeps the runtime's
+	// monitor asleep. The kernel wakes it when it hands over a block.
+	r.file = os.NewFile(uintptr(fd), "packet:"+ifi.Name)
+	if err := r.file.SetReadDeadline(time.Time{}); err != nil {
+		return fail("poll", err)
+	}
+	if r.conn, err = r.file.SyscallConn(); err != nil {
+		return fail("poll", err)
+	}
+	r.readyFn = r.ready
 	return r, nil
 }
 
@@ -218,7 +237,11 @@ func (r *ring) close() {
 		_ = unix.Munmap(r.mem)
 		r.mem = nil
 	}
-	if r.fd >= 0 {
+	switch {
+	case r.file != nil:
+		_ = r.file.Close()
+		r.file, r.fd = nil, -1
+	case r.fd >= 0:
 		_ = unix.Close(r.fd)
 		r.fd = -1
 	}
@@ -257,12 +280,34 @@ const (
 	sllPkt    = phSLL + 10
 )
 
-// read hands the ring's blocks to out until ctx is done (then it keeps
-// collecting for drainTime so nothing captured before the stop is lost) or
-// hard is closed. It never blocks longer than pollTimeout without checking.
-func (r *ring) read(ctx context.Context, hard <-chan struct{}, out chan<- batch) error {
+// read hands the ring's blocks to emit until ctx is done (then it keeps
+// collecting for drainTime so nothing captured before the stop is lost),
+// hard is closed or emit returns false. Each block goes back to the kernel
+// as soon as emit has written it. Between blocks the reader sleeps in the
+// network poller; the end of ctx or hard wakes it through the socket's read
+// deadline.
+func (r *ring) read(ctx context.Context, hard <-chan struct{}, emit func(*batch) bool) error {
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		select {
+		case <-ctx.Done():
+			r.wake()
+		case <-hard:
+			r.wake()
+			return
+		case <-done:
+			return
+		}
+		select {
+		case <-hard:
+			r.wake()
+		case <-done:
+		}
+	}()
 	draining := false
 	var deadline time.Time
+	var b batch
 	for {
 		select {
 		case <-hard:
@@ -272,61 +317,93 @@ func (r *ring) read(ctx context.Context, hard <-chan struct{}, out chan<- batch)
 		if !draining && ctx.Err() != nil {
 			draining, deadline = true, time.Now().Add(drainTime)
 		}
-		if draining && time.Now().After(deadline) {
+		if draining && !time.Now().Before(deadline) {
 			return nil
 		}
-		base := r.cur * blockSize
-		status := (*uint32)(unsafe.Pointer(&r.mem[base+bdStatus]))
-		if atomic.LoadUint32(status)&unix.TP_STATUS_USER == 0 {
-			wait := pollTimeout
+		i := r.cur
+		if !r.blockReady(i) {
 			if draining {
-				wait = time.Until(deadline)
+				_ = r.file.SetReadDeadline(deadline)
 			}
-			pfd := []unix.PollFd{{Fd: int32(r.fd), Events: unix.POLLIN | unix.POLLERR}}
-			n, err := unix.Poll(pfd, int(wait/time.Millisecond)+1)
-			if err != nil && !errors.Is(err, unix.EINTR) {
-				return fmt.Errorf("poll: %w", err)
-			}
-			if n > 0 && pfd[0].Revents&unix.POLLERR != 0 {
-				if e, _ := unix.GetsockoptInt(r.fd, unix.SOL_SOCKET, unix.SO_ERROR); e != 0 {
-					return fmt.Errorf("socket: %w", unix.Errno(e))
-				}
+			if err := r.wait(); err != nil {
+				return err
 			}
 			continue
 		}
-		b := r.block(base)
-		atomic.StoreUint32(status, unix.TP_STATUS_KERNEL)
-		r.cur = (r.cur + 1) % r.blocks
-		if len(b.pkts) == 0 && b.dropped == 0 {
-			continue
+		b = r.block(i * blockSize)
+		more := true
+		if len(b.pkts) > 0 || b.dropped > 0 {
+			more = emit(&b)
 		}
-		select {
-		case out <- b:
-		case <-hard:
+		r.release(i)
+		r.cur = (i + 1) % r.blocks
+		if !more {
 			return nil
 		}
 	}
 }
 
-// block copies the packets of the block at base out of the ring.
+// blockReady reports whether the kernel has handed block i to user space.
+func (r *ring) blockReady(i int) bool {
+	status := (*uint32)(unsafe.Pointer(&r.mem[i*blockSize+bdStatus]))
+	return atomic.LoadUint32(status)&unix.TP_STATUS_USER != 0
+}
+
+// release hands block i back to the kernel.
+func (r *ring) release(i int) {
+	status := (*uint32)(unsafe.Pointer(&r.mem[i*blockSize+bdStatus]))
+	atomic.StoreUint32(status, unix.TP_STATUS_KERNEL)
+}
+
+// wake interrupts a wait in the poller.
+func (r *ring) wake() { _ = r.file.SetReadDeadline(time.Unix(1, 0)) }
+
+// wait sleeps until the current block is ready, the socket has an error or
+// the read deadline passes.
+func (r *ring) wait() error {
+	r.woke, r.sockErr = false, nil
+	err := r.conn.Read(r.readyFn)
+	switch {
+	case err == nil:
+		return r.sockErr
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return nil
+	}
+	return fmt.Errorf("poll: %w", err)
+}
+
+// ready is the poller's readiness check for wait: it runs before sleeping
+// and after each wake-up. A wake-up without a ready block may be an error
+// on the socket (such as the interface going away).
+func (r *ring) ready(uintptr) bool {
+	if r.blockReady(r.cur) {
+		return true
+	}
+	if r.woke {
+		if e, _ := unix.GetsockoptInt(r.fd, unix.SOL_SOCKET, unix.SO_ERROR); e != 0 {
+			r.sockErr = fmt.Errorf("socket: %w", unix.Errno(e))
+			return true
+		}
+	}
+	r.woke = true
+	return false
+}
+
+// block parses the packets of the block at base. Their data points into the
+// ring (VLAN-tagged packets excepted, which are rebuilt with their tag in
+// the ring's arena), so the block must stay with user space until they are
+// written. The batch is valid until the next call.
 func (r *ring) block(base int) batch {
 	ne := binary.NativeEndian
 	blk := r.mem[base : base+blockSize]
 	// Each packet takes at least its headers, which bounds the count.
 	num := min(int(ne.Uint32(blk[bdNumPkts:])), blockSize/(phSLL+20))
 	used := min(int(ne.Uint32(blk[bdLen:])), blockSize)
-	bb, _ := r.bufs.Get().(*blockBuf)
-	if bb == nil {
-		bb = &blockBuf{}
+	if cap(r.pkts) < num {
+		r.pkts = make([]packet, 0, num)
 	}
-	if cap(bb.arena) < used+4*num {
-		bb.arena = make([]byte, 0, used+4*num)
-	}
-	if cap(bb.pkts) < num {
-		bb.pkts = make([]packet, 0, num)
-	}
-	arena := bb.arena[:0]
-	b := batch{pkts: bb.pkts[:0], buf: bb, pool: &r.bufs}
+	b := batch{pkts: r.pkts[:0]}
+	arena := r.arena[:0]
 	p := int(ne.Uint32(blk[bdFirstOffset:]))
 	for range num {
 		if p <= 0 || p+phSLL+20 > blockSize {
@@ -339,7 +416,7 @@ func (r *ring) block(base int) batch {
 		if p+mac+snap > blockSize {
 			break
 		}
-		data := h[mac : mac+snap]
+		data := h[mac : mac+snap : mac+snap]
 		length := int(ne.Uint32(h[phLen:]))
 		pkttype := h[sllPkt]
 		st := ne.Uint32(h[phStatus:])
@@ -349,25 +426,30 @@ func (r *ring) block(base int) batch {
 		case r.cooked && !isIPProto(binary.BigEndian.Uint16(h[sllProto:])):
 			b.dropped++
 		default:
-			start := len(arena)
 			if !r.cooked && st&unix.TP_STATUS_VLAN_VALID != 0 && len(data) >= 12 {
+				// The kernel took the tag off; put it back. The arena
+				// never grows while in use, so earlier packets stay valid.
+				if cap(arena) < used+4*num {
+					arena = make([]byte, 0, used+4*num)
+					r.arena = arena
+				}
 				tpid := uint16(unix.ETH_P_8021Q)
 				if st&unix.TP_STATUS_VLAN_TPID_VALID != 0 {
 					tpid = ne.Uint16(h[phVLANTPI:])
 				}
 				tci := uint16(ne.Uint32(h[phVLANTCI:]))
+				start := len(arena)
 				arena = append(arena, data[:12]...)
 				arena = binary.BigEndian.AppendUint16(arena, tpid)
 				arena = binary.BigEndian.AppendUint16(arena, tci)
 				arena = append(arena, data[12:]...)
+				data = arena[start:len(arena):len(arena)]
 				length += 4
-			} else {
-				arena = append(arena, data...)
 			}
 			pk := packet{
 				iface:  r.index,
-				ts:     time.Unix(int64(ne.Uint32(h[phSec:])), int64(ne.Uint32(h[phNsec:]))),
-				data:   arena[start:len(arena):len(arena)],
+				ts:     int64(ne.Uint32(h[phSec:]))*1e9 + int64(ne.Uint32(h[phNsec:])),
+				data:   data,
 				length: length,
 				dir:    dirIn,
 			}
@@ -390,6 +472,7 @@ func (r *ring) block(base int) batch {
 		}
 		p += next
 	}
+	r.pkts = b.pkts[:0]
 	return b
 }
 

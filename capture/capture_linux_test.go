@@ -366,6 +366,68 @@ func TestRunErrors(t *testing.T) {
 	}
 }
 
+// TestRingBlock parses a hand-made TPACKET_V3 block: packets are used in
+// place in the ring, a VLAN tag the kernel took off is put back, and the
+// loopback's outgoing copy is dropped.
+func TestRingBlock(t *testing.T) {
+	ne := binary.NativeEndian
+	r := &ring{mem: make([]byte, blockSize), blocks: 1, loopback: true, index: 3}
+	sip := frame(layers.LinkTypeEthernet, false, ip4(addrA, addrB, 17, 0, 0, l4(17, 40000, 5060)))
+	const mac = 80
+	type in struct {
+		pkttype byte
+		status  uint32
+		tci     uint32
+	}
+	pkts := []in{
+		{pkttype: 0}, // PACKET_HOST
+		{pkttype: 0, status: 0x10 | 0x40, tci: 42}, // VLAN and TPID valid
+		{pkttype: 4}, // PACKET_OUTGOING
+		{pkttype: 1}, // PACKET_BROADCAST
+	}
+	off := 48
+	binary.NativeEndian.PutUint32(r.mem[bdFirstOffset:], uint32(off))
+	binary.NativeEndian.PutUint32(r.mem[bdNumPkts:], uint32(len(pkts)))
+	step := (mac + len(sip) + 15) &^ 15
+	for i, p := range pkts {
+		h := r.mem[off:]
+		if i < len(pkts)-1 {
+			ne.PutUint32(h[phNext:], uint32(step))
+		}
+		ne.PutUint32(h[phSec:], 1700000000+uint32(i))
+		ne.PutUint32(h[phNsec:], 5)
+		ne.PutUint32(h[phSnaplen:], uint32(len(sip)))
+		ne.PutUint32(h[phLen:], uint32(len(sip)))
+		ne.PutUint32(h[phStatus:], p.status)
+		ne.PutUint16(h[phMac:], mac)
+		ne.PutUint32(h[phVLANTCI:], p.tci)
+		ne.PutUint16(h[phVLANTPI:], 0x88a8)
+		h[sllPkt] = p.pkttype
+		copy(h[mac:], sip)
+		off += step
+	}
+	binary.NativeEndian.PutUint32(r.mem[bdLen:], uint32(off))
+	b := r.block(0)
+	if b.dropped != 1 || len(b.pkts) != 3 {
+		t.Fatalf("%d packets, %d dropped", len(b.pkts), b.dropped)
+	}
+	p := b.pkts[0]
+	if !bytes.Equal(p.data, sip) || &p.data[0] != &r.mem[48+mac] {
+		t.Errorf("packet 0 is not used in place")
+	}
+	if p.ts != 1700000000*1e9+5 || p.iface != 3 || p.dir != dirIn || p.reception != pcapgo.NgEpbFlagReceptionTypeUnicast || p.length != len(sip) {
+		t.Errorf("packet 0: %+v", p)
+	}
+	p = b.pkts[1]
+	want := append(append(append([]byte{}, sip[:12]...), 0x88, 0xa8, 0, 42), sip[12:]...)
+	if !bytes.Equal(p.data, want) || p.length != len(sip)+4 {
+		t.Errorf("VLAN packet: %x (length %d)", p.data, p.length)
+	}
+	if p = b.pkts[2]; p.reception != pcapgo.NgEpbFlagReceptionTypeBroadcast || p.ts != 1700000003*1e9+5 {
+		t.Errorf("packet 3: %+v", p)
+	}
+}
+
 // FuzzRingBlock feeds arbitrary bytes to the TPACKET_V3 block parser: it
 // must stay inside the block whatever the headers say.
 func FuzzRingBlock(f *testing.F) {

@@ -110,8 +110,14 @@ func (s *pcapSource) kernelDropped() int64 {
 }
 
 // read returns packets one at a time; Npcap's read timeout lets it see ctx.
-func (s *pcapSource) read(ctx context.Context, hard <-chan struct{}, out chan<- batch) error {
+func (s *pcapSource) read(ctx context.Context, hard <-chan struct{}, emit func(*batch) bool) error {
+	b := &batch{pkts: make([]packet, 1)}
 	for ctx.Err() == nil {
+		select {
+		case <-hard:
+			return nil
+		default:
+		}
 		data, ci, err := s.h.ReadPacketData()
 		switch {
 		case errors.Is(err, pcap.NextErrorTimeoutExpired):
@@ -119,10 +125,8 @@ func (s *pcapSource) read(ctx context.Context, hard <-chan struct{}, out chan<- 
 		case err != nil:
 			return err
 		}
-		b := batch{pkts: []packet{{iface: s.index, ts: ci.Timestamp, data: data, length: ci.Length}}}
-		select {
-		case out <- b:
-		case <-hard:
+		b.pkts[0] = packet{iface: s.index, ts: ci.Timestamp.UnixNano(), data: data, length: ci.Length}
+		if !emit(b) {
 			return nil
 		}
 	}

@@ -12,9 +12,11 @@ import (
 
 // source is one capture handle (one interface).
 type source interface {
-	// read sends batches of packets to out until ctx is done (after
-	// which it may keep collecting briefly) or hard is closed.
-	read(ctx context.Context, hard <-chan struct{}, out chan<- batch) error
+	// read hands batches of packets to emit until ctx is done (after
+	// which it may keep collecting briefly), hard is closed or emit
+	// returns false. The packets may point into the source's own memory:
+	// they are written before emit returns and not used afterwards.
+	read(ctx context.Context, hard <-chan struct{}, emit func(*batch) bool) error
 	// kernelDropped returns the packets the system dropped so far.
 	kernelDropped() int64
 	// describe returns the interface's description for the pcapng file.
@@ -25,31 +27,14 @@ type source interface {
 type batch struct {
 	pkts    []packet
 	dropped int // packets discarded by the source's own checks
-	// buf holds the packets' bytes; release hands it back to the source
-	// for reuse once the packets are written.
-	buf  *blockBuf
-	pool *sync.Pool
 }
 
-// blockBuf is the reusable memory of one batch.
-type blockBuf struct {
-	arena []byte
-	pkts  []packet
-}
-
-// release returns the batch's memory to its source.
-func (b *batch) release() {
-	if b.pool != nil && b.buf != nil {
-		b.buf.arena = b.buf.arena[:0]
-		b.buf.pkts = b.pkts[:0]
-		b.pool.Put(b.buf)
-	}
-	b.buf, b.pkts = nil, nil
-}
-
-// merge runs one goroutine per source and writes their packets, in the
-// order they arrive, to one pcapng stream on w. Source i is pcapng
-// interface i.
+// merge runs one goroutine per source, each writing its packets as it reads
+// them, in the order they arrive, to one pcapng stream on w; a mutex orders
+// the writers. There is no hand-over between goroutines: with one interface
+// the reader writes its ring's blocks itself, straight from the ring. Source
+// i is pcapng interface i. merge's own goroutine reports progress and
+// flushes the output every opt.ProgressInterval.
 func merge(ctx context.Context, w io.Writer, opt Options, progress func(Stats), start time.Time, srcs []source, skipped map[string]InterfaceStats) (Stats, error) {
 	descs := make([]ifaceDesc, len(srcs))
 	for i, s := range srcs {
@@ -61,18 +46,47 @@ func merge(ctx context.Context, w io.Writer, opt Options, progress func(Stats), 
 	}
 	out.extra = skipped
 
-	batches := make(chan batch, 64)
 	hard := make(chan struct{})
 	var hardOnce sync.Once
 	stopHard := func() { hardOnce.Do(func() { close(hard) }) }
 	defer stopHard()
+
+	var mu sync.Mutex // guards out and werr
+	var werr error
+	emit := func(b *batch) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		if out.done || werr != nil {
+			// Counted, so the manifest shows what a limit cut off.
+			out.stats.Seen += int64(len(b.pkts))
+			return false
+		}
+		out.stats.FilterDropped += int64(b.dropped)
+		for i := range b.pkts {
+			more, err := out.write(&b.pkts[i])
+			if err != nil {
+				werr = err
+			}
+			if !more {
+				out.stats.Seen += int64(len(b.pkts) - i - 1)
+				stopHard()
+				return false
+			}
+		}
+		return true
+	}
+
 	readErr := make([]error, len(srcs))
 	var wg sync.WaitGroup
 	for i, s := range srcs {
-		wg.Go(func() { readErr[i] = s.read(ctx, hard, batches) })
+		wg.Go(func() { readErr[i] = s.read(ctx, hard, emit) })
 	}
-	go func() { wg.Wait(); close(batches) }()
-	progress(out.snapshot()) // capture is armed
+	readersDone := make(chan struct{})
+	go func() { wg.Wait(); close(readersDone) }()
+	mu.Lock()
+	armed := out.snapshot()
+	mu.Unlock()
+	progress(armed) // capture is armed
 
 	updateDrops := func() {
 		for i, s := range srcs {
@@ -81,34 +95,13 @@ func merge(ctx context.Context, w io.Writer, opt Options, progress func(Stats), 
 	}
 	tick := time.NewTicker(opt.ProgressInterval)
 	defer tick.Stop()
-	var werr error
 loop:
 	for {
 		select {
-		case b, ok := <-batches:
-			if !ok {
-				break loop
-			}
-			if out.done || werr != nil {
-				// Counted, so the manifest shows what a limit cut off.
-				out.stats.Seen += int64(len(b.pkts))
-				b.release()
-				continue
-			}
-			out.stats.FilterDropped += int64(b.dropped)
-			for i := range b.pkts {
-				more, err := out.write(&b.pkts[i])
-				if err != nil {
-					werr = err
-				}
-				if !more {
-					out.stats.Seen += int64(len(b.pkts) - i - 1)
-					stopHard()
-					break
-				}
-			}
-			b.release()
+		case <-readersDone:
+			break loop
 		case <-tick.C:
+			mu.Lock()
 			updateDrops()
 			if werr == nil && !out.done {
 				if err := out.flush(); err != nil {
@@ -116,9 +109,12 @@ loop:
 					stopHard()
 				}
 			}
-			progress(out.snapshot())
+			snap := out.snapshot()
+			mu.Unlock()
+			progress(snap)
 		}
 	}
+	// Every reader has returned.
 	updateDrops()
 	failed := 0
 	var firstErr error
@@ -159,7 +155,7 @@ func (o *ngOut) flush() error {
 	if err := o.ng.Flush(); err != nil {
 		return err
 	}
-	return o.buf.Flush()
+	return o.flushBuf()
 }
 
 // stopReason describes why ctx ended.

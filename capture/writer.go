@@ -1,14 +1,13 @@
 package capture
 
 import (
-	"bufio"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"runtime"
 	"time"
 
-	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
 )
@@ -23,10 +22,11 @@ const (
 )
 
 // packet is one captured packet on its way to the writer. data may be
-// shared with other packets of the same batch.
+// shared with other packets of the same batch, or point into a capture ring
+// until the batch is released.
 type packet struct {
-	iface     int // pcapng interface number
-	ts        time.Time
+	iface     int   // pcapng interface number
+	ts        int64 // Unix time in nanoseconds
 	data      []byte
 	length    int // length on the wire
 	dir       direction
@@ -44,9 +44,17 @@ type ifaceDesc struct {
 // Sizes of pcapng blocks written per packet and per interface at the end,
 // used to enforce Options.MaxBytes before writing.
 const (
-	epbOverhead   = 32     // block header, fixed fields and trailer
-	epbFlagsBytes = 4 + 12 // epb_flags option and end-of-options, when present
-	isbBytes      = 76     // statistics block with four 8-byte options
+	epbOverhead   = 32    // block header, fixed fields and trailer
+	epbFlagsBytes = 8 + 4 // epb_flags option and end-of-options, when present
+	isbBytes      = 76    // statistics block with four 8-byte options
+)
+
+// pcapng codes of the Enhanced Packet Block and its epb_flags option.
+const (
+	epbType       = 6
+	optEpbFlags   = 2
+	optEndOfOpt   = 0
+	outBufferSize = 1 << 20 // one write(2) per MiB of capture
 )
 
 // countingWriter counts the bytes that reached the underlying writer.
@@ -61,10 +69,14 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// ngOut writes the pcapng stream and keeps the counters.
+// ngOut writes the pcapng stream and keeps the counters. Enhanced Packet
+// Blocks are encoded straight into buf, which goes to the output in one
+// write when it is full or flushed; pcapgo writes the other blocks through
+// the same buffer.
 type ngOut struct {
-	ng     *pcapgo.NgWriter
-	buf    *bufio.Writer // large writes: one system call per MiB, not per 4 KiB
+	ng     *pcapgo.NgWriter // section header, interface and statistics blocks
+	buf    []byte           // encoded blocks not yet written to cw
+	err    error            // the first write error; the stream is broken after it
 	cw     *countingWriter
 	opt    Options
 	ifaces []ifaceDesc
@@ -79,8 +91,7 @@ func newNgOut(w io.Writer, opt Options, ifaces []ifaceDesc, start time.Time) (*n
 	if len(ifaces) == 0 {
 		return nil, errors.New("capture: no interface to capture on")
 	}
-	o := &ngOut{cw: &countingWriter{w: w}, opt: opt, ifaces: ifaces}
-	o.buf = bufio.NewWriterSize(o.cw, 1<<20)
+	o := &ngOut{cw: &countingWriter{w: w}, opt: opt, ifaces: ifaces, buf: make([]byte, 0, outBufferSize)}
 	filter := opt.Filter.String()
 	idb := func(d ifaceDesc) pcapgo.NgInterface {
 		return pcapgo.NgInterface{
@@ -100,7 +111,7 @@ func newNgOut(w io.Writer, opt Options, ifaces []ifaceDesc, start time.Time) (*n
 		Comment:     opt.Comment,
 	}}
 	var err error
-	if o.ng, err = pcapgo.NewNgWriterInterface(o.buf, idb(ifaces[0]), section); err != nil {
+	if o.ng, err = pcapgo.NewNgWriterInterface(bufSink{o}, idb(ifaces[0]), section); err != nil {
 		return nil, fmt.Errorf("capture: write pcapng header: %w", err)
 	}
 	for _, d := range ifaces[1:] {
@@ -124,7 +135,8 @@ func newNgOut(w io.Writer, opt Options, ifaces []ifaceDesc, start time.Time) (*n
 }
 
 // write writes one packet unless a limit is reached; it returns false once
-// capture must stop.
+// capture must stop. It encodes the Enhanced Packet Block itself, straight
+// into the output buffer, and allocates nothing.
 func (o *ngOut) write(p *packet) (bool, error) {
 	if o.done {
 		return false, nil
@@ -138,29 +150,55 @@ func (o *ngOut) write(p *packet) (bool, error) {
 			o.stats.Trimmed++
 		}
 	}
-	size := int64(epbOverhead + (len(data)+3)&^3)
-	var popt pcapgo.NgPacketOptions
+	padded := (len(data) + 3) &^ 3
+	size := epbOverhead + padded
 	if p.dir != dirUnknown {
 		size += epbFlagsBytes
-		fl := pcapgo.NgEpbFlags{Direction: pcapgo.NgEpbFlagDirectionInbound, Reception: p.reception}
-		if p.dir == dirOut {
-			fl.Direction = pcapgo.NgEpbFlagDirectionOutbound
-		}
-		popt.Flags = &fl
 	}
-	if o.opt.MaxBytes > 0 && o.size+size+int64(len(o.ifaces))*isbBytes > o.opt.MaxBytes {
+	if o.opt.MaxBytes > 0 && o.size+int64(size)+int64(len(o.ifaces))*isbBytes > o.opt.MaxBytes {
 		o.stop(fmt.Sprintf("max bytes (%d) reached", o.opt.MaxBytes))
 		return false, nil
 	}
-	length := p.length
-	if length < len(data) {
-		length = len(data)
+	if o.err != nil {
+		return false, fmt.Errorf("capture: write packet: %w", o.err)
 	}
-	ci := gopacket.CaptureInfo{Timestamp: p.ts, CaptureLength: len(data), Length: length, InterfaceIndex: p.iface}
-	if err := o.ng.WritePacketWithOptions(ci, data, popt); err != nil {
-		return false, fmt.Errorf("capture: write packet: %w", err)
+	if len(o.buf)+size > cap(o.buf) {
+		if err := o.flushBuf(); err != nil {
+			return false, fmt.Errorf("capture: write packet: %w", err)
+		}
+		if size > cap(o.buf) {
+			o.buf = make([]byte, 0, size)
+		}
 	}
-	o.size += size
+	n := len(o.buf)
+	b := o.buf[n : n+size]
+	le := binary.LittleEndian
+	le.PutUint32(b[0:], epbType)
+	le.PutUint32(b[4:], uint32(size))
+	le.PutUint32(b[8:], uint32(p.iface))
+	le.PutUint32(b[12:], uint32(uint64(p.ts)>>32))
+	le.PutUint32(b[16:], uint32(p.ts))
+	le.PutUint32(b[20:], uint32(len(data)))
+	le.PutUint32(b[24:], uint32(max(p.length, len(data))))
+	copy(b[28:], data)
+	off := 28 + len(data)
+	for ; off < 28+padded; off++ {
+		b[off] = 0
+	}
+	if p.dir != dirUnknown {
+		flags := uint32(pcapgo.NgEpbFlagDirectionInbound)
+		if p.dir == dirOut {
+			flags = uint32(pcapgo.NgEpbFlagDirectionOutbound)
+		}
+		flags |= uint32(p.reception) & uint32(pcapgo.NgEpbFlagReceptionTypeMask)
+		le.PutUint32(b[off:], optEpbFlags|4<<16) // code 2, length 4
+		le.PutUint32(b[off+4:], flags)
+		le.PutUint32(b[off+8:], optEndOfOpt)
+		off += epbFlagsBytes
+	}
+	le.PutUint32(b[off:], uint32(size))
+	o.buf = o.buf[:n+size]
+	o.size += int64(size)
 	o.stats.Written++
 	o.per[p.iface].Written++
 	if o.opt.MaxPackets > 0 && o.stats.Written >= o.opt.MaxPackets {
@@ -168,6 +206,40 @@ func (o *ngOut) write(p *packet) (bool, error) {
 		return false, nil
 	}
 	return true, nil
+}
+
+// bufSink lets pcapgo write its blocks into the output buffer.
+type bufSink struct{ o *ngOut }
+
+func (s bufSink) Write(p []byte) (int, error) {
+	o := s.o
+	if len(o.buf)+len(p) > cap(o.buf) {
+		if err := o.flushBuf(); err != nil {
+			return 0, err
+		}
+		if len(p) > cap(o.buf) {
+			return o.cw.Write(p)
+		}
+	}
+	o.buf = append(o.buf, p...)
+	return len(p), nil
+}
+
+// flushBuf writes the buffered blocks to the output.
+func (o *ngOut) flushBuf() error {
+	if o.err != nil {
+		return o.err
+	}
+	if len(o.buf) == 0 {
+		return nil
+	}
+	n, err := o.cw.Write(o.buf)
+	if err == nil && n < len(o.buf) {
+		err = io.ErrShortWrite
+	}
+	o.buf = o.buf[:0]
+	o.err = err
+	return err
 }
 
 func (o *ngOut) stop(reason string) {

@@ -93,9 +93,9 @@ func TestWriterReadBack(t *testing.T) {
 	sip := frame(layers.LinkTypeEthernet, false, ip4(addrA, addrB, 17, 0, 0, l4(17, 40000, 5060)))
 	rtp := rtpPacket(2)
 	in := []packet{
-		{iface: 0, ts: start, data: sip, length: len(sip), dir: dirIn, reception: pcapgo.NgEpbFlagReceptionTypeUnicast},
-		{iface: 1, ts: start.Add(time.Millisecond), data: rtp, length: len(rtp), dir: dirOut},
-		{iface: 0, ts: start.Add(2 * time.Millisecond), data: sip[:40], length: len(sip), dir: dirUnknown},
+		{iface: 0, ts: start.UnixNano(), data: sip, length: len(sip), dir: dirIn, reception: pcapgo.NgEpbFlagReceptionTypeUnicast},
+		{iface: 1, ts: start.Add(time.Millisecond).UnixNano(), data: rtp, length: len(rtp), dir: dirOut},
+		{iface: 0, ts: start.Add(2 * time.Millisecond).UnixNano(), data: sip[:40], length: len(sip), dir: dirUnknown},
 	}
 	for i := range in {
 		if more, err := o.write(&in[i]); err != nil || !more {
@@ -167,7 +167,7 @@ func TestWriterLimits(t *testing.T) {
 			}
 			n := 0
 			for ; n < 1000; n++ {
-				p := packet{ts: time.Now(), data: sip, length: len(sip), dir: dirIn}
+				p := packet{ts: time.Now().UnixNano(), data: sip, length: len(sip), dir: dirIn}
 				more, err := o.write(&p)
 				if err != nil {
 					t.Fatal(err)
@@ -256,4 +256,28 @@ func FuzzTrimRTP(f *testing.F) {
 			}
 		}
 	})
+}
+
+// BenchmarkWrite measures the per-packet write path: one RTP-sized frame
+// with its direction flags encoded into the output buffer. It must not
+// allocate.
+func BenchmarkWrite(b *testing.B) {
+	opt := Options{Filter: DefaultFilter(), SnapLen: 65535}
+	o, err := newNgOut(io.Discard, opt, []ifaceDesc{{name: "lo", linkType: layers.LinkTypeEthernet}}, time.Now())
+	if err != nil {
+		b.Fatal(err)
+	}
+	rtp := frame(layers.LinkTypeEthernet, false, ip4(addrA, addrB, 17, 0, 0, append(l4(17, 45000, 45002), make([]byte, 172)...)))
+	p := packet{ts: time.Now().UnixNano(), data: rtp, length: len(rtp), dir: dirIn, reception: pcapgo.NgEpbFlagReceptionTypeUnicast}
+	b.SetBytes(int64(len(rtp)))
+	b.ReportAllocs()
+	for b.Loop() {
+		p.ts++
+		if _, err := o.write(&p); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := o.flush(); err != nil {
+		b.Fatal(err)
+	}
 }
