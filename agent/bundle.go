@@ -314,7 +314,7 @@ func (a *Agent) addSystem(ctx context.Context, w *bundle.Writer) (map[string][]b
 		fmt.Fprintf(&summary, "== %s (%s)\n", o.Name, o.Duration.Round(time.Millisecond))
 		switch {
 		case o.NoData:
-			why := strings.TrimSuffix(o.Err.Error(), ": "+collectors.ErrNoData.Error())
+			why := o.Reason()
 			fmt.Fprintf(&summary, "not applicable: %s\n\n", why)
 			w.Missing(p, o.Name, why)
 			continue

@@ -7,6 +7,8 @@ import (
 	"sync"
 
 	"github.com/shirou/gopsutil/v4/disk"
+
+	"github.com/pbxagent/pbxagent/config"
 )
 
 // ErrReserve reports that writing would push the output filesystem below
@@ -24,7 +26,7 @@ type ReserveError struct {
 }
 
 func (e *ReserveError) Error() string {
-	msg := fmt.Sprintf("%s: %s free, and %s must stay free for the PBX", e.Dir, human(e.Free), human(e.Reserve))
+	msg := fmt.Sprintf("%s: %s free, and %s must stay free for the PBX", e.Dir, config.HumanBytes(e.Free), config.HumanBytes(e.Reserve))
 	short := e.Reserve + e.Need - e.Free
 	if short < 0 {
 		short = 0
@@ -35,7 +37,7 @@ func (e *ReserveError) Error() string {
 		msg = "not enough space for the bundle: " + msg
 	}
 	if e.Need > 0 {
-		msg += fmt.Sprintf("; the bundle needs about %s more, so %s must be freed", human(e.Need), human(short))
+		msg += fmt.Sprintf("; the bundle needs about %s more, so %s must be freed", config.HumanBytes(e.Need), config.HumanBytes(short))
 	}
 	return msg + "; write it to another disk with --output DIR (for example a USB drive or /tmp on another filesystem), or lower --max-size"
 }
@@ -148,18 +150,4 @@ func (gw *guardedWriter) Write(p []byte) (int, error) {
 		return 0, err
 	}
 	return gw.w.Write(p)
-}
-
-func human(n int64) string {
-	units := []string{"B", "KiB", "MiB", "GiB", "TiB"}
-	f := float64(n)
-	i := 0
-	for (f >= 1024 || f <= -1024) && i < len(units)-1 {
-		f /= 1024
-		i++
-	}
-	if i == 0 {
-		return fmt.Sprintf("%d B", n)
-	}
-	return fmt.Sprintf("%.1f %s", f, units[i])
 }

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 )
@@ -126,6 +127,12 @@ type Outcome struct {
 // Success reports whether the collector ran without failing; ErrNoData counts
 // as success.
 func (o Outcome) Success() bool { return o.Err == nil || o.NoData }
+
+// Reason is the error for people: for a collector without data, why it is
+// not applicable, without the ": no data" of the sentinel it wraps.
+func (o Outcome) Reason() string {
+	return strings.TrimSuffix(o.Error, ": "+ErrNoData.Error())
+}
 
 // Run executes all collectors concurrently, each bounded by timeout (0 means
 // no per-collector timeout beyond ctx), and returns their outcomes in the

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -264,3 +265,25 @@ func TestFormat(t *testing.T) {
 		t.Errorf("truncate = %q", got)
 	}
 }
+
+func TestOutcomeReason(t *testing.T) {
+	outs := Run(context.Background(), []Named{
+		{Name: "absent", Collector: collectorFunc(func(context.Context) (*Report, error) {
+			return nil, fmt.Errorf("Docker not installed (no socket at /x): %w", ErrNoData)
+		})},
+		{Name: "broken", Collector: collectorFunc(func(context.Context) (*Report, error) {
+			return nil, errors.New("API answered 500")
+		})},
+	}, time.Second)
+	if got := outs[0].Reason(); got != "Docker not installed (no socket at /x)" || !outs[0].NoData {
+		t.Errorf("no-data reason = %q (NoData %v)", got, outs[0].NoData)
+	}
+	if got := outs[1].Reason(); got != "API answered 500" {
+		t.Errorf("failure reason = %q", got)
+	}
+}
+
+// collectorFunc adapts a function to the Collector interface.
+type collectorFunc func(context.Context) (*Report, error)
+
+func (f collectorFunc) Collect(ctx context.Context) (*Report, error) { return f(ctx) }

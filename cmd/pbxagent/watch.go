@@ -88,7 +88,7 @@ func printStatus(w interface{ Write([]byte) (int, error) }, outs []collectors.Ou
 		state, summary := "", ""
 		switch {
 		case o.NoData:
-			state, summary = "-", "not applicable: "+strings.TrimSuffix(o.Error, ": "+collectors.ErrNoData.Error())
+			state, summary = "-", "not applicable: "+o.Reason()
 		case o.Err != nil:
 			state, summary = collectors.StateUnknown.String(), "check failed: "+o.Error
 		default:
