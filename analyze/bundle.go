@@ -15,6 +15,7 @@ import (
 	"github.com/mholt/archives"
 
 	"github.com/pbxagent/pbxagent/analyze/decode"
+	"github.com/pbxagent/pbxagent/bundle"
 )
 
 // maxSystemFile bounds one system/*.json read into memory.
@@ -56,30 +57,35 @@ func AnalyzeFile(ctx context.Context, file string, opt Options) (*Report, error)
 	if isCapture(head[:n]) {
 		return analyzeCapture(ctx, file, f, opt)
 	}
-	format, _, err := archives.Identify(ctx, file, f)
+	rep, err := analyzeBundle(ctx, file, f, opt)
+	if !errors.Is(err, bundle.ErrNotArchive) {
+		return rep, err
+	}
+	// Not an archive: perhaps a compressed capture.
 	if _, serr := f.Seek(0, io.SeekStart); serr != nil {
 		return nil, serr
 	}
-	if err != nil {
-		// A gzip-compressed pcap is not an archive: let the decoder try.
-		if bytes.HasPrefix(head[:n], []byte{0x1f, 0x8b}) {
-			return analyzeCapture(ctx, file, f, opt)
-		}
-		return nil, fmt.Errorf("%s is neither a pcap/pcapng capture nor a bundle archive (tar.gz, tar.zst, zip): %v", file, err)
+	format, _, ierr := archives.Identify(ctx, file, f)
+	if _, serr := f.Seek(0, io.SeekStart); serr != nil {
+		return nil, serr
 	}
-	ex, ok := format.(archives.Extractor)
-	if !ok {
-		if dec, ok := format.(archives.Decompressor); ok {
-			rc, err := dec.OpenReader(f)
-			if err != nil {
-				return nil, err
-			}
-			defer rc.Close()
-			return analyzeCapture(ctx, file, rc, opt)
+	if dec, ok := format.(archives.Decompressor); ierr == nil && ok {
+		rc, err := dec.OpenReader(f)
+		if err != nil {
+			return nil, err
 		}
-		return nil, fmt.Errorf("%s: %s is not an archive format", file, format.Extension())
+		defer rc.Close()
+		return analyzeCapture(ctx, file, rc, opt)
 	}
-	return analyzeBundle(ctx, file, f, ex, opt)
+	if bytes.HasPrefix(head[:n], []byte{0x1f, 0x8b}) {
+		// A gzip stream not identified as such: let the decoder try.
+		return analyzeCapture(ctx, file, f, opt)
+	}
+	cause := ierr
+	if cause == nil {
+		cause = fmt.Errorf("%s is not an archive format", format.Extension())
+	}
+	return nil, fmt.Errorf("%s is neither a pcap/pcapng capture nor a bundle archive (tar.gz, tar.zst, zip): %v", file, cause)
 }
 
 func analyzeCapture(ctx context.Context, name string, r io.Reader, opt Options) (*Report, error) {
@@ -91,7 +97,9 @@ func analyzeCapture(ctx context.Context, name string, r io.Reader, opt Options) 
 	return rep, nil
 }
 
-func analyzeBundle(ctx context.Context, name string, f *os.File, ex archives.Extractor, opt Options) (*Report, error) {
+// analyzeBundle reads a bundle archive in one pass; its error wraps
+// bundle.ErrNotArchive when f is not an archive.
+func analyzeBundle(ctx context.Context, name string, f *os.File, opt Options) (*Report, error) {
 	a := New(opt)
 	in := &BundleInput{System: map[string][]byte{}}
 	logs := newLogScan()
@@ -103,11 +111,7 @@ func analyzeBundle(ctx context.Context, name string, f *os.File, ex archives.Ext
 		timed bool
 	}
 	var logData []keptLog
-	err := ex.Extract(ctx, f, func(ctx context.Context, fi archives.FileInfo) error {
-		if fi.IsDir() {
-			return nil
-		}
-		p := path.Clean(fi.NameInArchive)
+	err := bundle.Walk(ctx, name, f, func(p string, rc io.Reader) error {
 		switch {
 		case isCapturePath(p) && captureName == "":
 		case strings.HasPrefix(p, "system/") && strings.HasSuffix(p, ".json"):
@@ -115,11 +119,6 @@ func analyzeBundle(ctx context.Context, name string, f *os.File, ex archives.Ext
 		default:
 			return nil
 		}
-		rc, err := fi.Open()
-		if err != nil {
-			return fmt.Errorf("open %s in archive: %w", p, err)
-		}
-		defer rc.Close()
 		switch {
 		case isCapturePath(p):
 			captureName = p
@@ -164,6 +163,9 @@ func analyzeBundle(ctx context.Context, name string, f *os.File, ex archives.Ext
 		}
 		return nil
 	})
+	if errors.Is(err, bundle.ErrNotArchive) {
+		return nil, err
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}

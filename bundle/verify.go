@@ -9,10 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path"
 	"sort"
-
-	"github.com/mholt/archives"
 
 	"github.com/pbxagent/pbxagent/minisign"
 )
@@ -80,36 +77,17 @@ type seenFile struct {
 }
 
 func checkContents(ctx context.Context, name string, f *os.File, v *Verification) []string {
-	format, _, err := archives.Identify(ctx, name, f)
-	if err != nil {
-		return []string{fmt.Sprintf("not a bundle archive (tar.gz, tar.zst or zip): %v", err)}
-	}
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return []string{fmt.Sprintf("rewind archive: %v", err)}
-	}
-	ex, ok := format.(archives.Extractor)
-	if !ok {
-		return []string{fmt.Sprintf("%s is not an archive format", format.Extension())}
-	}
 	seen := map[string]seenFile{}
 	var dups []string
 	var manifestData []byte
-	err = ex.Extract(ctx, f, func(ctx context.Context, fi archives.FileInfo) error {
-		if fi.IsDir() {
-			return nil
-		}
-		p := path.Clean(fi.NameInArchive)
-		rc, err := fi.Open()
-		if err != nil {
-			return fmt.Errorf("open %s in archive: %w", p, err)
-		}
-		defer rc.Close()
+	err := Walk(ctx, name, f, func(p string, r io.Reader) error {
 		if p == ManifestName {
-			manifestData, err = io.ReadAll(io.LimitReader(rc, maxManifest))
+			var err error
+			manifestData, err = io.ReadAll(io.LimitReader(r, maxManifest))
 			return err
 		}
 		h := sha256.New()
-		n, err := io.Copy(h, rc)
+		n, err := io.Copy(h, r)
 		if err != nil {
 			return fmt.Errorf("read %s in archive: %w", p, err)
 		}
@@ -119,6 +97,9 @@ func checkContents(ctx context.Context, name string, f *os.File, v *Verification
 		seen[p] = seenFile{size: n, sum: hex.EncodeToString(h.Sum(nil))}
 		return nil
 	})
+	if errors.Is(err, ErrNotArchive) {
+		return []string{err.Error()}
+	}
 	var problems []string
 	if err != nil {
 		problems = append(problems, fmt.Sprintf("archive is damaged and could not be read to the end: %v", err))

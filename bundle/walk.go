@@ -1,0 +1,46 @@
+package bundle
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+
+	"github.com/mholt/archives"
+)
+
+// ErrNotArchive is wrapped by Walk's error when the file is not a tar.gz,
+// tar.zst or zip archive.
+var ErrNotArchive = errors.New("not a bundle archive (tar.gz, tar.zst or zip)")
+
+// Walk calls fn, in archive order, for every file of the archive f (a
+// tar.gz, tar.zst or zip, told by name and content) with its cleaned path
+// and a reader valid during the call. Verification and the analysis both
+// read bundles through it.
+func Walk(ctx context.Context, name string, f *os.File, fn func(p string, r io.Reader) error) error {
+	format, _, err := archives.Identify(ctx, name, f)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrNotArchive, err)
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return fmt.Errorf("rewind %s: %w", name, err)
+	}
+	ex, ok := format.(archives.Extractor)
+	if !ok {
+		return fmt.Errorf("%w: %s is not an archive format", ErrNotArchive, format.Extension())
+	}
+	return ex.Extract(ctx, f, func(ctx context.Context, fi archives.FileInfo) error {
+		if fi.IsDir() {
+			return nil
+		}
+		p := path.Clean(fi.NameInArchive)
+		rc, err := fi.Open()
+		if err != nil {
+			return fmt.Errorf("open %s in archive: %w", p, err)
+		}
+		defer rc.Close()
+		return fn(p, rc)
+	})
+}
