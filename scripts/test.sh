@@ -14,10 +14,14 @@ need_pkgs=()
 for pair in minisign:minisign tshark:tshark tcpdump:tcpdump sipp:sip-tester pigz:pigz zstd:zstd unzip:unzip \
 	ip:iproute2 tar:tar setpriv:util-linux debootstrap:debootstrap lintian:lintian rpm:rpm \
 	osslsigncode:osslsigncode openssl:openssl systemd-analyze:systemd man:man-db \
-	chromium:chromium kamailio:kamailio; do
+	chromium:chromium kamailio:kamailio age:age prometheus:prometheus promtool:prometheus \
+	prometheus-alertmanager:prometheus-alertmanager systemd-nspawn:systemd-container tmux:tmux \
+	gcc:gcc prometheus-node-exporter:prometheus-node-exporter; do
 	cmd=${pair%%:*} pkg=${pair#*:}
 	command -v "$cmd" >/dev/null 2>&1 || need_pkgs+=("$pkg")
 done
+# Kamailio's TLS module ships in its own package and has no command to look for.
+dpkg -s kamailio-tls-modules >/dev/null 2>&1 || need_pkgs+=(kamailio-tls-modules)
 if ((${#need_pkgs[@]})); then
 	echo "== installing packages: ${need_pkgs[*]}"
 	export DEBIAN_FRONTEND=noninteractive
@@ -28,6 +32,10 @@ fi
 if ! command -v mailpit >/dev/null 2>&1; then
 	echo "== installing mailpit (a real SMTP server for the alert tests)"
 	go install github.com/axllent/mailpit@v1.33.1
+fi
+if ! command -v versitygw >/dev/null 2>&1; then
+	echo "== installing versitygw (a real S3 server for the upload tests)"
+	go install github.com/versity/versitygw/cmd/versitygw@v1.8.0
 fi
 if ! command -v staticcheck >/dev/null 2>&1; then
 	echo "== installing staticcheck"
@@ -56,5 +64,8 @@ for target in linux/amd64 linux/arm64 windows/amd64; do
 	GOOS=$os GOARCH=$arch go build -trimpath -o "dist/test/pbxagent-$os-$arch$ext" ./cmd/pbxagent
 done
 
-echo "== tests (unit and end-to-end)"
-go test -count=1 -timeout 12m ./... 2>&1 | tee /tmp/pbxagent-test.log
+echo "== tests (unit and end-to-end, race detector on)"
+# -race needs cgo: this test run is the only place CGO_ENABLED=1 is used;
+# every binary built above and by the tests' own builds of the shipped
+# command stays static.
+CGO_ENABLED=1 go test -race -count=1 -timeout 15m ./... 2>&1 | tee /tmp/pbxagent-test.log
