@@ -40,7 +40,7 @@ func (a *Agent) Config() *config.Config { return a.cfg }
 // Snapshot returns the collectors of the host snapshot, with process
 // command lines passed through the redactor.
 func (a *Agent) Snapshot() []collectors.Named {
-	return collectors.Snapshot(a.cfg, a.sanitizeArgs)
+	return collectors.Build(collectors.Env{Config: a.cfg, Sanitize: a.sanitizeArgs, Log: a.log}, collectors.TagSnapshot)
 }
 
 func (a *Agent) sanitizeArgs(args []string) []string {

@@ -312,27 +312,22 @@ func (a *Agent) addSystem(ctx context.Context, w *bundle.Writer) (map[string][]b
 			continue
 		}
 		fmt.Fprintf(&summary, "== %s (%s)\n", o.Name, o.Duration.Round(time.Millisecond))
-		switch {
-		case o.NoData:
-			why := o.Reason()
-			fmt.Fprintf(&summary, "not applicable: %s\n\n", why)
-			w.Missing(p, o.Name, why)
+		fmt.Fprintf(&summary, "%s: %s\n", o.Label(), o.Line())
+		if !o.Applicable() {
+			summary.WriteString("\n")
+			w.Missing(p, o.Name, o.Reason())
 			continue
-		case o.Err != nil:
-			fmt.Fprintf(&summary, "FAILED: %v\n\n", o.Err)
-		default:
-			fmt.Fprintf(&summary, "%s: %s\n", o.Report.State, o.Report.Summary)
-			if o.Report.Text != "" {
-				summary.WriteString(strings.TrimRight(o.Report.Text, "\n"))
-				summary.WriteString("\n")
-			}
+		}
+		if t := o.Text(); t != "" {
+			summary.WriteString(strings.TrimRight(t, "\n"))
 			summary.WriteString("\n")
 		}
+		summary.WriteString("\n")
 		data = append(data, '\n')
 		system[o.Name] = data
 		e := bundle.Entry{Path: p, Collector: o.Name, Size: int64(len(data)), Reader: strings.NewReader(string(data))}
-		if o.Err != nil {
-			e.Error = o.Err.Error()
+		if o.Failed() {
+			e.Error = o.Line()
 		}
 		if err := w.Add(e); err != nil {
 			return nil, err

@@ -52,13 +52,8 @@ func (r *Round) Summary() string {
 func (a *Agent) saveRound(outs []collectors.Outcome) {
 	r := Round{Time: time.Now().UTC(), Worst: collectors.Worst(outs)}
 	for _, o := range outs {
-		switch {
-		case o.NoData:
-			continue
-		case o.Err != nil:
-			r.Checks = append(r.Checks, RoundCheck{Name: o.Name, State: collectors.StateUnknown, Summary: o.Error})
-		default:
-			r.Checks = append(r.Checks, RoundCheck{Name: o.Name, State: o.Report.State, Summary: o.Report.Summary})
+		if o.Applicable() {
+			r.Checks = append(r.Checks, RoundCheck{Name: o.Name, State: o.State(), Summary: o.Line()})
 		}
 	}
 	data, err := json.MarshalIndent(r, "", "  ")

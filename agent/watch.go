@@ -3,11 +3,9 @@ package agent
 import (
 	"context"
 	"crypto/x509"
-	"errors"
 	"fmt"
-	"net/netip"
+	"log/slog"
 	"os"
-	"runtime"
 	"sync"
 	"time"
 
@@ -16,7 +14,6 @@ import (
 	"github.com/pbxagent/pbxagent/config"
 	"github.com/pbxagent/pbxagent/logprune"
 	"github.com/pbxagent/pbxagent/mailer"
-	"github.com/pbxagent/pbxagent/portsip"
 )
 
 // checkTimeout bounds one check in a round.
@@ -27,126 +24,16 @@ const checkTimeout = 30 * time.Second
 // objects serve every round of `pbxagent run`.
 type watchers struct {
 	list     []collectors.Named
-	disk     *cached
-	logs     *collectors.LogCheck
-	portsip  *portsip.Client
 	initOnce sync.Once
 }
 
-// cached remembers a collector's last report, so another check can refer
-// to it (the gateway check cross-references the disk check on a 500).
-type cached struct {
-	c    collectors.Collector
-	mu   sync.Mutex
-	last *collectors.Report
-}
-
-func (c *cached) Collect(ctx context.Context) (*collectors.Report, error) {
-	r, err := c.c.Collect(ctx)
-	if err == nil {
-		c.mu.Lock()
-		c.last = r
-		c.mu.Unlock()
-	}
-	return r, err
-}
-
-// state returns the last report's state and summary, collecting once if
-// there is none yet.
-func (c *cached) state() (collectors.State, string) {
-	c.mu.Lock()
-	last := c.last
-	c.mu.Unlock()
-	if last == nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		r, err := c.Collect(ctx)
-		if err != nil {
-			return collectors.StateUnknown, err.Error()
-		}
-		last = r
-	}
-	return last.State, last.Summary
-}
-
-// Checks returns the watch list: disk, logs, API gateway, blocked IPs and
-// the PBX services. The same objects are returned on every call.
+// Checks returns the watch list (collectors.Build with TagWatch). The same
+// objects are returned on every call.
 func (a *Agent) Checks() []collectors.Named {
-	a.watch.initOnce.Do(a.buildChecks)
+	a.watch.initOnce.Do(func() {
+		a.watch.list = collectors.Build(collectors.Env{Config: a.cfg, Sanitize: a.sanitizeArgs, Log: a.log}, collectors.TagWatch)
+	})
 	return a.watch.list
-}
-
-func (a *Agent) buildChecks() {
-	c := a.cfg
-	ck := c.Checks
-	now := time.Now
-	paths := map[string]string{
-		"pbx_data":    c.PBX.DataDir,
-		"pbx_log":     c.LogDir(),
-		"agent_state": c.Agent.StateDir,
-	}
-	if r := c.RecordingsDir(); r != "" {
-		paths["recordings"] = r
-	}
-	for _, p := range ck.Disk.Paths {
-		paths["extra:"+p] = p
-	}
-	w := &a.watch
-	w.disk = &cached{c: collectors.NewDisk(ck.Disk, paths, now)}
-	w.logs = collectors.NewLogCheck(ck.Logs, c.LogDir(), now)
-	w.list = []collectors.Named{
-		{Name: "disk", Collector: w.disk},
-		{Name: "logs", Collector: w.logs},
-	}
-	client, err := portsip.NewClient(c.API.URL, c.API.Username, c.API.Password, c.API.InsecureSkipVerify, c.Agent.StateDir,
-		portsip.WithTimeout(ck.Gateway.Timeout.D()), portsip.WithLogger(a.log))
-	if err != nil {
-		// The configuration was validated; this is not expected. Record it
-		// as a failing check rather than dropping the API checks silently.
-		w.list = append(w.list, collectors.Named{Name: "gateway", Collector: failing{fmt.Errorf("REST API client: %w", err)}})
-		client = nil
-	}
-	w.portsip = client
-	if ck.Gateway.Enabled && client != nil {
-		w.list = append(w.list, collectors.Named{Name: "gateway",
-			Collector: needsPBX{c.PBX.DataDir, collectors.NewGateway(client, w.disk.state)}})
-	}
-	if ck.BlockedIPs.Enabled && client != nil {
-		var nets []netip.Prefix
-		for _, n := range ck.BlockedIPs.AdminNetworks {
-			if p, err := config.ParseNetwork(n); err == nil {
-				nets = append(nets, p)
-			}
-		}
-		w.list = append(w.list, collectors.Named{Name: "blocked_ips",
-			Collector: needsPBX{c.PBX.DataDir, collectors.NewBlockedIPs(client, nets, now)}})
-	}
-	if ck.Services.Enabled {
-		if runtime.GOOS == "windows" {
-			w.list = append(w.list, collectors.Named{Name: "services", Collector: collectors.NewWindowsServices()})
-		} else {
-			w.list = append(w.list, collectors.Named{Name: "containers", Collector: collectors.NewDocker(c.PBX.DockerSocket)})
-		}
-	}
-}
-
-// failing is a check that cannot be built; it reports why every round.
-type failing struct{ err error }
-
-func (f failing) Collect(context.Context) (*collectors.Report, error) { return nil, f.err }
-
-// needsPBX reports "not installed" instead of running a PBX check on a host
-// without PortSIP, so an agent installed before the PBX raises no alarms.
-type needsPBX struct {
-	dataDir string
-	c       collectors.Collector
-}
-
-func (n needsPBX) Collect(ctx context.Context) (*collectors.Report, error) {
-	if _, err := os.Stat(n.dataDir); errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("PortSIP not installed (no %s; set pbx.data_dir for a custom path): %w", n.dataDir, collectors.ErrNoData)
-	}
-	return n.c.Collect(ctx)
 }
 
 // Status runs every check once.
@@ -268,8 +155,8 @@ func (a *Agent) round(ctx context.Context, eng *alert.Engine, m *mailer.Mailer, 
 	if a.cfg.Checks.Logs.Prune {
 		if r, err := a.Prune(ctx); err != nil {
 			a.log.Error("log pruning failed", "err", err)
-		} else if r != nil && len(r.Deleted) > 0 {
-			a.watch.logs.NotePruned(*r)
+		} else if lc, ok := collectors.Find(checks, "logs").(*collectors.LogCheck); ok && r != nil && len(r.Deleted) > 0 {
+			lc.NotePruned(*r)
 		}
 	}
 	outs := collectors.Run(ctx, checks, checkTimeout)
@@ -277,14 +164,11 @@ func (a *Agent) round(ctx context.Context, eng *alert.Engine, m *mailer.Mailer, 
 		return
 	}
 	for _, o := range outs {
-		switch {
-		case o.NoData:
-			a.log.Debug("check not applicable", "check", o.Name, "reason", o.Error)
-		case o.Err != nil:
-			a.log.Warn("check failed", "check", o.Name, "err", o.Error, "duration", o.Duration)
-		default:
-			a.log.Debug("check", "check", o.Name, "state", o.Report.State.String(), "summary", o.Report.Summary)
+		lvl := slog.LevelDebug
+		if o.Failed() {
+			lvl = slog.LevelWarn
 		}
+		a.log.Log(ctx, lvl, "check", "check", o.Name, "state", o.Label(), "summary", o.Line(), "duration", o.Duration)
 	}
 	a.saveRound(outs)
 	if err := eng.Observe(time.Now(), outs); err != nil {

@@ -178,25 +178,11 @@ func (e *Engine) Observe(now time.Time, outs []collectors.Outcome) error {
 	e.round++
 	dirty := false
 	for _, o := range outs {
-		if o.NoData || o.Name == "" {
+		if !o.Applicable() {
 			continue
 		}
-		state, sticky := collectors.StateUnknown, collectors.StateOK
-		var summary, advice string
-		var metrics []collectors.Metric
-		switch {
-		case o.Err != nil:
-			summary = "check failed: " + o.Err.Error()
-		case o.Report == nil:
-			summary = "check returned no report"
-		default:
-			state, sticky = clampState(o.Report.State), o.Report.Sticky
-			if sticky < collectors.StateOK || sticky > collectors.StateUnknown {
-				sticky = collectors.StateOK
-			}
-			summary, advice = o.Report.Summary, o.Report.Advice
-			metrics = slices.Clone(o.Report.Metrics)
-		}
+		state, sticky := clampState(o.State()), o.Sticky()
+		summary, advice, metrics := o.Line(), o.Advice(), slices.Clone(o.Metrics())
 		c := e.st.Checks[o.Name]
 		if c == nil {
 			c = &checkState{State: collectors.StateOK, Level: collectors.StateOK, Candidate: collectors.StateOK}

@@ -3,8 +3,33 @@
 // returns a Report. The same collector feeds `pbxagent status`, the alert
 // rules, metrics and the support bundle, so every check is written once.
 //
-// The list of collectors is explicit (see list.go); there is no init()-time
-// registration and no global mutable state.
+// The list of checks is explicit and in one place, specs() in list.go; there
+// is no init()-time registration and no global mutable state. Each entry is
+// tagged TagSnapshot (facts for the bundle's host snapshot) or TagWatch
+// (judged every round of `pbxagent run`, shown by `status`, alerted on and
+// exported as metrics), or both.
+//
+// Adding a check (trunks, licence, certificates, ...) takes one file and one
+// line:
+//
+//  1. In a new file (trunks.go, with trunks_test.go beside it), write a type
+//     with Collect(ctx) (*Report, error) and a New... constructor taking what
+//     it needs (config values, a clock, the REST API client). Return
+//     noData("why") (wrapping ErrNoData) when the check does not apply to
+//     this host; an error when it could not run; otherwise a Report with
+//     State, a one-line Summary, Advice when not OK, and Metrics.
+//  2. Add one line to specs(): the stable name, the tags and how to build it
+//     from the Builder (b.Config, b.Now, b.apiCheck for checks of the PBX
+//     REST API, b.StateOf to read an earlier check's verdict).
+//
+// Metrics: name each Metric <check>_<what>_<unit> in snake case, base units
+// as the suffix (disk_free_bytes, disk_used_ratio, log_age_seconds); keep
+// label values bounded (a role, a mount, a container name; never a Call-ID
+// or a phone number). The metrics package exports a watcher's metrics as
+// pbx_<name> and every check's state as pbx_check_state without extra code.
+//
+// Consumers read an Outcome only through its methods (State, Line, Advice,
+// Metrics, Applicable, Failed), the one outcome vocabulary.
 package collectors
 
 import (
@@ -124,9 +149,96 @@ type Outcome struct {
 	Duration time.Duration `json:"duration_ns"`
 }
 
+// The methods below are the one vocabulary of an outcome: `pbxagent status`,
+// the alert rules, the metrics, the bundle's summary and the agent's log all
+// read an outcome through them, so "failed", "not applicable" and a
+// report's verdict mean the same everywhere.
+
 // Success reports whether the collector ran without failing; ErrNoData counts
 // as success.
 func (o Outcome) Success() bool { return o.Err == nil || o.NoData }
+
+// Applicable reports whether the check has something to judge on this host;
+// an outcome without data (PortSIP not installed, Docker absent) is left out
+// of the overall state, the alerts and the state metrics.
+func (o Outcome) Applicable() bool { return !o.NoData && o.Name != "" }
+
+// Failed reports whether the collector failed (it returned an error other
+// than ErrNoData, or no report).
+func (o Outcome) Failed() bool { return !o.NoData && (o.Err != nil || o.Report == nil) }
+
+// State is the check's verdict: the report's state, StateUnknown for a
+// failed check, StateOK for one that is not applicable.
+func (o Outcome) State() State {
+	switch {
+	case o.NoData:
+		return StateOK
+	case o.Failed():
+		return StateUnknown
+	}
+	return o.Report.State
+}
+
+// Sticky is the report's hysteresis state (see Report.Sticky); StateOK when
+// there is no report or the value is out of range.
+func (o Outcome) Sticky() State {
+	if o.Failed() || o.NoData || o.Report.Sticky < StateOK || o.Report.Sticky > StateUnknown {
+		return StateOK
+	}
+	return o.Report.Sticky
+}
+
+// Label is the state as shown in tables: the state's name, or "-" when the
+// check is not applicable.
+func (o Outcome) Label() string {
+	if o.NoData {
+		return "-"
+	}
+	return o.State().String()
+}
+
+// Line is the one line for people: the report's summary, "check failed:
+// <error>" or "not applicable: <reason>".
+func (o Outcome) Line() string {
+	switch {
+	case o.NoData:
+		return "not applicable: " + o.Reason()
+	case o.Err != nil:
+		return "check failed: " + o.Err.Error()
+	case o.Report == nil:
+		if o.Error != "" {
+			return "check failed: " + o.Error
+		}
+		return "check failed: no report"
+	}
+	return o.Report.Summary
+}
+
+// Advice is what the administrator should do, when the state is not OK;
+// empty otherwise.
+func (o Outcome) Advice() string {
+	if o.Failed() || o.NoData || o.Report.State == StateOK {
+		return ""
+	}
+	return o.Report.Advice
+}
+
+// Metrics are the numbers behind the state; none when the check failed or
+// is not applicable.
+func (o Outcome) Metrics() []Metric {
+	if o.Failed() || o.NoData {
+		return nil
+	}
+	return o.Report.Metrics
+}
+
+// Text is the report's multi-line rendering of its data, if any.
+func (o Outcome) Text() string {
+	if o.Failed() || o.NoData {
+		return ""
+	}
+	return o.Report.Text
+}
 
 // Reason is the error for people: for a collector without data, why it is
 // not applicable, without the ": no data" of the sentinel it wraps.
@@ -178,19 +290,29 @@ func runOne(ctx context.Context, n Named, timeout time.Duration) (o Outcome) {
 	return o
 }
 
-// Worst returns the worst state among outcomes; failed collectors count as
-// StateUnknown, collectors without data are ignored.
+// severity ranks the states for Worst: CRITICAL outranks UNKNOWN, as
+// monitoring systems (Nagios, Icinga) read a plugin's result.
+var severity = [...]int{StateOK: 0, StateWarning: 1, StateUnknown: 2, StateCritical: 3}
+
+// Rank is the state's severity for aggregation: OK < WARNING < UNKNOWN <
+// CRITICAL. A state out of range ranks as UNKNOWN.
+func (s State) Rank() int {
+	if s < StateOK || s > StateUnknown {
+		return severity[StateUnknown]
+	}
+	return severity[s]
+}
+
+// Worst returns the most severe state among outcomes by Rank (so CRITICAL
+// wins over UNKNOWN); failed collectors count as StateUnknown, collectors
+// without data are ignored.
 func Worst(outs []Outcome) State {
 	w := StateOK
 	for _, o := range outs {
-		s := StateUnknown
-		switch {
-		case o.NoData:
+		if !o.Applicable() {
 			continue
-		case o.Err == nil:
-			s = o.Report.State
 		}
-		if s > w {
+		if s := o.State(); s.Rank() > w.Rank() {
 			w = s
 		}
 	}

@@ -224,8 +224,11 @@ func TestSnapshotRun(t *testing.T) {
 	cfg := config.Default()
 	cfg.PBX.DataDir = filepath.Join(t.TempDir(), "no-portsip", "pbx")
 	cfg.PBX.DockerSocket = filepath.Join(t.TempDir(), "docker.sock")
-	list := Snapshot(cfg, nil)
-	want := []string{"host", "cpu", "memory", "mounts", "network", "sockets", "processes", "pbx", "docker"}
+	list := Build(Env{Config: cfg}, TagSnapshot)
+	want := []string{"host", "cpu", "memory", "mounts", "network", "sockets", "processes", "pbx"}
+	if len(list) != len(want) {
+		t.Fatalf("snapshot has %d collectors, want %d", len(list), len(want))
+	}
 	for i, n := range list {
 		if n.Name != want[i] {
 			t.Fatalf("collector %d is %q, want %q", i, n.Name, want[i])

@@ -85,19 +85,10 @@ func printStatus(w interface{ Write([]byte) (int, error) }, outs []collectors.Ou
 	fmt.Fprintln(tw, "CHECK\tSTATE\tSUMMARY")
 	var advice []string
 	for _, o := range outs {
-		state, summary := "", ""
-		switch {
-		case o.NoData:
-			state, summary = "-", "not applicable: "+o.Reason()
-		case o.Err != nil:
-			state, summary = collectors.StateUnknown.String(), "check failed: "+o.Error
-		default:
-			state, summary = o.Report.State.String(), o.Report.Summary
-			if o.Report.State != collectors.StateOK && o.Report.Advice != "" {
-				advice = append(advice, fmt.Sprintf("%s: %s", o.Name, o.Report.Advice))
-			}
+		if adv := o.Advice(); adv != "" {
+			advice = append(advice, fmt.Sprintf("%s: %s", o.Name, adv))
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", o.Name, state, summary)
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", o.Name, o.Label(), o.Line())
 	}
 	tw.Flush()
 	fmt.Fprintf(w, "\noverall: %s\n", worst)
