@@ -101,4 +101,3 @@ func TestEntriesIsACopy(t *testing.T) {
 		t.Fatal("callers can change the table")
 	}
 }
-
