@@ -6,58 +6,14 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
-	"encoding/binary"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pbxagent/pbxagent/internal/pkttest"
 )
-
-// pcapWriter writes a pcap file of raw IPv4 packets (link type 101).
-type pcapWriter struct{ buf bytes.Buffer }
-
-func newPcap() *pcapWriter {
-	w := &pcapWriter{}
-	hdr := make([]byte, 24)
-	binary.LittleEndian.PutUint32(hdr[0:], 0xa1b2c3d4)
-	binary.LittleEndian.PutUint16(hdr[4:], 2)
-	binary.LittleEndian.PutUint16(hdr[6:], 4)
-	binary.LittleEndian.PutUint32(hdr[16:], 65535)
-	binary.LittleEndian.PutUint32(hdr[20:], 101)
-	w.buf.Write(hdr)
-	return w
-}
-
-func (w *pcapWriter) udp(t time.Time, src, dst netip.AddrPort, payload []byte) {
-	ip := make([]byte, 28, 28+len(payload))
-	ip[0] = 0x45
-	binary.BigEndian.PutUint16(ip[2:], uint16(28+len(payload)))
-	ip[8], ip[9] = 64, 17
-	s4, d4 := src.Addr().As4(), dst.Addr().As4()
-	copy(ip[12:], s4[:])
-	copy(ip[16:], d4[:])
-	var sum uint32
-	for i := 0; i < 20; i += 2 {
-		sum += uint32(binary.BigEndian.Uint16(ip[i:]))
-	}
-	for sum > 0xffff {
-		sum = sum&0xffff + sum>>16
-	}
-	binary.BigEndian.PutUint16(ip[10:], ^uint16(sum))
-	binary.BigEndian.PutUint16(ip[20:], src.Port())
-	binary.BigEndian.PutUint16(ip[22:], dst.Port())
-	binary.BigEndian.PutUint16(ip[24:], uint16(8+len(payload)))
-	pkt := append(ip, payload...)
-	rec := make([]byte, 16)
-	binary.LittleEndian.PutUint32(rec[0:], uint32(t.Unix()))
-	binary.LittleEndian.PutUint32(rec[4:], uint32(t.Nanosecond()/1000))
-	binary.LittleEndian.PutUint32(rec[8:], uint32(len(pkt)))
-	binary.LittleEndian.PutUint32(rec[12:], uint32(len(pkt)))
-	w.buf.Write(rec)
-	w.buf.Write(pkt)
-}
 
 func sipText(lines ...string) []byte {
 	return []byte(strings.Join(lines, "\r\n") + "\r\n\r\n")
@@ -65,15 +21,15 @@ func sipText(lines ...string) []byte {
 
 // failedCallPcap: an extension's INVITE answered 404 by the PBX.
 func failedCallPcap() []byte {
-	w := newPcap()
-	w.udp(simT0, extAddr, pbxAddr, sipText("INVITE sip:1099@pbx.example.com SIP/2.0",
+	var w pkttest.Capture
+	w.UDP(simT0, extAddr, pbxAddr, sipText("INVITE sip:1099@pbx.example.com SIP/2.0",
 		"Via: SIP/2.0/UDP 198.51.100.20:5062;branch=z9hG4bK1", "From: <sip:1001@pbx.example.com>;tag=a",
 		"To: <sip:1099@pbx.example.com>", "Call-ID: bundle-call-1", "CSeq: 2 INVITE", "Proxy-Authorization: Digest username=\"1001\"",
 		"User-Agent: Yealink", "Content-Length: 0"))
-	w.udp(simT0.Add(20*time.Millisecond), pbxAddr, extAddr, sipText("SIP/2.0 404 Not Found",
+	w.UDP(simT0.Add(20*time.Millisecond), pbxAddr, extAddr, sipText("SIP/2.0 404 Not Found",
 		"Via: SIP/2.0/UDP 198.51.100.20:5062;branch=z9hG4bK1", "From: <sip:1001@pbx.example.com>;tag=a",
 		"To: <sip:1099@pbx.example.com>;tag=b", "Call-ID: bundle-call-1", "CSeq: 2 INVITE", "Server: PortSIP PBX", "Content-Length: 0"))
-	return w.buf.Bytes()
+	return w.Pcap()
 }
 
 var bundleFiles = map[string]string{

@@ -14,6 +14,8 @@ import (
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
 	"golang.org/x/net/bpf"
+
+	"github.com/pbxagent/pbxagent/internal/pkttest"
 )
 
 // Hand-built packets for the filter tests.
@@ -48,70 +50,35 @@ func l4(proto byte, sport, dport uint16) []byte {
 // ip4 builds an IPv4 packet; fragOff is the fragment offset in 8-byte units;
 // opts adds IPv4 options (multiple of 4 bytes).
 func ip4(src, dst netip.Addr, proto byte, fragOff uint16, opts int, payload []byte) []byte {
-	hl := 20 + opts
-	b := make([]byte, hl+len(payload))
-	b[0] = 0x40 | byte(hl/4)
-	binary.BigEndian.PutUint16(b[2:], uint16(len(b)))
-	binary.BigEndian.PutUint16(b[6:], fragOff&0x1fff)
-	b[8] = 64
-	b[9] = proto
-	s, d := src.As4(), dst.As4()
-	copy(b[12:], s[:])
-	copy(b[16:], d[:])
-	copy(b[hl:], payload)
-	return b
+	h := pkttest.IPv4{Src: src, Dst: dst, Proto: proto, FragOff: int(fragOff&0x1fff) * 8}
+	if opts > 0 {
+		h.Options = make([]byte, opts)
+	}
+	return h.Build(payload)
 }
 
 // ip6 builds an IPv6 packet; with frag a fragment header (offset fragOff)
 // precedes the payload.
 func ip6(src, dst netip.Addr, proto byte, frag bool, fragOff uint16, payload []byte) []byte {
-	b := make([]byte, 40, 48+len(payload))
-	b[0] = 0x60
-	b[6] = proto
-	b[7] = 64
-	s, d := src.As16(), dst.As16()
-	copy(b[8:], s[:])
-	copy(b[24:], d[:])
 	if frag {
-		b[6] = 44
-		fh := make([]byte, 8)
-		fh[0] = proto
-		binary.BigEndian.PutUint16(fh[2:], fragOff<<3)
-		b = append(b, fh...)
+		return pkttest.IP6(src, dst, pkttest.ProtoFragment, pkttest.IP6Fragment(proto, int(fragOff)*8, false, 0, payload))
 	}
-	b = append(b, payload...)
-	binary.BigEndian.PutUint16(b[4:], uint16(len(b)-40))
-	return b
+	return pkttest.IP6(src, dst, proto, payload)
 }
 
 // frame wraps an IP packet for a link type; vlan adds an 802.1Q tag
 // (Ethernet only).
 func frame(lt layers.LinkType, vlan bool, pkt []byte) []byte {
-	et := uint16(0x0800)
-	if pkt[0]>>4 == 6 {
-		et = 0x86dd
-	}
-	var h []byte
 	switch lt {
 	case layers.LinkTypeEthernet:
-		h = make([]byte, 14)
-		copy(h[0:6], []byte{0, 1, 2, 3, 4, 5})
-		copy(h[6:12], []byte{0, 1, 2, 3, 4, 6})
 		if vlan {
-			binary.BigEndian.PutUint16(h[12:], 0x8100)
-			h = binary.BigEndian.AppendUint16(h, 100)
-			h = binary.BigEndian.AppendUint16(h, 0)
-			binary.BigEndian.PutUint16(h[16:], et)
-		} else {
-			binary.BigEndian.PutUint16(h[12:], et)
+			return pkttest.EthernetIP(pkt, 100)
 		}
+		return pkttest.EthernetIP(pkt)
 	case layers.LinkTypeLinuxSLL:
-		h = make([]byte, 16)
-		binary.BigEndian.PutUint16(h[2:], 1)
-		binary.BigEndian.PutUint16(h[4:], 6)
-		binary.BigEndian.PutUint16(h[14:], et)
+		return pkttest.SLL(pkt)
 	}
-	return append(h, pkt...)
+	return pkt
 }
 
 type tcase struct {

@@ -14,87 +14,40 @@ import (
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
+
+	"github.com/pbxagent/pbxagent/internal/pkttest"
 )
 
-// Packet builders. Checksums are left zero: the decoder does not check them.
+// Packet builders: thin adapters over pkttest for the string addresses
+// these tests use.
 
 func be16(v uint16) []byte { return binary.BigEndian.AppendUint16(nil, v) }
 
-func udpPkt(sp, dp uint16, payload []byte) []byte {
-	b := binary.BigEndian.AppendUint16(nil, sp)
-	b = binary.BigEndian.AppendUint16(b, dp)
-	b = binary.BigEndian.AppendUint16(b, uint16(8+len(payload)))
-	b = append(b, 0, 0)
-	return append(b, payload...)
-}
+var (
+	udpPkt = pkttest.UDP
+	tcpPkt = pkttest.TCP
+	eth    = pkttest.Ethernet
+)
 
-func tcpPkt(sp, dp uint16, seq uint32, flags byte, payload []byte) []byte {
-	b := binary.BigEndian.AppendUint16(nil, sp)
-	b = binary.BigEndian.AppendUint16(b, dp)
-	b = binary.BigEndian.AppendUint32(b, seq)
-	b = binary.BigEndian.AppendUint32(b, 1)
-	b = append(b, 5<<4, flags|0x10, 0xff, 0xff, 0, 0, 0, 0)
-	return append(b, payload...)
-}
-
-// ip4 builds an IPv4 packet; options adds 4 bytes of IP options.
 func ip4(src, dst string, proto byte, payload []byte) []byte {
-	return ip4frag(src, dst, proto, payload, 1, 0, false, false)
+	return pkttest.IP4(pkttest.Addr(src), pkttest.Addr(dst), proto, payload)
 }
 
+// ip4frag builds an IPv4 fragment; options adds 4 bytes of IP options.
 func ip4frag(src, dst string, proto byte, payload []byte, id uint16, off int, more, options bool) []byte {
-	ihl := 20
+	h := pkttest.IPv4{Src: pkttest.Addr(src), Dst: pkttest.Addr(dst), Proto: proto, ID: id, FragOff: off, More: more}
 	if options {
-		ihl = 24
+		h.Options = []byte{1, 1, 1, 0} // NOPs and end of options
 	}
-	b := []byte{byte(0x40 | ihl/4), 0}
-	b = binary.BigEndian.AppendUint16(b, uint16(ihl+len(payload)))
-	b = binary.BigEndian.AppendUint16(b, id)
-	ff := uint16(off / 8)
-	if more {
-		ff |= 0x2000
-	}
-	b = binary.BigEndian.AppendUint16(b, ff)
-	b = append(b, 64, proto, 0, 0)
-	b = append(b, netip.MustParseAddr(src).AsSlice()...)
-	b = append(b, netip.MustParseAddr(dst).AsSlice()...)
-	if options {
-		b = append(b, 1, 1, 1, 0) // NOPs and end of options
-	}
-	return append(b, payload...)
+	return h.Build(payload)
 }
 
-// ip6 builds an IPv6 packet; ext are extension headers already encoded,
-// the first of type next.
 func ip6(src, dst string, next byte, payload []byte) []byte {
-	b := []byte{0x60, 0, 0, 0}
-	b = binary.BigEndian.AppendUint16(b, uint16(len(payload)))
-	b = append(b, next, 64)
-	b = append(b, netip.MustParseAddr(src).AsSlice()...)
-	b = append(b, netip.MustParseAddr(dst).AsSlice()...)
-	return append(b, payload...)
-}
-
-func eth(et uint16, payload []byte, vlans ...uint16) []byte {
-	b := []byte{2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2}
-	for i, v := range vlans {
-		tpid := uint16(0x8100)
-		if i == 0 && len(vlans) > 1 {
-			tpid = 0x88a8
-		}
-		b = binary.BigEndian.AppendUint16(b, tpid)
-		b = binary.BigEndian.AppendUint16(b, v)
-	}
-	b = binary.BigEndian.AppendUint16(b, et)
-	return append(b, payload...)
+	return pkttest.IP6(pkttest.Addr(src), pkttest.Addr(dst), next, payload)
 }
 
 func rtpPkt(pt byte, seq uint16, ssrc uint32, n int) []byte {
-	b := []byte{0x80, pt}
-	b = binary.BigEndian.AppendUint16(b, seq)
-	b = binary.BigEndian.AppendUint32(b, uint32(seq)*160)
-	b = binary.BigEndian.AppendUint32(b, ssrc)
-	return append(b, make([]byte, n)...)
+	return pkttest.RTP(pt, seq, uint32(seq)*160, ssrc, n)
 }
 
 var (
@@ -131,26 +84,13 @@ func decodeAll(t *testing.T, file []byte) ([]record, Stats) {
 
 var t0 = time.Date(2025, 3, 1, 12, 0, 0, 123456000, time.UTC)
 
-// pcapFile writes packets with pcapgo's Writer.
+// pcapFile writes packets 1 ms apart from t0.
 func pcapFile(t *testing.T, link layers.LinkType, nano bool, pkts ...[]byte) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	var w *pcapgo.Writer
-	if nano {
-		w = pcapgo.NewWriterNanos(&buf)
-	} else {
-		w = pcapgo.NewWriter(&buf)
-	}
-	if err := w.WriteFileHeader(65535, link); err != nil {
-		t.Fatal(err)
-	}
+	var ps []pkttest.Packet
 	for i, p := range pkts {
-		ci := gopacket.CaptureInfo{Timestamp: t0.Add(time.Duration(i) * time.Millisecond), CaptureLength: len(p), Length: len(p)}
-		if err := w.WritePacket(ci, p); err != nil {
-			t.Fatal(err)
-		}
+		ps = append(ps, pkttest.Packet{Time: t0.Add(time.Duration(i) * time.Millisecond), Data: p})
 	}
-	return buf.Bytes()
+	return pkttest.Pcap(link, nano, ps...)
 }
 
 // pcapBE writes a big-endian microsecond pcap by hand.
