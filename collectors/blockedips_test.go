@@ -3,6 +3,7 @@ package collectors
 import (
 	"context"
 	"errors"
+	"github.com/pbxagent/pbxagent/internal/portsiptest"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -33,8 +34,8 @@ func adminNets(t *testing.T, specs ...string) []netip.Prefix {
 }
 
 func TestBlockedIPsNoCredentials(t *testing.T) {
-	f := newFakePortSIP(t)
-	c, err := portsip.NewClient(f.srv.URL+"/api", "", "", true, t.TempDir())
+	f := portsiptest.New(t)
+	c, err := portsip.NewClient(f.URL, "", "", true, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,22 +45,22 @@ func TestBlockedIPsNoCredentials(t *testing.T) {
 			t.Fatalf("err = %v", err)
 		}
 	}
-	if n := f.get(func(f *fakePortSIP) int { return f.requests }); n != 0 {
+	if n := f.Count().Total; n != 0 {
 		t.Fatalf("%d requests", n)
 	}
 }
 
 func TestBlockedIPsBaselineAndNew(t *testing.T) {
-	f := newFakePortSIP(t)
-	f.set(func(f *fakePortSIP) {
-		f.filters = []map[string]any{
+	f := portsiptest.New(t)
+	f.Set(func(st *portsiptest.State) {
+		st.Filters = []map[string]any{
 			{"id": 1, "cidr": "203.0.113.9", "target": "DENY", "expire_at": "2025-06-01T14:05:00Z", "description": "SIP auth failures"},
 			{"id": 2, "cidr": "192.0.2.0/24", "target": "DENY", "expire_at": 0},
 			{"id": 3, "cidr": "10.0.0.0/8", "target": "ACCEPT"},
 			{"id": 4, "cidr": "198.51.100.7", "target": "DENY", "expire_at": "2025-06-01T12:00:00Z"}, // expired
 		}
 	})
-	b := NewBlockedIPs(apiClient(t, f.srv.URL+"/api", apiPass, t.TempDir(), nil), adminNets(t, "198.51.100.7"), fixedNow)
+	b := NewBlockedIPs(apiClient(t, f.URL, apiPass, t.TempDir(), nil), adminNets(t, "198.51.100.7"), fixedNow)
 
 	rep := collectReport(t, b)
 	d := rep.Data.(BlockedIPsData)
@@ -74,8 +75,8 @@ func TestBlockedIPsBaselineAndNew(t *testing.T) {
 	}
 
 	// Second run: one more entry.
-	f.set(func(f *fakePortSIP) {
-		f.filters = append(f.filters, map[string]any{"id": 5, "cidr": "203.0.113.77", "target": "DENY", "expire_at": "2025-06-02T09:30:00Z"})
+	f.Set(func(st *portsiptest.State) {
+		st.Filters = append(st.Filters, map[string]any{"id": 5, "cidr": "203.0.113.77", "target": "DENY", "expire_at": "2025-06-02T09:30:00Z"})
 	})
 	rep = collectReport(t, b)
 	d = rep.Data.(BlockedIPsData)
@@ -97,20 +98,20 @@ func TestBlockedIPsBaselineAndNew(t *testing.T) {
 	if d := rep.Data.(BlockedIPsData); len(d.New) != 0 || len(d.Denied) != 3 {
 		t.Fatalf("third run: %+v", d)
 	}
-	if n := f.get(func(f *fakePortSIP) int { return f.logins }); n != 1 {
+	if n := f.Count().Logins; n != 1 {
 		t.Errorf("%d logins for three checks", n)
 	}
 }
 
 func TestBlockedIPsAdminBlocked(t *testing.T) {
-	f := newFakePortSIP(t)
-	f.set(func(f *fakePortSIP) {
-		f.filters = []map[string]any{
+	f := portsiptest.New(t)
+	f.Set(func(st *portsiptest.State) {
+		st.Filters = []map[string]any{
 			{"id": 7, "cidr": "198.51.100.7/32", "target": "DENY", "expire_at": "2025-06-01T14:05:00Z"},
 			{"id": 8, "cidr": "203.0.113.9", "target": "DENY", "expire_at": "2025-06-01T14:05:00Z"},
 		}
 	})
-	b := NewBlockedIPs(apiClient(t, f.srv.URL+"/api", apiPass, t.TempDir(), nil), adminNets(t, "198.51.100.0/24", "2001:db8::/32"), fixedNow)
+	b := NewBlockedIPs(apiClient(t, f.URL, apiPass, t.TempDir(), nil), adminNets(t, "198.51.100.0/24", "2001:db8::/32"), fixedNow)
 	rep := collectReport(t, b)
 	want := "the administrators' address 198.51.100.7 is blocked until 14:05 — the portal shows DENIED; log in from another network and remove it from IP Blacklist, or wait"
 	if rep.State != StateCritical || rep.Summary != want {
@@ -124,7 +125,7 @@ func TestBlockedIPsAdminBlocked(t *testing.T) {
 	}
 
 	// Once the entry expires it is ignored.
-	expired := NewBlockedIPs(apiClient(t, f.srv.URL+"/api", apiPass, t.TempDir(), nil), adminNets(t, "198.51.100.7"),
+	expired := NewBlockedIPs(apiClient(t, f.URL, apiPass, t.TempDir(), nil), adminNets(t, "198.51.100.7"),
 		func() time.Time { return blockedNow.Add(2 * time.Hour) })
 	if rep := collectReport(t, expired); rep.State != StateOK {
 		t.Fatalf("after expiry: %v %q", rep.State, rep.Summary)
@@ -132,12 +133,12 @@ func TestBlockedIPsAdminBlocked(t *testing.T) {
 }
 
 func TestBlockedIPsCredentialsRejected(t *testing.T) {
-	f := newFakePortSIP(t)
+	f := portsiptest.New(t)
 	dir := t.TempDir()
 	logs := &syncBuffer{}
 	var texts []string
 	for restart := range 2 {
-		b := NewBlockedIPs(apiClient(t, f.srv.URL+"/api", apiBadPass, dir, logs), nil, fixedNow)
+		b := NewBlockedIPs(apiClient(t, f.URL, apiBadPass, dir, logs), nil, fixedNow)
 		for range 5 {
 			rep := collectReport(t, b)
 			if rep.State != StateCritical || rep.Summary != credentialsRejectedSummary {
@@ -150,10 +151,10 @@ func TestBlockedIPsCredentialsRejected(t *testing.T) {
 			texts = append(texts, rep.Summary, rep.Advice, rep.Text, raw.Error)
 		}
 	}
-	if n := f.get(func(f *fakePortSIP) int { return f.logins }); n != 1 {
+	if n := f.Count().Logins; n != 1 {
 		t.Fatalf("%d login attempts with a wrong password across 10 checks and a restart, want 1", n)
 	}
-	if n := f.get(func(f *fakePortSIP) int { return f.requests }); n != 1 {
+	if n := f.Count().Total; n != 1 {
 		t.Fatalf("%d requests, want only the one login", n)
 	}
 	if _, err := os.Stat(filepath.Join(dir, portsip.RejectedMarkerFile)); err != nil {
@@ -161,17 +162,17 @@ func TestBlockedIPsCredentialsRejected(t *testing.T) {
 	}
 
 	// The password is corrected: the check logs in again.
-	b := NewBlockedIPs(apiClient(t, f.srv.URL+"/api", apiPass, dir, logs), nil, fixedNow)
+	b := NewBlockedIPs(apiClient(t, f.URL, apiPass, dir, logs), nil, fixedNow)
 	if rep := collectReport(t, b); rep.State != StateOK {
 		t.Fatalf("after the fix: %v %q", rep.State, rep.Summary)
 	}
-	if n := f.get(func(f *fakePortSIP) int { return f.logins }); n != 2 {
+	if n := f.Count().Logins; n != 2 {
 		t.Fatalf("%d logins", n)
 	}
 
 	texts = append(texts, logs.String())
 	for _, txt := range texts {
-		for _, secret := range []string{apiPass, apiBadPass, apiTokenTag, "Bearer "} {
+		for _, secret := range append(f.Secrets(), apiBadPass, "Bearer ") {
 			if strings.Contains(txt, secret) {
 				t.Errorf("%q leaked into %q", secret, txt)
 			}
@@ -180,17 +181,17 @@ func TestBlockedIPsCredentialsRejected(t *testing.T) {
 }
 
 func TestBlockedIPsAPIFailure(t *testing.T) {
-	f := newFakePortSIP(t)
-	f.set(func(f *fakePortSIP) { f.failList = true })
-	b := NewBlockedIPs(apiClient(t, f.srv.URL+"/api", apiPass, t.TempDir(), nil), nil, fixedNow)
+	f := portsiptest.New(t)
+	f.Set(func(st *portsiptest.State) { st.Fail = map[string]int{portsiptest.RouteIPFilters: 500} })
+	b := NewBlockedIPs(apiClient(t, f.URL, apiPass, t.TempDir(), nil), nil, fixedNow)
 	_, err := b.Collect(context.Background())
 	if err == nil || errors.Is(err, ErrNoData) || !strings.Contains(err.Error(), "500") {
 		t.Fatalf("err = %v", err)
 	}
 	// A failed run does not count as the baseline.
-	f.set(func(f *fakePortSIP) {
-		f.failList = false
-		f.filters = []map[string]any{{"id": 1, "cidr": "203.0.113.9", "target": "DENY"}}
+	f.Set(func(st *portsiptest.State) {
+		st.Fail = nil
+		st.Filters = []map[string]any{{"id": 1, "cidr": "203.0.113.9", "target": "DENY"}}
 	})
 	rep := collectReport(t, b)
 	if d := rep.Data.(BlockedIPsData); !d.Baseline || len(d.New) != 0 {

@@ -4,13 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
-	"io"
-	"log"
+	"github.com/pbxagent/pbxagent/internal/portsiptest"
 	"log/slog"
 	"net"
-	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -21,105 +17,10 @@ import (
 )
 
 const (
-	apiUser     = "agent-monitor"
-	apiPass     = "Gw-S3cret-pa55-QUUX"
-	apiBadPass  = "Gw-Wr0ng-pa55-CORGE"
-	apiTokenTag = "tok-7f3a9c"
+	apiUser    = portsiptest.User
+	apiPass    = portsiptest.Password
+	apiBadPass = "Gw-Wr0ng-pa55-CORGE"
 )
-
-// fakePortSIP emulates the PortSIP REST API: /info, the token endpoint and
-// /ip_filters with a bearer check.
-type fakePortSIP struct {
-	srv *httptest.Server
-
-	mu       sync.Mutex
-	info     string // "", "500", "502", "slow"
-	filters  []map[string]any
-	failList bool // /ip_filters answers 500
-	logins   int
-	requests int
-	tokens   map[string]bool
-	release  chan struct{}
-}
-
-func newFakePortSIP(t *testing.T) *fakePortSIP {
-	t.Helper()
-	f := &fakePortSIP{tokens: map[string]bool{}, release: make(chan struct{})}
-	f.srv = httptest.NewUnstartedServer(http.HandlerFunc(f.serve))
-	f.srv.Config.ErrorLog = log.New(io.Discard, "", 0) // failed handshakes are expected
-	f.srv.StartTLS()
-	t.Cleanup(func() {
-		close(f.release)
-		f.srv.Close()
-	})
-	return f
-}
-
-func (f *fakePortSIP) serve(w http.ResponseWriter, r *http.Request) {
-	f.mu.Lock()
-	f.requests++
-	mode := f.info
-	f.mu.Unlock()
-	switch r.URL.Path {
-	case "/api/info":
-		switch mode {
-		case "slow":
-			select {
-			case <-r.Context().Done():
-			case <-f.release:
-			}
-			panic(http.ErrAbortHandler) // never answer
-		case "500":
-			http.Error(w, "Unknown Error", http.StatusInternalServerError)
-		case "502":
-			http.Error(w, "Bad Gateway", http.StatusBadGateway)
-		default:
-			fmt.Fprint(w, `{"version":"22.3.1"}`)
-		}
-	case "/api/login/oauth/token":
-		_ = r.ParseForm()
-		f.mu.Lock()
-		defer f.mu.Unlock()
-		w.Header().Set("Content-Type", "application/json")
-		if r.PostForm.Get("grant_type") == "password" {
-			f.logins++
-			if r.PostForm.Get("username") != apiUser || r.PostForm.Get("password") != apiPass {
-				w.WriteHeader(http.StatusUnauthorized)
-				fmt.Fprintf(w, `{"error":"invalid_grant","error_description":"Login failed, authentication error. (%s)"}`, r.PostForm.Get("password"))
-				return
-			}
-		}
-		tok := fmt.Sprintf("%s-%d", apiTokenTag, len(f.tokens))
-		f.tokens[tok] = true
-		_ = json.NewEncoder(w).Encode(map[string]any{"access_token": tok, "refresh_token": tok + "-r", "expires_in": 1800})
-	case "/api/ip_filters":
-		f.mu.Lock()
-		defer f.mu.Unlock()
-		if t, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); !f.tokens[t] {
-			w.WriteHeader(http.StatusUnauthorized)
-			return
-		}
-		if f.failList {
-			http.Error(w, "Unknown Error", http.StatusInternalServerError)
-			return
-		}
-		_ = json.NewEncoder(w).Encode(map[string]any{"items": f.filters, "count": len(f.filters)})
-	default:
-		http.NotFound(w, r)
-	}
-}
-
-func (f *fakePortSIP) set(fn func(f *fakePortSIP)) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	fn(f)
-}
-
-func (f *fakePortSIP) get(fn func(f *fakePortSIP) int) int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return fn(f)
-}
 
 // syncBuffer is a log sink safe for concurrent writes.
 type syncBuffer struct {
@@ -187,8 +88,8 @@ func metric(rep *Report, name string) (float64, bool) {
 }
 
 func TestGatewayUp(t *testing.T) {
-	f := newFakePortSIP(t)
-	g := NewGateway(apiClient(t, f.srv.URL+"/api", "", "", nil), nil)
+	f := portsiptest.New(t)
+	g := NewGateway(apiClient(t, f.URL, "", "", nil), nil)
 	rep := collectReport(t, g)
 	if rep.State != StateOK || !strings.Contains(rep.Summary, "22.3.1") {
 		t.Fatalf("%v %q", rep.State, rep.Summary)
@@ -202,7 +103,7 @@ func TestGatewayUp(t *testing.T) {
 	if d, ok := rep.Data.(GatewayData); !ok || d.State != portsip.GatewayUp {
 		t.Errorf("data %#v", rep.Data)
 	}
-	if f.get(func(f *fakePortSIP) int { return f.logins }) != 0 {
+	if f.Count().Logins != 0 {
 		t.Error("the probe logged in")
 	}
 }
@@ -214,9 +115,9 @@ func TestGatewayNoClient(t *testing.T) {
 }
 
 func TestGateway502(t *testing.T) {
-	f := newFakePortSIP(t)
-	f.set(func(f *fakePortSIP) { f.info = "502" })
-	rep := collectReport(t, NewGateway(apiClient(t, f.srv.URL+"/api", "", "", nil), nil))
+	f := portsiptest.New(t)
+	f.Set(func(st *portsiptest.State) { st.InfoMode = "502" })
+	rep := collectReport(t, NewGateway(apiClient(t, f.URL, "", "", nil), nil))
 	if rep.State != StateCritical || !strings.Contains(rep.Summary, "down") {
 		t.Fatalf("%v %q", rep.State, rep.Summary)
 	}
@@ -229,9 +130,9 @@ func TestGateway502(t *testing.T) {
 }
 
 func TestGateway500CrossChecksDisk(t *testing.T) {
-	f := newFakePortSIP(t)
-	f.set(func(f *fakePortSIP) { f.info = "500" })
-	c := apiClient(t, f.srv.URL+"/api", "", "", nil)
+	f := portsiptest.New(t)
+	f.Set(func(st *portsiptest.State) { st.InfoMode = "500" })
+	c := apiClient(t, f.URL, "", "", nil)
 
 	full := func() (State, string) { return StateCritical, "/var/lib/portsip 97% used" }
 	rep := collectReport(t, NewGateway(c, full))
@@ -255,9 +156,9 @@ func TestGateway500CrossChecksDisk(t *testing.T) {
 }
 
 func TestGatewayTimeout(t *testing.T) {
-	f := newFakePortSIP(t)
-	f.set(func(f *fakePortSIP) { f.info = "slow" })
-	c := apiClient(t, f.srv.URL+"/api", "", "", nil, portsip.WithTimeout(100*time.Millisecond))
+	f := portsiptest.New(t)
+	f.Set(func(st *portsiptest.State) { st.InfoMode = "slow" })
+	c := apiClient(t, f.URL, "", "", nil, portsip.WithTimeout(100*time.Millisecond))
 	rep := collectReport(t, NewGateway(c, nil))
 	if rep.State != StateCritical || !strings.Contains(rep.Summary, "did not answer within 100ms") {
 		t.Fatalf("%v %q", rep.State, rep.Summary)
@@ -281,8 +182,8 @@ func TestGatewayRefused(t *testing.T) {
 }
 
 func TestGatewayTLSError(t *testing.T) {
-	f := newFakePortSIP(t)
-	c, err := portsip.NewClient(f.srv.URL+"/api", "", "", false, "", portsip.WithTimeout(3*time.Second))
+	f := portsiptest.New(t)
+	c, err := portsip.NewClient(f.URL, "", "", false, "", portsip.WithTimeout(3*time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -296,11 +197,11 @@ func TestGatewayTLSError(t *testing.T) {
 }
 
 func TestGatewayCancelled(t *testing.T) {
-	f := newFakePortSIP(t)
-	f.set(func(f *fakePortSIP) { f.info = "slow" })
+	f := portsiptest.New(t)
+	f.Set(func(st *portsiptest.State) { st.InfoMode = "slow" })
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(50*time.Millisecond, cancel)
-	if rep, err := NewGateway(apiClient(t, f.srv.URL+"/api", "", "", nil), nil).Collect(ctx); !errors.Is(err, context.Canceled) {
+	if rep, err := NewGateway(apiClient(t, f.URL, "", "", nil), nil).Collect(ctx); !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v, report %+v", err, rep)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/pbxagent/pbxagent/internal/portsiptest"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -63,7 +64,7 @@ func TestNewClientValidation(t *testing.T) {
 }
 
 func TestInfoUp(t *testing.T) {
-	f := newFakePBX(t)
+	f := portsiptest.New(t)
 	c := newTestClient(t, f, "", "", &logBuffer{})
 	r, err := c.Info(ctxT(t))
 	if err != nil {
@@ -76,21 +77,21 @@ func TestInfoUp(t *testing.T) {
 		t.Errorf("duration %v", r.Duration)
 	}
 	// Not JSON: still up, no version.
-	f.set(func(f *fakePBX) { f.infoBody = "OK" })
+	f.Set(func(st *portsiptest.State) { st.InfoBody = "OK" })
 	r, _ = c.Info(ctxT(t))
 	if r.State != GatewayUp || r.Version != "" {
 		t.Fatalf("got %+v", r)
 	}
-	if n := f.count(func(f *fakePBX) int { return f.logins }); n != 0 {
+	if n := f.Count().Logins; n != 0 {
 		t.Errorf("Info logged in %d times", n)
 	}
 }
 
 func TestInfoHTTPStates(t *testing.T) {
-	f := newFakePBX(t)
+	f := portsiptest.New(t)
 	c := newTestClient(t, f, "", "", &logBuffer{})
 	for mode, want := range map[string]GatewayState{"500": GatewayServerError, "502": GatewayDown, "404": GatewayHTTPError} {
-		f.set(func(f *fakePBX) { f.infoMode = mode })
+		f.Set(func(st *portsiptest.State) { st.InfoMode = mode })
 		r, err := c.Info(ctxT(t))
 		if err != nil {
 			t.Fatal(err)
@@ -102,8 +103,8 @@ func TestInfoHTTPStates(t *testing.T) {
 }
 
 func TestInfoTimeout(t *testing.T) {
-	f := newFakePBX(t)
-	f.set(func(f *fakePBX) { f.infoMode = "slow" })
+	f := portsiptest.New(t)
+	f.Set(func(st *portsiptest.State) { st.InfoMode = "slow" })
 	c := newTestClient(t, f, "", "", &logBuffer{}, WithTimeout(150*time.Millisecond))
 	start := time.Now()
 	r, err := c.Info(ctxT(t))
@@ -119,8 +120,8 @@ func TestInfoTimeout(t *testing.T) {
 }
 
 func TestInfoCancelled(t *testing.T) {
-	f := newFakePBX(t)
-	f.set(func(f *fakePBX) { f.infoMode = "slow" })
+	f := portsiptest.New(t)
+	f.Set(func(st *portsiptest.State) { st.InfoMode = "slow" })
 	c := newTestClient(t, f, "", "", &logBuffer{})
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(100*time.Millisecond, cancel)
@@ -150,9 +151,9 @@ func TestInfoRefused(t *testing.T) {
 }
 
 func TestInfoTLSError(t *testing.T) {
-	f := newFakePBX(t)
+	f := portsiptest.New(t)
 	// Verification on against httptest's self-signed certificate.
-	c, err := NewClient(f.url(), "", "", false, "", WithTimeout(2*time.Second))
+	c, err := NewClient(f.URL, "", "", false, "", WithTimeout(2*time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,8 +166,8 @@ func TestInfoTLSError(t *testing.T) {
 	}
 	// Trusting the server's certificate explicitly makes it work with
 	// verification on.
-	pool := f.srv.Client().Transport.(*http.Transport).TLSClientConfig.RootCAs
-	c, err = NewClient(f.url(), "", "", false, "", WithRootCAs(pool))
+	pool := f.RootCAs()
+	c, err = NewClient(f.URL, "", "", false, "", WithRootCAs(pool))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -222,9 +223,9 @@ func TestInfoDNSError(t *testing.T) {
 }
 
 func TestTokenReusedAndRefreshed(t *testing.T) {
-	f := newFakePBX(t)
-	f.set(func(f *fakePBX) {
-		f.filters = []map[string]any{{"id": 1, "cidr": "203.0.113.9", "target": "DENY", "expire_at": "2030-01-01T00:00:00Z"}}
+	f := portsiptest.New(t)
+	f.Set(func(st *portsiptest.State) {
+		st.Filters = []map[string]any{{"id": 1, "cidr": "203.0.113.9", "target": "DENY", "expire_at": "2030-01-01T00:00:00Z"}}
 	})
 	clk := &clock{t: time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)}
 	logs := &logBuffer{}
@@ -239,7 +240,7 @@ func TestTokenReusedAndRefreshed(t *testing.T) {
 			t.Fatalf("got %+v", list)
 		}
 	}
-	if l, r := f.count(func(f *fakePBX) int { return f.logins }), f.count(func(f *fakePBX) int { return f.refreshes }); l != 1 || r != 0 {
+	if l, r := f.Count().Logins, f.Count().Refreshes; l != 1 || r != 0 {
 		t.Fatalf("after 3 calls: %d logins, %d refreshes; want 1, 0", l, r)
 	}
 	// 20 of 30 minutes: still young.
@@ -247,7 +248,7 @@ func TestTokenReusedAndRefreshed(t *testing.T) {
 	if _, err := c.IPFilters(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if r := f.count(func(f *fakePBX) int { return f.refreshes }); r != 0 {
+	if r := f.Count().Refreshes; r != 0 {
 		t.Fatalf("refreshed at 67%% of the lifetime")
 	}
 	// 25 of 30 minutes: past 80%, refreshed before it expires.
@@ -255,30 +256,30 @@ func TestTokenReusedAndRefreshed(t *testing.T) {
 	if _, err := c.IPFilters(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if l, r := f.count(func(f *fakePBX) int { return f.logins }), f.count(func(f *fakePBX) int { return f.refreshes }); l != 1 || r != 1 {
+	if l, r := f.Count().Logins, f.Count().Refreshes; l != 1 || r != 1 {
 		t.Fatalf("near expiry: %d logins, %d refreshes; want 1, 1", l, r)
 	}
 	// The server forgets the token early: 401, refresh, retry.
-	f.expireTokens()
+	f.ExpireTokens()
 	if _, err := c.IPFilters(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if l, r, u := f.count(func(f *fakePBX) int { return f.logins }), f.count(func(f *fakePBX) int { return f.refreshes }), f.count(func(f *fakePBX) int { return f.unauthorized }); l != 1 || r != 2 || u != 1 {
+	if l, r, u := f.Count().Logins, f.Count().Refreshes, f.Count().Unauthorized; l != 1 || r != 2 || u != 1 {
 		t.Fatalf("after a 401: %d logins, %d refreshes, %d 401s; want 1, 2, 1", l, r, u)
 	}
 	// Refresh token refused too: one password login, then fine.
-	f.set(func(f *fakePBX) { f.access = map[string]bool{}; f.refresh = map[string]bool{} })
+	f.RevokeTokens()
 	if _, err := c.IPFilters(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if l, r := f.count(func(f *fakePBX) int { return f.logins }), f.count(func(f *fakePBX) int { return f.badRefresh }); l != 2 || r != 1 {
+	if l, r := f.Count().Logins, f.Count().BadRefreshes; l != 2 || r != 1 {
 		t.Fatalf("after a refused refresh: %d logins, %d bad refreshes; want 2, 1", l, r)
 	}
-	assertNoSecrets(t, f.secrets(), logs.String())
+	assertNoSecrets(t, secretsOf(f), logs.String())
 }
 
 func TestRefreshFailureFallsBackToOneLogin(t *testing.T) {
-	f := newFakePBX(t)
+	f := portsiptest.New(t)
 	dir := t.TempDir()
 	logs := &logBuffer{}
 	clk := &clock{t: time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)}
@@ -289,11 +290,8 @@ func TestRefreshFailureFallsBackToOneLogin(t *testing.T) {
 	}
 	// The password is changed on the PBX and every token is revoked: the
 	// refresh fails, one password login fails, and that is the end.
-	f.set(func(f *fakePBX) {
-		f.password = "changed-on-the-pbx"
-		f.access = map[string]bool{}
-		f.refresh = map[string]bool{}
-	})
+	f.RevokeTokens()
+	f.Set(func(st *portsiptest.State) { st.Password = "changed-on-the-pbx" })
 	clk.advance(31 * time.Minute)
 	var errs []string
 	for range 5 {
@@ -303,15 +301,15 @@ func TestRefreshFailureFallsBackToOneLogin(t *testing.T) {
 		}
 		errs = append(errs, err.Error())
 	}
-	if l, b, r := f.count(func(f *fakePBX) int { return f.logins }), f.count(func(f *fakePBX) int { return f.badLogins }), f.count(func(f *fakePBX) int { return f.refreshes }); l != 2 || b != 1 || r != 1 {
+	if l, b, r := f.Count().Logins, f.Count().BadLogins, f.Count().Refreshes; l != 2 || b != 1 || r != 1 {
 		t.Fatalf("%d logins (%d bad), %d refreshes; want 2 (1), 1", l, b, r)
 	}
-	assertNoSecrets(t, f.secrets(), append(errs, logs.String())...)
+	assertNoSecrets(t, secretsOf(f), append(errs, logs.String())...)
 }
 
 func TestWrongPasswordOneAttemptEver(t *testing.T) {
-	f := newFakePBX(t)
-	f.set(func(f *fakePBX) { f.echoSecret = true })
+	f := portsiptest.New(t)
+	f.Set(func(st *portsiptest.State) { st.EchoSecret = true })
 	dir := t.TempDir()
 	logs := &logBuffer{}
 	c := newTestClient(t, f, wrongPass, dir, logs)
@@ -344,7 +342,7 @@ func TestWrongPasswordOneAttemptEver(t *testing.T) {
 		}
 		errs = append(errs, err.Error())
 	}
-	if n := f.count(func(f *fakePBX) int { return f.logins }); n != 1 {
+	if n := f.Count().Logins; n != 1 {
 		t.Fatalf("%d login attempts with a wrong password, want 1", n)
 	}
 
@@ -368,7 +366,7 @@ func TestWrongPasswordOneAttemptEver(t *testing.T) {
 	assertNoSecrets(t, []string{wrongPass, testPass}, string(b))
 
 	// Restart: a new client with the same state folder does not try.
-	requests := f.count(func(f *fakePBX) int { return f.requests })
+	requests := f.Count().Total
 	c2 := newTestClient(t, f, wrongPass, dir, logs)
 	for range 5 {
 		_, err := c2.IPFilters(ctx)
@@ -377,7 +375,7 @@ func TestWrongPasswordOneAttemptEver(t *testing.T) {
 		}
 		errs = append(errs, err.Error())
 	}
-	if n := f.count(func(f *fakePBX) int { return f.requests }); n != requests {
+	if n := f.Count().Total; n != requests {
 		t.Fatalf("after restart the client sent %d requests", n-requests)
 	}
 	// Info needs no login and still works.
@@ -391,31 +389,31 @@ func TestWrongPasswordOneAttemptEver(t *testing.T) {
 	if _, err := c3.IPFilters(ctx); err != nil {
 		t.Fatalf("changed password: %v", err)
 	}
-	if n := f.count(func(f *fakePBX) int { return f.logins }); n != 2 {
+	if n := f.Count().Logins; n != 2 {
 		t.Fatalf("%d logins, want 2", n)
 	}
 	if _, err := os.Stat(p); !os.IsNotExist(err) {
 		t.Errorf("marker not removed: %v", err)
 	}
-	assertNoSecrets(t, f.secrets(), append(errs, logs.String())...)
+	assertNoSecrets(t, secretsOf(f), append(errs, logs.String())...)
 	t.Logf("error: %s", errs[0])
 }
 
 func TestMarkerWithoutStateDir(t *testing.T) {
-	f := newFakePBX(t)
+	f := portsiptest.New(t)
 	c := newTestClient(t, f, wrongPass, "", &logBuffer{})
 	for range 3 {
 		if _, err := c.IPFilters(ctxT(t)); !errors.Is(err, ErrCredentialsRejected) {
 			t.Fatalf("err = %v", err)
 		}
 	}
-	if n := f.count(func(f *fakePBX) int { return f.logins }); n != 1 {
+	if n := f.Count().Logins; n != 1 {
 		t.Fatalf("%d logins", n)
 	}
 }
 
 func TestCorruptMarkerAllowsOneAttempt(t *testing.T) {
-	f := newFakePBX(t)
+	f := portsiptest.New(t)
 	dir := t.TempDir()
 	p := filepath.Join(dir, RejectedMarkerFile)
 	if err := os.WriteFile(p, []byte("{not json"), 0o600); err != nil {
@@ -427,7 +425,7 @@ func TestCorruptMarkerAllowsOneAttempt(t *testing.T) {
 			t.Fatalf("err = %v", err)
 		}
 	}
-	if n := f.count(func(f *fakePBX) int { return f.logins }); n != 1 {
+	if n := f.Count().Logins; n != 1 {
 		t.Fatalf("%d logins", n)
 	}
 	if b, _ := os.ReadFile(p); !strings.Contains(string(b), "fingerprint") {
@@ -436,8 +434,8 @@ func TestCorruptMarkerAllowsOneAttempt(t *testing.T) {
 }
 
 func TestBlockedIPHoldsLogins(t *testing.T) {
-	f := newFakePBX(t)
-	f.set(func(f *fakePBX) { f.blocked = true })
+	f := portsiptest.New(t)
+	f.Set(func(st *portsiptest.State) { st.Blocked = true })
 	clk := &clock{t: time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)}
 	dir := t.TempDir()
 	c := newTestClient(t, f, testPass, dir, &logBuffer{}, WithClock(clk.now))
@@ -447,13 +445,13 @@ func TestBlockedIPHoldsLogins(t *testing.T) {
 			t.Fatalf("err = %v, want ErrLoginHeld", err)
 		}
 	}
-	if n := f.count(func(f *fakePBX) int { return f.logins }); n != 1 {
+	if n := f.Count().Logins; n != 1 {
 		t.Fatalf("%d logins while blocked", n)
 	}
 	if _, err := os.Stat(filepath.Join(dir, RejectedMarkerFile)); !os.IsNotExist(err) {
 		t.Errorf("a blocked IP must not mark the credentials as wrong")
 	}
-	f.set(func(f *fakePBX) { f.blocked = false })
+	f.Set(func(st *portsiptest.State) { st.Blocked = false })
 	clk.advance(16 * time.Minute)
 	if _, err := c.IPFilters(ctxT(t)); err != nil {
 		t.Fatal(err)
@@ -461,21 +459,21 @@ func TestBlockedIPHoldsLogins(t *testing.T) {
 }
 
 func TestNoCredentials(t *testing.T) {
-	f := newFakePBX(t)
-	c, err := NewClient(f.url(), "", "", true, t.TempDir())
+	f := portsiptest.New(t)
+	c, err := NewClient(f.URL, "", "", true, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := c.IPFilters(ctxT(t)); !errors.Is(err, ErrNoCredentials) {
 		t.Fatalf("err = %v", err)
 	}
-	if n := f.count(func(f *fakePBX) int { return f.requests }); n != 0 {
+	if n := f.Count().Total; n != 0 {
 		t.Fatalf("%d requests without credentials", n)
 	}
 }
 
 func TestIPFiltersPagingAndEnvelopes(t *testing.T) {
-	f := newFakePBX(t)
+	f := portsiptest.New(t)
 	var want []map[string]any
 	for i := range 23 {
 		want = append(want, map[string]any{
@@ -483,10 +481,10 @@ func TestIPFiltersPagingAndEnvelopes(t *testing.T) {
 			"expire_at": 1767225600 + i, "description": "SIP scanner",
 		})
 	}
-	f.set(func(f *fakePBX) { f.filters = want })
+	f.Set(func(st *portsiptest.State) { st.Filters = want })
 	for _, env := range []string{"items", "array", "data", "value", "odata"} {
 		for _, ignore := range []bool{false, true} {
-			f.set(func(f *fakePBX) { f.envelope = env; f.ignorePaging = ignore })
+			f.Set(func(st *portsiptest.State) { st.FilterEnvelope = env; st.IgnorePaging = ignore })
 			c := newTestClient(t, f, testPass, "", &logBuffer{}, WithPaging(5, 0))
 			list, err := c.IPFilters(ctxT(t))
 			if err != nil {
@@ -505,7 +503,7 @@ func TestIPFiltersPagingAndEnvelopes(t *testing.T) {
 		}
 	}
 	// The page cap bounds the reading.
-	f.set(func(f *fakePBX) { f.envelope = "array"; f.ignorePaging = false })
+	f.Set(func(st *portsiptest.State) { st.FilterEnvelope = "array"; st.IgnorePaging = false })
 	c := newTestClient(t, f, testPass, "", &logBuffer{}, WithPaging(5, 2))
 	if list, err := c.IPFilters(ctxT(t)); err != nil || len(list) != 10 {
 		t.Fatalf("capped: %d, %v", len(list), err)
@@ -513,15 +511,9 @@ func TestIPFiltersPagingAndEnvelopes(t *testing.T) {
 }
 
 func TestIPFiltersAPIError(t *testing.T) {
-	f := newFakePBX(t)
+	f := portsiptest.New(t)
 	c := newTestClient(t, f, testPass, "", &logBuffer{})
-	f.srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/api/ip_filters" {
-			http.Error(w, "Unknown Error", 500)
-			return
-		}
-		f.token(w, r)
-	})
+	f.Set(func(st *portsiptest.State) { st.Fail = map[string]int{portsiptest.RouteIPFilters: 500} })
 	_, err := c.IPFilters(ctxT(t))
 	if err == nil || !strings.Contains(err.Error(), "HTTP 500") || errors.Is(err, ErrCredentialsRejected) {
 		t.Fatalf("err = %v", err)
@@ -579,8 +571,8 @@ func TestParseTime(t *testing.T) {
 }
 
 func TestSecretsNeverInErrors(t *testing.T) {
-	f := newFakePBX(t)
-	f.set(func(f *fakePBX) { f.echoSecret = true })
+	f := portsiptest.New(t)
+	f.Set(func(st *portsiptest.State) { st.EchoSecret = true })
 	logs := &logBuffer{}
 	var errs []string
 	// Wrong password echoed back by the server.
@@ -594,7 +586,8 @@ func TestSecretsNeverInErrors(t *testing.T) {
 	if _, err := c.IPFilters(ctxT(t)); err != nil {
 		t.Fatal(err)
 	}
-	f.set(func(f *fakePBX) { f.refresh = map[string]bool{}; f.password = "x-changed-x" })
+	f.RevokeTokens()
+	f.Set(func(st *portsiptest.State) { st.Password = "x-changed-x" })
 	clk.advance(time.Hour)
 	if _, err := c.IPFilters(ctxT(t)); err != nil {
 		errs = append(errs, err.Error())
@@ -625,5 +618,5 @@ func TestSecretsNeverInErrors(t *testing.T) {
 	if !strings.Contains(logs.String(), "level=") {
 		t.Fatal("nothing logged")
 	}
-	assertNoSecrets(t, f.secrets(), append(errs, logs.String())...)
+	assertNoSecrets(t, secretsOf(f), append(errs, logs.String())...)
 }
