@@ -12,6 +12,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -287,9 +288,15 @@ const (
 // network poller; the end of ctx or hard wakes it through the socket's read
 // deadline.
 func (r *ring) read(ctx context.Context, hard <-chan struct{}, emit func(*batch) bool) error {
+	// The waker goroutine is waited for before read returns: it uses
+	// r.file, which the caller's close clears once read is done.
 	done := make(chan struct{})
+	var waker sync.WaitGroup
+	defer waker.Wait()
 	defer close(done)
+	waker.Add(1)
 	go func() {
+		defer waker.Done()
 		select {
 		case <-ctx.Done():
 			r.wake()

@@ -22,14 +22,8 @@ import (
 
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
+	"github.com/pbxagent/pbxagent/internal/testutil"
 )
-
-func needRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("live capture tests need root (AF_PACKET sockets); run `go test` as root to include them")
-	}
-}
 
 // udpPort listens on the first free UDP port of 127.0.0.1 in [lo, hi] and
 // discards what arrives, so datagrams sent there draw no ICMP errors.
@@ -187,7 +181,7 @@ func startTcpdump(t *testing.T, expr string) func() []byte {
 }
 
 func TestLiveLoopback(t *testing.T) {
-	needRoot(t)
+	testutil.NeedRoot(t) // AF_PACKET sockets
 	const n = 200
 	_, sipPort := udpPort(t, 5060, 5060)
 	_, otherPort := udpPort(t, 40100, 40199)
@@ -278,7 +272,7 @@ func TestLiveLoopback(t *testing.T) {
 }
 
 func TestLiveLimits(t *testing.T) {
-	needRoot(t)
+	testutil.NeedRoot(t) // AF_PACKET sockets
 	_, rtpPort := udpPort(t, 45000, 45100)
 	sender, _ := udpPort(t, 40300, 40399)
 	for _, tc := range []struct {
@@ -332,7 +326,7 @@ func TestLiveLimits(t *testing.T) {
 }
 
 func TestLiveAllInterfaces(t *testing.T) {
-	needRoot(t)
+	testutil.NeedRoot(t) // AF_PACKET sockets
 	stop, _ := liveRun(t, Options{Filter: DefaultFilter(), BufferSize: 4 << 20})
 	st, out, err := stop()
 	if err != nil {
@@ -457,7 +451,7 @@ func FuzzRingBlock(f *testing.F) {
 // TestLiveBurst sends an unpaced burst over loopback: every datagram must be
 // in the output once, with no kernel drops.
 func TestLiveBurst(t *testing.T) {
-	needRoot(t)
+	testutil.NeedRoot(t) // AF_PACKET sockets
 	const n = 20000
 	_, port := udpPort(t, 5066, 5066)
 	sender, srcPort := udpPort(t, 40400, 40499)

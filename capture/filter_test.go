@@ -13,6 +13,7 @@ import (
 
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
+	"github.com/pbxagent/pbxagent/internal/testutil"
 	"golang.org/x/net/bpf"
 
 	"github.com/pbxagent/pbxagent/internal/pkttest"
@@ -280,10 +281,7 @@ func TestFilterString(t *testing.T) {
 // TestProgramMatchesTcpdump compiles String() with tcpdump (libpcap) and
 // checks that libpcap's program and Program agree on every test packet.
 func TestProgramMatchesTcpdump(t *testing.T) {
-	tcpdump, err := exec.LookPath("tcpdump")
-	if err != nil {
-		t.Skip("tcpdump not installed; skipping comparison with libpcap's compiler")
-	}
+	tcpdump := testutil.NeedTool(t, "tcpdump")
 	filters := map[string]Filter{
 		"default": DefaultFilter(),
 		"no rtp":  {SIPPorts: []int{5060, 5061}, NoRTP: true},

@@ -8,12 +8,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/pbxagent/pbxagent/config"
+	"github.com/pbxagent/pbxagent/internal/testutil"
 	"github.com/shirou/gopsutil/v4/disk"
 )
 
@@ -25,16 +25,14 @@ func diskCfg(warn, crit, margin float64, minFree config.ByteSize) config.DiskChe
 // mountTmpfs mounts a small tmpfs for the test; it needs root on Linux.
 func mountTmpfs(t *testing.T, opts string) string {
 	t.Helper()
-	if runtime.GOOS != "linux" || os.Geteuid() != 0 {
-		t.Skip("mounting a tmpfs needs root on Linux")
-	}
+	testutil.NeedLinux(t)
+	testutil.NeedRoot(t)
 	dir := filepath.Join(t.TempDir(), "mnt")
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", opts, "tmpfs", dir).CombinedOutput(); err != nil {
-		t.Skipf("mount tmpfs: %v: %s", err, out)
-	}
+	out, err := exec.Command("mount", "-t", "tmpfs", "-o", opts, "tmpfs", dir).CombinedOutput()
+	testutil.Need(t, err == nil, fmt.Sprintf("mount tmpfs: %v: %s", err, out))
 	t.Cleanup(func() {
 		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
 			t.Errorf("umount %s: %v: %s", dir, err, out)

@@ -11,6 +11,8 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/pbxagent/pbxagent/internal/testutil"
 )
 
 func newKey(t *testing.T) (PublicKey, PrivateKey) {
@@ -335,14 +337,11 @@ func TestWriteKeyPairAndLoadOrCreate(t *testing.T) {
 	}
 }
 
-// minisignBinary returns the path of the minisign tool or skips the test.
+// minisignBinary returns the path of the minisign tool (skip locally, fail
+// under CI when it is missing).
 func minisignBinary(t *testing.T) string {
 	t.Helper()
-	p, err := exec.LookPath("minisign")
-	if err != nil {
-		t.Skip("minisign not on PATH")
-	}
-	return p
+	return testutil.NeedTool(t, "minisign")
 }
 
 func runMinisign(t *testing.T, bin string, args ...string) ([]byte, error) {

@@ -14,20 +14,9 @@ import (
 	"sync"
 	"testing"
 	"time"
-)
 
-// need skips the test when a tool of the real-capture test is missing,
-// unless CI is set: then it fails.
-func need(t *testing.T, ok bool, why string) {
-	t.Helper()
-	if ok {
-		return
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatalf("CI is set but %s", why)
-	}
-	t.Skip(why)
-}
+	"github.com/pbxagent/pbxagent/internal/testutil"
+)
 
 // TestRealCapture captures calls between a sipp UAC and UAS on 127.0.0.1
 // with tcpdump and checks the decoded message counts against tshark's.
@@ -35,11 +24,11 @@ func TestRealCapture(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short")
 	}
-	need(t, runtime.GOOS == "linux", "needs Linux")
-	need(t, os.Geteuid() == 0, "needs root to capture on lo")
+	testutil.Need(t, runtime.GOOS == "linux", "needs Linux")
+	testutil.Need(t, os.Geteuid() == 0, "needs root to capture on lo")
 	for _, tool := range []string{"sipp", "tcpdump", "tshark"} {
 		_, err := exec.LookPath(tool)
-		need(t, err == nil, tool+" is not installed")
+		testutil.Need(t, err == nil, tool+" is not installed")
 	}
 	const calls = 6
 	dir := t.TempDir()

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/pbxagent/pbxagent/internal/testutil"
 )
 
 func TestUnit(t *testing.T) {
@@ -38,13 +40,7 @@ func TestUnit(t *testing.T) {
 // TestUnitVerifies runs systemd-analyze verify on the unit, with a real
 // executable at ExecStart.
 func TestUnitVerifies(t *testing.T) {
-	sa, err := exec.LookPath("systemd-analyze")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("systemd-analyze is not installed; scripts/test.sh installs systemd")
-		}
-		t.Skip("systemd-analyze not installed")
-	}
+	sa := testutil.NeedTool(t, "systemd-analyze")
 	dir := t.TempDir()
 	exe := filepath.Join(dir, "pbxagent")
 	if err := os.WriteFile(exe, []byte("#!/bin/sh\n"), 0o755); err != nil {

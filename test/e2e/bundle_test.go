@@ -18,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/pbxagent/pbxagent/internal/testutil"
 )
 
 // TestBundleStockTools: the archive opens with stock tools, every hash
@@ -310,9 +312,8 @@ func TestBundleDiskReserve(t *testing.T) {
 	needRoot(t)
 	f := newFixture(t)
 	mnt := t.TempDir()
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=16m,mode=0700", "tmpfs", mnt).CombinedOutput(); err != nil {
-		t.Skipf("cannot mount tmpfs: %v %s", err, out)
-	}
+	out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=16m,mode=0700", "tmpfs", mnt).CombinedOutput()
+	testutil.Need(t, err == nil, fmt.Sprintf("cannot mount tmpfs: %v %s", err, out))
 	defer exec.Command("umount", mnt).Run()
 	// The default reserve (5%, at least 256 MiB) cannot be met on 16 MiB.
 	cfg := filepath.Join(f.root, "default-reserve.yaml")

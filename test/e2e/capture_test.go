@@ -32,6 +32,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/pbxagent/pbxagent/internal/testutil"
 )
 
 // Ports used by the capture tests. The media ports lie in the PBX's default
@@ -783,16 +785,8 @@ func (d tcpdumpRun) stop(t *testing.T) {
 // sippAudio returns SIPp's G.711 A-law capture file.
 func sippAudio(t *testing.T) string {
 	t.Helper()
-	for _, p := range []string{"/usr/share/sip-tester/g711a.pcap", "/usr/share/sipp/pcap/g711a.pcap", "/usr/local/share/sipp/pcap/g711a.pcap"} {
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatal("SIPp's pcap/g711a.pcap is not installed; scripts/test.sh installs sip-tester")
-	}
-	t.Skip("SIPp's pcap/g711a.pcap is not installed (scripts/test.sh installs sip-tester)")
-	return ""
+	return testutil.NeedFile(t, "SIPp's pcap/g711a.pcap (package sip-tester)",
+		"/usr/share/sip-tester/g711a.pcap", "/usr/share/sipp/pcap/g711a.pcap", "/usr/local/share/sipp/pcap/g711a.pcap")
 }
 
 // startUAS starts a SIPp UAS on 127.0.0.1:5060 in the namespace that

@@ -16,6 +16,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pbxagent/pbxagent/internal/testutil"
 )
 
 // bin is the pbxagent binary built once for all tests.
@@ -268,24 +270,15 @@ func checkHashes(t *testing.T, dir string, m manifest) {
 	}))
 }
 
+// have requires the tools on PATH (the shared policy of internal/testutil:
+// skip locally, fail under CI).
 func have(t *testing.T, tools ...string) {
 	t.Helper()
-	for _, tool := range tools {
-		if _, err := exec.LookPath(tool); err != nil {
-			if os.Getenv("CI") != "" {
-				t.Fatalf("%s is not installed; scripts/test.sh installs it", tool)
-			}
-			t.Skipf("%s is not installed (scripts/test.sh installs it)", tool)
-		}
-	}
+	testutil.NeedTool(t, tools...)
 }
 
+// needRoot requires root (skip locally, fail under CI).
 func needRoot(t *testing.T) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") != "" {
-			t.Fatal("this test needs root; run scripts/test.sh as root")
-		}
-		t.Skip("needs root")
-	}
+	testutil.NeedRoot(t)
 }

@@ -22,6 +22,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/pbxagent/pbxagent/internal/testutil"
 )
 
 // smtpSecret is the SMTP password of the watch tests; it must never show.
@@ -176,9 +178,8 @@ func tmpfsFixture(t *testing.T, size string) (data string) {
 	t.Helper()
 	needRoot(t)
 	mnt := t.TempDir()
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size+",mode=0755", "tmpfs", mnt).CombinedOutput(); err != nil {
-		t.Skipf("cannot mount tmpfs: %v %s", err, out)
-	}
+	out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size+",mode=0755", "tmpfs", mnt).CombinedOutput()
+	testutil.Need(t, err == nil, fmt.Sprintf("cannot mount tmpfs: %v %s", err, out))
 	t.Cleanup(func() { exec.Command("umount", "-l", mnt).Run() })
 	data = filepath.Join(mnt, "portsip", "pbx")
 	write(t, filepath.Join(data, "log", "callmanager.log"), "2026-11-27 10:00:00 [INFO] started\n")
