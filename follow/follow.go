@@ -69,8 +69,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
+
+	"github.com/pbxagent/pbxagent/internal/safefs"
 )
 
 // DefaultPoll is the poll interval used when Options.Poll is zero.
@@ -135,6 +138,9 @@ type Stats struct {
 // Run calls must not overlap.
 type Follower struct {
 	path     string
+	dir      *safefs.Dir // the log folder; entries are opened relative to it
+	name     string      // the followed file's name in dir
+	ownDir   bool        // dir was opened by Open and is closed by Close
 	poll     time.Duration
 	maxBytes int64
 	noWatch  bool
@@ -150,17 +156,43 @@ type Follower struct {
 	// read state below, which persists between Run calls.
 	runMu    sync.Mutex
 	cur      *os.File    // file being read (orig until the first rotation)
-	curInfo  os.FileInfo // identity of cur
+	curInfo  safefs.Info // identity of cur
 	off      int64       // next offset to read in cur
 	tail     [tailSize]byte
 	tailLen  int
 	next     *os.File    // new file seen at the path, not yet switched to
-	nextInfo os.FileInfo // identity of next
+	nextInfo safefs.Info // identity of next
+	// refused is set when the path became something that must not be
+	// read (symlink, FIFO, device): following ends with it.
+	refused error
+	links   uint64 // largest link count of a file read
 }
 
 // Open opens the file at path and records its current size as the start
-// offset. The file must exist and be a regular file.
+// offset. The file must exist and be a regular file; its folder is opened
+// with safefs (see OpenIn).
 func Open(path string, opt Options) (*Follower, error) {
+	dir, err := safefs.OpenDir(filepath.Dir(path), safefs.DirOptions{Owner: -1})
+	if err != nil {
+		return nil, fmt.Errorf("follow: %w", err)
+	}
+	f, err := OpenIn(dir, filepath.Base(path), opt)
+	if err != nil {
+		dir.Close()
+		return nil, err
+	}
+	f.ownDir = true
+	return f, nil
+}
+
+// OpenIn opens the file name in dir, as Open does. Every open, including
+// the re-open after a rotation, goes through dir: no symlink is followed,
+// a FIFO or device is never read, and the file must be a regular file.
+// A symlink, FIFO or device found at the name after a rotation ends
+// following: Run returns an error for which safefs.Refusal reports the
+// reason. dir must stay open until Close.
+func OpenIn(dir *safefs.Dir, name string, opt Options) (*Follower, error) {
+	path := dir.Join(name)
 	if opt.Poll < 0 {
 		return nil, fmt.Errorf("follow %s: negative poll interval %v", path, opt.Poll)
 	}
@@ -170,36 +202,38 @@ func Open(path string, opt Options) (*Follower, error) {
 	if opt.Poll == 0 {
 		opt.Poll = DefaultPoll
 	}
-	file, err := openShared(path)
+	sf, err := dir.Open(name)
 	if err != nil {
 		return nil, fmt.Errorf("follow: %w", err)
 	}
-	info, err := file.Stat()
-	if err != nil {
-		_ = file.Close()
-		return nil, fmt.Errorf("follow: stat %s: %w", path, err)
-	}
-	if !info.Mode().IsRegular() {
-		_ = file.Close()
-		return nil, fmt.Errorf("follow %s: not a regular file (%v)", path, info.Mode().Type())
-	}
+	file, info := sf.File, sf.Info()
 	f := &Follower{
 		path:     path,
+		dir:      dir,
+		name:     name,
 		poll:     opt.Poll,
 		maxBytes: opt.MaxBytes,
 		noWatch:  opt.NoWatch,
 		orig:     file,
-		start:    info.Size(),
+		start:    info.Size,
 		quit:     make(chan struct{}),
 		cur:      file,
 		curInfo:  info,
-		off:      info.Size(),
+		off:      info.Size,
 	}
 	if err := f.loadTail(); err != nil {
 		_ = file.Close()
 		return nil, err
 	}
 	return f, nil
+}
+
+// Links is the largest hard-link count seen on a followed file; more than
+// one is worth recording (see safefs.Info.Links).
+func (f *Follower) Links() uint64 {
+	f.runMu.Lock()
+	defer f.runMu.Unlock()
+	return max(f.curInfo.Links, f.nextInfo.Links, f.links)
 }
 
 // Path returns the path being followed.
@@ -298,6 +332,9 @@ func (f *Follower) Close() error {
 		if err := f.orig.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close %s: %w", f.path, err))
 		}
+		if f.ownDir {
+			errs = append(errs, f.dir.Close())
+		}
 		f.closeErr = errors.Join(errs...)
 	})
 	return f.closeErr
@@ -366,14 +403,14 @@ func (r *runner) step(final bool) error {
 		}
 		f.probe()
 		if f.next == nil {
-			return nil
+			return f.refused
 		}
 		if !final {
 			info, err := f.next.Stat()
 			if err != nil {
 				return fmt.Errorf("stat %s: %w", f.path, err)
 			}
-			if info.Size() == 0 {
+			if info.Size() == 0 && f.refused == nil {
 				// The writer may still be appending to the old
 				// file; keep reading it until the new one is used.
 				return nil
@@ -387,8 +424,9 @@ func (r *runner) step(final bool) error {
 		if f.cur != f.orig {
 			_ = f.cur.Close()
 		}
+		f.links = max(f.links, f.curInfo.Links)
 		f.cur, f.curInfo = f.next, f.nextInfo
-		f.next, f.nextInfo = nil, nil
+		f.next, f.nextInfo = nil, safefs.Info{}
 		f.off, f.tailLen = 0, 0
 		r.stats.Renames++
 	}
@@ -468,18 +506,31 @@ func (r *runner) deliver(p []byte) error {
 	return nil
 }
 
-// probe looks at the file now at the path. If it is neither the current
-// file nor an already pending one, it is opened and becomes the pending
-// next file. A missing or unreadable path (mid-rotation) is left for a
-// later poll. A pending file that is still empty when the path moves on
-// again is replaced, since the writer never used it.
+// probe looks at the file now at the path, through the folder handle and
+// without following a symlink. If it is neither the current file nor an
+// already pending one, it is opened and becomes the pending next file. A
+// missing path (mid-rotation) is left for a later poll. A pending file that
+// is still empty when the path moves on again is replaced, since the writer
+// never used it. A symlink, FIFO or device at the path sets f.refused: the
+// current file is drained and following ends.
 func (f *Follower) probe() {
-	info, err := os.Stat(f.path)
-	if err != nil || os.SameFile(info, f.curInfo) {
+	if f.refused != nil {
+		return
+	}
+	info, err := f.dir.Stat(f.name)
+	if err != nil || info.Same(f.curInfo) {
+		if _, ok := safefs.Refusal(err); ok {
+			f.refused = err
+		}
+		return
+	}
+	if !info.IsRegular() {
+		f.refused = &safefs.RefusedError{Path: f.path, Reason: safefs.TypeReason(info.Mode),
+			Detail: "found in place of the followed log; following stopped"}
 		return
 	}
 	if f.next != nil {
-		if os.SameFile(info, f.nextInfo) {
+		if info.Same(f.nextInfo) {
 			return
 		}
 		ninfo, err := f.next.Stat()
@@ -489,16 +540,19 @@ func (f *Follower) probe() {
 			return
 		}
 		_ = f.next.Close()
-		f.next, f.nextInfo = nil, nil
+		f.next, f.nextInfo = nil, safefs.Info{}
 	}
-	file, err := openShared(f.path)
+	sf, err := f.dir.Open(f.name)
+	if _, ok := safefs.Refusal(err); ok {
+		f.refused = err
+		return
+	}
 	if err != nil {
 		return
 	}
-	finfo, err := file.Stat()
-	if err != nil || !finfo.Mode().IsRegular() || os.SameFile(finfo, f.curInfo) {
-		_ = file.Close()
+	if sf.Info().Same(f.curInfo) {
+		_ = sf.Close()
 		return
 	}
-	f.next, f.nextInfo = file, finfo
+	f.next, f.nextInfo = sf.File, sf.Info()
 }

@@ -121,7 +121,7 @@ func TestOpenDevice(t *testing.T) {
 	}
 	st, err := d.Stat("zero.log")
 	must(t, err)
-	if typeReason(st.Mode) != ReasonDevice {
+	if TypeReason(st.Mode) != ReasonDevice {
 		t.Errorf("Stat mode %v", st.Mode)
 	}
 }

@@ -108,9 +108,9 @@ func (i Info) IsRegular() bool { return i.Mode.IsRegular() }
 // Same reports whether two Infos describe the same file.
 func (i Info) Same(o Info) bool { return i.ID == o.ID }
 
-// typeReason is the refusal reason for a file mode that is not a regular
-// file, or "" for a regular file.
-func typeReason(m fs.FileMode) string {
+// TypeReason is the refusal reason for a file mode that is not a regular
+// file (symlink, fifo, device, socket, directory), or "" for a regular file.
+func TypeReason(m fs.FileMode) string {
 	switch {
 	case m.IsRegular():
 		return ""
@@ -214,7 +214,7 @@ func (d *Dir) Open(rel string) (*File, error) {
 		f.Close()
 		return nil, fmt.Errorf("stat %s: %w", d.Join(rel), err)
 	}
-	if r := typeReason(info.Mode); r != "" {
+	if r := TypeReason(info.Mode); r != "" {
 		f.Close()
 		return nil, refuse(d.Join(rel), r, "")
 	}

@@ -24,8 +24,8 @@ func TestTypeReason(t *testing.T) {
 		{fs.ModeIrregular, "not a regular file"},
 	}
 	for _, c := range cases {
-		if got := typeReason(c.mode); got != c.want {
-			t.Errorf("typeReason(%v) = %q, want %q", c.mode, got, c.want)
+		if got := TypeReason(c.mode); got != c.want {
+			t.Errorf("TypeReason(%v) = %q, want %q", c.mode, got, c.want)
 		}
 	}
 }
