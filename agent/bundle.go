@@ -16,6 +16,7 @@ import (
 	"github.com/pbxagent/pbxagent/collectors"
 	"github.com/pbxagent/pbxagent/config"
 	"github.com/pbxagent/pbxagent/follow"
+	"github.com/pbxagent/pbxagent/internal/safefs"
 	"github.com/pbxagent/pbxagent/minisign"
 )
 
@@ -139,6 +140,7 @@ func (a *Agent) Bundle(ctx context.Context, req BundleRequest) (*BundleResult, e
 
 	progress(Progress{Step: "planning"})
 	plan := a.planLogs(req, started)
+	defer plan.close()
 	if err := guard.Check(plan.estimate(req)); err != nil {
 		return nil, err
 	}
@@ -168,7 +170,7 @@ func (a *Agent) Bundle(ctx context.Context, req BundleRequest) (*BundleResult, e
 	// The live window starts first, so nothing written while the static
 	// parts are collected is missed.
 	var windowEnd time.Time
-	win := &window{}
+	win := &window{logDir: plan.dir}
 	if req.Duration > 0 {
 		windowEnd = time.Now().Add(req.Duration)
 		if err := a.startWindow(ctx, req, w, guard, win, host); err != nil {
@@ -366,31 +368,24 @@ func (a *Agent) addConfig(w *bundle.Writer) error {
 }
 
 func (a *Agent) addRedacted(w *bundle.Writer, src, dst string) error {
-	fi, err := os.Lstat(src)
+	data, fi, err := readPBXFile(src, maxConfigFile)
 	if err != nil {
 		w.Missing(dst, "config", reason(src, err))
 		return nil
 	}
-	if !fi.Mode().IsRegular() {
-		w.Missing(dst, "config", fmt.Sprintf("%s is not a regular file (symlinks are not followed)", src))
-		return nil
-	}
-	if fi.Size() > maxConfigFile {
-		w.Missing(dst, "config", fmt.Sprintf("%s is %d bytes, larger than the %d-byte limit for configuration files", src, fi.Size(), maxConfigFile))
-		return nil
-	}
-	data, err := os.ReadFile(src)
-	if err != nil {
-		w.Missing(dst, "config", reason(src, err))
-		return nil
+	if fi.Links > 1 {
+		w.Warn(linkNote(src, fi.Links))
 	}
 	red, n := a.redactor.Bytes(data)
 	return w.Add(bundle.Entry{Path: dst, Collector: "config", Source: src, Size: int64(len(red)),
-		ModTime: fi.ModTime(), Reader: strings.NewReader(string(red)), Redactions: &n})
+		ModTime: fi.ModTime, Reader: strings.NewReader(string(red)), Redactions: &n})
 }
 
 // reason turns a file error into the manifest's wording.
 func reason(path string, err error) string {
+	if r, ok := refusedReason(err); ok {
+		return r
+	}
 	switch {
 	case errors.Is(err, os.ErrNotExist):
 		return fmt.Sprintf("%s does not exist", path)
@@ -404,6 +399,7 @@ func reason(path string, err error) string {
 // window holds the long-running captures of the live window.
 type window struct {
 	mu       sync.Mutex
+	logDir   *safefs.Dir // the PBX log folder the follower opens through
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
 	follower *follow.Follower
@@ -430,10 +426,14 @@ func (a *Agent) startWindow(ctx context.Context, req BundleRequest, w *bundle.Wr
 			win.closers = append(win.closers, func() { lc.spool.Close() })
 		}
 	}
-	src := filepath.Join(a.cfg.LogDir(), "callmanager.log")
-	f, err := follow.Open(src, follow.Options{Poll: followPoll, MaxBytes: min(req.MaxFileSize, req.MaxSize/4)})
+	src := filepath.Join(a.cfg.LogDir(), activeLog)
+	if win.logDir == nil {
+		w.Missing(windowLogName, "follow", fmt.Sprintf("cannot follow %s: the log folder could not be opened", src))
+		return nil
+	}
+	f, err := follow.OpenIn(win.logDir, activeLog, follow.Options{Poll: followPoll, MaxBytes: min(req.MaxFileSize, req.MaxSize/4)})
 	if err != nil {
-		w.Missing(windowLogName, "follow", fmt.Sprintf("cannot follow %s: %v", src, err))
+		w.Missing(windowLogName, "follow", fmt.Sprintf("cannot follow %s: %s", src, reason(src, err)))
 		return nil
 	}
 	sp, err := bundle.NewSpool(req.OutputDir, g)
@@ -484,6 +484,12 @@ func (win *window) finish(w *bundle.Writer) error {
 	if ferr != nil {
 		sec["error"] = ferr.Error()
 		e.Error = ferr.Error()
+		if r, ok := refusedReason(ferr); ok {
+			sec["error"], e.Error = r, r
+		}
+	}
+	if n := win.follower.Links(); n > 1 {
+		w.Warn(linkNote(win.follower.Path(), n))
 	}
 	win.sections["follow"] = sec
 	return w.Add(e)

@@ -5,15 +5,13 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/pbxagent/pbxagent/bundle"
 	"github.com/pbxagent/pbxagent/config"
+	"github.com/pbxagent/pbxagent/internal/safefs"
 )
 
 // activeLog is the log support always asks for first.
@@ -32,6 +30,7 @@ type logFile struct {
 // logPlan is the set of logs a bundle takes, decided before writing so the
 // free-space check can estimate the archive's size.
 type logPlan struct {
+	dir      *safefs.Dir // the PBX log folder, nil when it could not be opened
 	files    []logFile
 	warnings []string
 	missing  []bundle.MissingEntry
@@ -60,55 +59,46 @@ func (a *Agent) planLogs(req BundleRequest, now time.Time) *logPlan {
 	var active, archived []logFile
 	var oldCount int
 	var oldBytes int64
-	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			if path == dir {
-				return err
-			}
-			p.missing = append(p.missing, bundle.MissingEntry{Path: "logs/" + a.relLog(path), Collector: "logs", Reason: reason(path, err)})
-			return nil
-		}
-		if d.IsDir() {
-			return nil
-		}
-		rel := a.relLog(path)
-		if name := d.Name(); strings.HasPrefix(name, "pbx-support-") || strings.HasPrefix(name, ".pbx-support-") {
-			return nil // a bundle (or one being written) in an output folder under the log folder
-		}
-		if "logs/"+rel == windowLogName {
-			p.missing = append(p.missing, bundle.MissingEntry{Path: "logs/" + rel, Collector: "logs",
-				Reason: "the name is used for the live window's lines in the bundle; this file was left out"})
-			return nil
-		}
-		if !d.Type().IsRegular() {
-			p.missing = append(p.missing, bundle.MissingEntry{Path: "logs/" + rel, Collector: "logs",
-				Reason: fmt.Sprintf("%s is not a regular file (symlinks are not followed)", path)})
-			return nil
-		}
-		fi, err := d.Info()
-		if err != nil {
-			p.missing = append(p.missing, bundle.MissingEntry{Path: "logs/" + rel, Collector: "logs", Reason: reason(path, err)})
-			return nil
-		}
-		lf := logFile{src: path, rel: rel, size: fi.Size(), mtime: fi.ModTime()}
-		if strings.HasSuffix(strings.ToLower(path), ".gz") {
-			lf.archive = true
-			if now.Sub(fi.ModTime()) > req.Since {
-				oldCount++
-				oldBytes += fi.Size()
-				return nil
-			}
-			archived = append(archived, lf)
-			return nil
-		}
-		active = append(active, lf)
-		return nil
-	})
+	d, err := a.openLogDir()
 	if err != nil {
 		p.missing = append(p.missing, bundle.MissingEntry{Path: "logs/", Collector: "logs",
 			Reason: fmt.Sprintf("PBX log folder: %s (set pbx.log_dir or pbx.data_dir in the configuration if PortSIP uses another path)", reason(dir, err))})
 		return p
 	}
+	p.dir = d
+	p.warnings = append(p.warnings, d.Notes...)
+	walkLogs(d, "", func(rel string, fi safefs.Info, err error) {
+		path := d.Join(rel)
+		if err != nil {
+			p.missing = append(p.missing, bundle.MissingEntry{Path: "logs/" + rel, Collector: "logs", Reason: reason(path, err)})
+			return
+		}
+		if name := fi.Name; strings.HasPrefix(name, "pbx-support-") || strings.HasPrefix(name, ".pbx-support-") {
+			return // a bundle (or one being written) in an output folder under the log folder
+		}
+		if "logs/"+rel == windowLogName {
+			p.missing = append(p.missing, bundle.MissingEntry{Path: "logs/" + rel, Collector: "logs",
+				Reason: "the name is used for the live window's lines in the bundle; this file was left out"})
+			return
+		}
+		if why := safefs.TypeReason(fi.Mode); why != "" {
+			p.missing = append(p.missing, bundle.MissingEntry{Path: "logs/" + rel, Collector: "logs",
+				Reason: fmt.Sprintf("refused (%s): %s is not a regular file (in PBX folders symlinks are never followed, FIFOs and devices never read)", why, path)})
+			return
+		}
+		lf := logFile{src: path, rel: rel, size: fi.Size, mtime: fi.ModTime}
+		if strings.HasSuffix(strings.ToLower(rel), ".gz") {
+			lf.archive = true
+			if now.Sub(fi.ModTime) > req.Since {
+				oldCount++
+				oldBytes += fi.Size
+				return
+			}
+			archived = append(archived, lf)
+			return
+		}
+		active = append(active, lf)
+	})
 	if oldCount > 0 {
 		p.warnings = append(p.warnings, fmt.Sprintf("%d archived logs (%s) older than --since %s were left out; use a longer --since to include them",
 			oldCount, config.HumanBytes(oldBytes), config.Duration(req.Since)))
@@ -152,12 +142,55 @@ func (a *Agent) planLogs(req BundleRequest, now time.Time) *logPlan {
 	return p
 }
 
-func (a *Agent) relLog(path string) string {
-	rel, err := filepath.Rel(a.cfg.LogDir(), path)
-	if err != nil {
-		rel = filepath.Base(path)
+// openLogDir opens the PBX log folder with safefs; its notes name a folder
+// that is world-writable or owned by neither root nor the PBX user (the
+// owner of the data folder).
+func (a *Agent) openLogDir() (*safefs.Dir, error) {
+	owner := int64(-1)
+	if dd, err := safefs.OpenDir(a.cfg.PBX.DataDir, safefs.DirOptions{Owner: -1}); err == nil {
+		owner = dd.Info().UID
+		dd.Close()
 	}
-	return filepath.ToSlash(rel)
+	return safefs.OpenDir(a.cfg.LogDir(), safefs.DirOptions{Owner: owner})
+}
+
+// walkLogs calls fn for every entry below rel in d, depth first, without
+// following symlinks; folders are descended, not reported.
+func walkLogs(d *safefs.Dir, rel string, fn func(rel string, fi safefs.Info, err error)) {
+	sub := d
+	if rel != "" {
+		s, err := d.OpenSubdir(rel)
+		if err != nil {
+			fn(rel, safefs.Info{}, err)
+			return
+		}
+		defer s.Close()
+		sub = s
+	}
+	ents, err := sub.ReadDir()
+	if err != nil {
+		fn(rel, safefs.Info{}, err)
+		return
+	}
+	for _, e := range ents {
+		r := e.Name()
+		if rel != "" {
+			r = rel + "/" + r
+		}
+		fi, err := d.Stat(r)
+		if err == nil && fi.Mode.IsDir() {
+			walkLogs(d, r, fn)
+			continue
+		}
+		fn(r, fi, err)
+	}
+}
+
+// close releases the log folder's handle.
+func (p *logPlan) close() {
+	if p.dir != nil {
+		p.dir.Close()
+	}
 }
 
 // addLogs streams the planned logs into the archive. callmanager.log is
@@ -186,7 +219,7 @@ func (a *Agent) addLogs(ctx context.Context, w *bundle.Writer, req BundleRequest
 			}
 			continue
 		}
-		if err := addTail(w, f, dst); err != nil {
+		if err := addTail(w, p.dir, f, dst); err != nil {
 			return err
 		}
 	}
@@ -195,21 +228,24 @@ func (a *Agent) addLogs(ctx context.Context, w *bundle.Writer, req BundleRequest
 
 // addTail adds the newest f.keep bytes of a file, starting at a line
 // boundary when the file is cut.
-func addTail(w *bundle.Writer, f logFile, dst string) error {
-	fh, err := os.Open(f.src)
+func addTail(w *bundle.Writer, d *safefs.Dir, f logFile, dst string) error {
+	fh, err := d.Open(f.rel)
 	if err != nil {
 		w.Missing(dst, "logs", reason(f.src, err))
 		return nil
 	}
 	defer fh.Close()
-	fi, err := fh.Stat()
+	fi, err := fh.Restat()
 	if err != nil {
 		w.Missing(dst, "logs", reason(f.src, err))
 		return nil
 	}
+	if fi.Links > 1 {
+		w.Warn(linkNote(f.src, fi.Links))
+	}
 	// Take the tail from the file's current end: a log that grew since
 	// planning keeps its newest lines within the planned byte count.
-	size := fi.Size()
+	size := fi.Size
 	if f.archive && size != f.size {
 		size = min(size, f.size) // an archive is included whole or cut, never realigned
 	}
@@ -219,9 +255,9 @@ func addTail(w *bundle.Writer, f logFile, dst string) error {
 		start = lineStart(fh, start, size)
 	}
 	e := bundle.Entry{Path: dst, Collector: "logs", Source: f.src, Size: size - start,
-		ModTime: fi.ModTime(), Reader: io.NewSectionReader(fh, start, size-start), TruncatedBytes: start}
-	if fi.Size() < f.size {
-		e.Error = fmt.Sprintf("file shrank from %d to %d bytes while the bundle was made (rotated?)", f.size, fi.Size())
+		ModTime: fi.ModTime, Reader: io.NewSectionReader(fh, start, size-start), TruncatedBytes: start}
+	if fi.Size < f.size {
+		e.Error = fmt.Sprintf("file shrank from %d to %d bytes while the bundle was made (rotated?)", f.size, fi.Size)
 	}
 	return w.Add(e)
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/pbxagent/pbxagent/bundle"
+	"github.com/pbxagent/pbxagent/internal/safefs"
 	"github.com/pbxagent/pbxagent/config"
 )
 
@@ -299,7 +300,7 @@ func TestPlanLogsDoesNotFollowSymlinks(t *testing.T) {
 			t.Errorf("symlink %s not recorded as missing", name)
 			continue
 		}
-		if !strings.Contains(m.Reason, "not followed") {
+		if !strings.Contains(m.Reason, "refused (symlink)") {
 			t.Errorf("%s: reason %q", name, m.Reason)
 		}
 	}
@@ -390,10 +391,11 @@ func TestAddTailStartsAtLineBoundary(t *testing.T) {
 	src := writeLog(t, dir, "callmanager.log", data, time.Now(), 0)
 	size := int64(len(data))
 	w := zipWriter(t)
+	d := openDirT(t, dir)
 	keeps := []int64{1, 7, 100, 1001, 2500, size - 1, size}
 	for _, keep := range keeps {
 		f := logFile{src: src, rel: "callmanager.log", size: size, keep: keep}
-		if err := addTail(w, f, fmt.Sprintf("logs/keep-%d.log", keep)); err != nil {
+		if err := addTail(w, d, f, fmt.Sprintf("logs/keep-%d.log", keep)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -434,11 +436,12 @@ func TestAddTailExactLinesAndArchives(t *testing.T) {
 	gz := bytes.Repeat([]byte{0x1f, 0x8b, 'z', '\n', 'q'}, 200) // 1000 bytes with newlines inside
 	gzSrc := writeLog(t, dir, "old.log.gz", gz, now, 0)
 	w := zipWriter(t)
-	if err := addTail(w, logFile{src: src, size: 5000, keep: 3000}, "logs/callmanager.log"); err != nil {
+	d := openDirT(t, dir)
+	if err := addTail(w, d, logFile{src: src, rel: "callmanager.log", size: 5000, keep: 3000}, "logs/callmanager.log"); err != nil {
 		t.Fatal(err)
 	}
 	// An archived log is never cut at a newline.
-	if err := addTail(w, logFile{src: gzSrc, size: 1000, keep: 998, archive: true}, "logs/old.log.gz"); err != nil {
+	if err := addTail(w, d, logFile{src: gzSrc, rel: "old.log.gz", size: 1000, keep: 998, archive: true}, "logs/old.log.gz"); err != nil {
 		t.Fatal(err)
 	}
 	m, files := closeAndRead(t, w)
@@ -456,11 +459,12 @@ func TestAddTailShrunkAndGone(t *testing.T) {
 	data := lines(20, 50, "s") // 1000 bytes
 	src := writeLog(t, dir, "callmanager.log", data, time.Now(), 0)
 	w := zipWriter(t)
+	d := openDirT(t, dir)
 	// Planned at 4000 bytes, rotated to 1000 since.
-	if err := addTail(w, logFile{src: src, size: 4000, keep: 4000}, "logs/callmanager.log"); err != nil {
+	if err := addTail(w, d, logFile{src: src, rel: "callmanager.log", size: 4000, keep: 4000}, "logs/callmanager.log"); err != nil {
 		t.Fatal(err)
 	}
-	if err := addTail(w, logFile{src: filepath.Join(dir, "gone.log"), size: 10, keep: 10}, "logs/gone.log"); err != nil {
+	if err := addTail(w, d, logFile{src: filepath.Join(dir, "gone.log"), rel: "gone.log", size: 10, keep: 10}, "logs/gone.log"); err != nil {
 		t.Fatal(err)
 	}
 	m, files := closeAndRead(t, w)
@@ -617,4 +621,14 @@ func TestBundleDefaults(t *testing.T) {
 	if got.Format != bundle.DefaultFormat() || got.OutputDir != "/var/out" {
 		t.Errorf("empty configured format / set output dir: %+v", got)
 	}
+}
+
+func openDirT(t *testing.T, dir string) *safefs.Dir {
+	t.Helper()
+	d, err := safefs.OpenDir(dir, safefs.DirOptions{Owner: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	return d
 }

@@ -282,12 +282,39 @@ func runOne(ctx context.Context, n Named, timeout time.Duration) (o Outcome) {
 			o.Error = o.Err.Error()
 		}
 	}()
-	rep, err := n.Collector.Collect(ctx)
+	rep, err := collectAbandoning(ctx, n)
 	if err == nil && rep == nil {
 		err = fmt.Errorf("collector %s returned no report", n.Name)
 	}
 	o.Report, o.Err = rep, err
 	return o
+}
+
+// collectAbandoning runs the collector in a goroutine of its own and stops
+// waiting when ctx ends: a collector stuck in a system call (a hung NFS
+// mount, a FIFO) is abandoned and recorded as timed out, and the run goes
+// on. The goroutine finishes on its own when the call returns.
+func collectAbandoning(ctx context.Context, n Named) (*Report, error) {
+	type result struct {
+		rep *Report
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		defer func() {
+			if r := recover(); r != nil {
+				done <- result{err: fmt.Errorf("collector %s panicked: %v", n.Name, r)}
+			}
+		}()
+		rep, err := n.Collector.Collect(ctx)
+		done <- result{rep, err}
+	}()
+	select {
+	case r := <-done:
+		return r.rep, r.err
+	case <-ctx.Done():
+		return nil, fmt.Errorf("collector %s timed out and was abandoned: %w", n.Name, context.Cause(ctx))
+	}
 }
 
 // severity ranks the states for Worst: CRITICAL outranks UNKNOWN, as

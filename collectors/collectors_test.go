@@ -290,3 +290,29 @@ func TestOutcomeReason(t *testing.T) {
 type collectorFunc func(context.Context) (*Report, error)
 
 func (f collectorFunc) Collect(ctx context.Context) (*Report, error) { return f(ctx) }
+
+// stuckCollector blocks, ignoring its context, as a collector stuck in a
+// system call would.
+type stuckCollector struct{ release chan struct{} }
+
+func (s stuckCollector) Collect(context.Context) (*Report, error) {
+	<-s.release
+	return &Report{}, nil
+}
+
+// TestRunAbandonsStuckCollector: a collector that ignores its context is
+// abandoned at its timeout and recorded as timed out; the others finish.
+func TestRunAbandonsStuckCollector(t *testing.T) {
+	stuck := stuckCollector{release: make(chan struct{})}
+	defer close(stuck.release)
+	outs := Run(context.Background(), []Named{
+		{Name: "stuck", Collector: stuck},
+		{Name: "ok", Collector: collectorFunc(func(context.Context) (*Report, error) { return &Report{Summary: "fine"}, nil })},
+	}, 50*time.Millisecond)
+	if outs[0].Err == nil || !strings.Contains(outs[0].Error, "timed out") || !errors.Is(outs[0].Err, context.DeadlineExceeded) {
+		t.Errorf("stuck collector: %+v", outs[0])
+	}
+	if outs[1].Err != nil || outs[1].Report.Summary != "fine" {
+		t.Errorf("other collector: %+v", outs[1])
+	}
+}

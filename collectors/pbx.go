@@ -1,13 +1,13 @@
 package collectors
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/pbxagent/pbxagent/internal/safefs"
 )
 
 // PBX reports the facts of the PortSIP installation: data folder, installed
@@ -93,18 +93,25 @@ func (p *PBX) Collect(ctx context.Context) (*Report, error) {
 	return &Report{State: StateOK, Summary: summary, Data: d, Text: textTable(rows)}, nil
 }
 
-// firstLine returns the first line of a file, trimmed, reading at most 4 KiB.
+// firstLine returns the first line of a file of the PBX, trimmed, reading
+// at most 4 KiB through safefs: a symlink, FIFO or device named VERSION is
+// refused, never followed or waited on.
 func firstLine(path string) (string, error) {
-	f, err := os.Open(path)
+	d, err := safefs.OpenDir(filepath.Dir(path), safefs.DirOptions{Owner: -1})
+	if err != nil {
+		return "", err
+	}
+	defer d.Close()
+	f, err := d.Open(filepath.Base(path))
 	if err != nil {
 		return "", err
 	}
 	defer f.Close()
-	r := bufio.NewReader(io.LimitReader(f, 4096))
-	line, err := r.ReadString('\n')
-	if err != nil && err != io.EOF {
-		return "", err
+	head, err := safefs.ReadLimited(f, 4096)
+	if err != nil {
+		return "", fmt.Errorf("read %s: %w", path, err)
 	}
+	line, _, _ := strings.Cut(string(head), "\n")
 	line = strings.TrimSpace(strings.TrimPrefix(line, "\ufeff"))
 	if line == "" {
 		return "", fmt.Errorf("%s: empty first line", path)
