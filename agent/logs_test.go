@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"github.com/pbxagent/pbxagent/bundle"
-	"github.com/pbxagent/pbxagent/internal/safefs"
 	"github.com/pbxagent/pbxagent/config"
+	"github.com/pbxagent/pbxagent/internal/safefs"
 )
 
 // testAgent returns an agent whose PBX log folder is a fresh temporary
