@@ -34,6 +34,8 @@ type BundleRequest struct {
 	Format      bundle.Format
 	// NoCapture skips the packet capture.
 	NoCapture bool
+	// NoSign writes an unsigned bundle without reading the signing key.
+	NoSign bool
 	// Capture says what to capture during the window.
 	Capture CaptureRequest
 	// CommandLine is recorded in the manifest after redaction.
@@ -137,6 +139,7 @@ func (a *Agent) Bundle(ctx context.Context, req BundleRequest) (*BundleResult, e
 		return nil, fmt.Errorf("create output folder %s: %w (choose another with --output)", req.OutputDir, err)
 	}
 	guard := bundle.NewGuard(req.OutputDir, a.cfg.Bundle.ReservePercent, int64(a.cfg.Bundle.ReserveMin))
+	stale := a.removeStale(req.OutputDir)
 
 	progress(Progress{Step: "planning"})
 	plan := a.planLogs(req, started)
@@ -148,11 +151,13 @@ func (a *Agent) Bundle(ctx context.Context, req BundleRequest) (*BundleResult, e
 	res := &BundleResult{SecretKeyFile: a.cfg.SecretKeyPath(), PublicKeyFile: a.cfg.PublicKeyPath()}
 	var signer bundle.Signer
 	var keyWarning string
-	priv, created, kerr := minisign.LoadOrCreate(res.SecretKeyFile, res.PublicKeyFile)
-	if kerr != nil {
-		keyWarning = fmt.Sprintf("bundle is NOT signed: signing key %s: %v (create one with `pbxagent keygen`)", res.SecretKeyFile, kerr)
-		a.log.Warn("bundle will not be signed", "key", res.SecretKeyFile, "err", kerr)
+	if req.NoSign {
+		keyWarning = "bundle is NOT signed: --no-sign was given"
 	} else {
+		priv, created, kerr := minisign.LoadOrCreate(res.SecretKeyFile, res.PublicKeyFile)
+		if kerr != nil {
+			return nil, fmt.Errorf("signing key %s cannot be used: %w (replace it with `pbxagent keygen --force`, or give --no-sign if an unsigned bundle is really wanted)", res.SecretKeyFile, kerr)
+		}
 		signer = priv
 		res.KeyCreated = created
 		res.PublicKey = priv.Public().String()
@@ -166,6 +171,21 @@ func (a *Agent) Bundle(ctx context.Context, req BundleRequest) (*BundleResult, e
 	if keyWarning != "" {
 		w.Warn(keyWarning)
 	}
+	if stale != "" {
+		w.Warn(stale)
+	}
+	// Stop (SIGTERM, SIGHUP, the first Ctrl-C) ends collection early in
+	// every phase, not only the live window: what is collected by then is
+	// written as a partial bundle.
+	cctx, cstop := context.WithCancel(ctx)
+	defer cstop()
+	go func() {
+		select {
+		case <-req.Stop:
+			cstop()
+		case <-cctx.Done():
+		}
+	}()
 
 	// The live window starts first, so nothing written while the static
 	// parts are collected is missed.
@@ -185,7 +205,7 @@ func (a *Agent) Bundle(ctx context.Context, req BundleRequest) (*BundleResult, e
 	}
 
 	step("collecting system snapshot")
-	system, err := a.addSystem(ctx, w)
+	system, err := a.addSystem(cctx, w)
 	if err != nil {
 		return nil, err
 	}
@@ -194,7 +214,7 @@ func (a *Agent) Bundle(ctx context.Context, req BundleRequest) (*BundleResult, e
 		return nil, err
 	}
 	step("collecting PBX logs")
-	if err := a.addLogs(ctx, w, req, plan, win); err != nil {
+	if err := a.addLogs(cctx, w, req, plan, win); err != nil {
 		return nil, err
 	}
 
@@ -233,7 +253,7 @@ func (a *Agent) Bundle(ctx context.Context, req BundleRequest) (*BundleResult, e
 		}
 		if win.capture != nil {
 			step("analysing the capture")
-			if err := a.addAnalysis(ctx, w, win, system); err != nil {
+			if err := a.addAnalysis(cctx, w, win, system); err != nil {
 				return nil, err
 			}
 		}
@@ -243,6 +263,9 @@ func (a *Agent) Bundle(ctx context.Context, req BundleRequest) (*BundleResult, e
 			partial, reason = true, "interrupted"
 		default:
 		}
+	}
+	if !partial && cctx.Err() != nil && ctx.Err() == nil {
+		partial, reason = true, "interrupted; collection ended early"
 	}
 	if ctx.Err() != nil {
 		return nil, fmt.Errorf("bundle aborted: %w", ctx.Err())
@@ -290,6 +313,22 @@ func (a *Agent) Bundle(ctx context.Context, req BundleRequest) (*BundleResult, e
 			Truncated: lc.stats.Truncated, StopReason: lc.stats.StopReason, Filter: lc.stats.Filter}
 	}
 	return res, nil
+}
+
+// removeStale removes unfinished bundle files earlier runs left in dir
+// (unlocked .partial files of this naming) and returns the sentence saying
+// so, or "".
+func (a *Agent) removeStale(dir string) string {
+	removed, errs := bundle.RemoveStale(dir)
+	for _, err := range errs {
+		a.log.Warn("stale bundle file not removed", "err", err)
+	}
+	if len(removed) == 0 {
+		return ""
+	}
+	note := bundle.StaleNote(dir, removed)
+	a.log.Info(note)
+	return note
 }
 
 func (a *Agent) redactArgs(args []string) []string {

@@ -201,10 +201,11 @@ func (a *Agent) addLogs(ctx context.Context, w *bundle.Writer, req BundleRequest
 		w.Missing(m.Path, m.Collector, m.Reason)
 	}
 	for _, f := range p.files {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
 		dst := "logs/" + f.rel
+		if ctx.Err() != nil {
+			w.Missing(dst, "logs", "not collected: the run was interrupted")
+			continue
+		}
 		if f.rel == activeLog && win.follower != nil {
 			// The log may have grown since planning: take it whole up to
 			// the per-file cap unless the budget already cut it.

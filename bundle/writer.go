@@ -113,6 +113,11 @@ func Create(opt Options) (*Writer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create bundle file in %s: %w", opt.Dir, err)
 	}
+	if err := lockFile(f); err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return nil, fmt.Errorf("lock %s: %w", f.Name(), err)
+	}
 	if err := f.Chmod(0o600); err != nil && !isUnsupported(err) {
 		f.Close()
 		os.Remove(f.Name())

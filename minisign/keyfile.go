@@ -3,6 +3,7 @@ package minisign
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -11,7 +12,7 @@ import (
 
 // LoadPrivateKey reads and parses an unencrypted minisign secret key file.
 func LoadPrivateKey(path string) (PrivateKey, error) {
-	data, err := os.ReadFile(path)
+	data, err := readKeyFile(path)
 	if err != nil {
 		return PrivateKey{}, fmt.Errorf("minisign: reading secret key: %w", err)
 	}
@@ -24,7 +25,7 @@ func LoadPrivateKey(path string) (PrivateKey, error) {
 
 // LoadPublicKey reads and parses a minisign public key file.
 func LoadPublicKey(path string) (PublicKey, error) {
-	data, err := os.ReadFile(path)
+	data, err := readKeyFile(path)
 	if err != nil {
 		return PublicKey{}, fmt.Errorf("minisign: reading public key: %w", err)
 	}
@@ -33,6 +34,42 @@ func LoadPublicKey(path string) (PublicKey, error) {
 		return PublicKey{}, fmt.Errorf("%s: %w", path, err)
 	}
 	return k, nil
+}
+
+// maxKeyFile bounds a key file read: minisign key files are a few hundred
+// bytes, and a path pointing at a device such as /dev/zero must not be read
+// without end.
+const maxKeyFile = 64 << 10
+
+// readKeyFile reads a key file of at most maxKeyFile bytes. The open does
+// not block (a FIFO), and only a regular file is read.
+func readKeyFile(path string) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|openNonBlock, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case fi.IsDir():
+		return nil, fmt.Errorf("%s is a folder, not a key file", path)
+	case !fi.Mode().IsRegular():
+		return nil, fmt.Errorf("%s is not a regular file (%v)", path, fi.Mode().Type())
+	}
+	data, err := io.ReadAll(io.LimitReader(f, maxKeyFile+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > maxKeyFile {
+		return nil, fmt.Errorf("%s is larger than %d bytes; it is not a minisign key file", path, maxKeyFile)
+	}
+	if len(data) == 0 {
+		return nil, fmt.Errorf("%s is empty", path)
+	}
+	return data, nil
 }
 
 // WriteKeyPair stores a key pair: the secret key at secretPath and, unless

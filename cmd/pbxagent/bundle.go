@@ -28,6 +28,7 @@ type bundleFlags struct {
 	maxFileSize config.ByteSize
 	format      string
 	noCapture   bool
+	noSign      bool
 	json        bool
 
 	ifaces       []string
@@ -76,6 +77,7 @@ Ctrl-C during --duration finishes the bundle early with what was collected
 	fl.Var(&f.maxFileSize, "max-file-size", "cap on one file; logs keep their newest bytes (default from the configuration)")
 	fl.StringVar(&f.format, "format", "", "archive format: tar.gz, tar.zst or zip (default tar.gz; zip on Windows)")
 	fl.BoolVar(&f.noCapture, "no-capture", false, "do not capture packets during --duration")
+	fl.BoolVar(&f.noSign, "no-sign", false, "write an unsigned bundle (when the signing key is broken and a bundle is needed now)")
 	fl.StringArrayVar(&f.ifaces, "iface", nil, "capture on this interface only (repeatable; default: every interface that is up)")
 	fl.IntSliceVar(&f.sipPorts, "sip-port", nil, "SIP port to capture, TCP and UDP (repeatable; default: the PBX's SIP ports 5060,5061,5063,5065,5066,5067)")
 	fl.StringVar(&f.rtpRange, "rtp-range", "", "RTP port range to capture, e.g. 45000-65000 (default: the PBX's)")
@@ -173,6 +175,14 @@ func noArgs(cmd *cobra.Command, args []string) error {
 	return nil
 }
 
+// stopGrace is how long a bundle may take to finish after the first
+// interruption before it is aborted, so that it always ends within 5 s.
+const stopGrace = 4 * time.Second
+
+// stopHard is how long an aborted bundle may take to clean up before the
+// process exits regardless.
+const stopHard = 800 * time.Millisecond
+
 func (a *app) runBundle(cmd *cobra.Command, f bundleFlags) error {
 	if f.duration < 0 {
 		return usageError("--duration %s: must not be negative", f.duration)
@@ -184,6 +194,7 @@ func (a *app) runBundle(cmd *cobra.Command, f bundleFlags) error {
 		MaxSize:     int64(f.maxSize),
 		MaxFileSize: int64(f.maxFileSize),
 		NoCapture:   f.noCapture,
+		NoSign:      f.noSign,
 		CommandLine: a.args,
 	}
 	if cmd.Flags().Changed("since") && f.since == 0 {
@@ -208,15 +219,18 @@ func (a *app) runBundle(cmd *cobra.Command, f bundleFlags) error {
 		req.Format = fm
 	}
 
-	// First Ctrl-C or SIGTERM: finish early with what was collected.
-	// Second: abort and remove the partial file.
+	// First Ctrl-C, SIGTERM or SIGHUP (a closed SSH session): finish early
+	// with what was collected, within stopGrace. Second, or past the grace:
+	// abort and remove the partial file.
 	ctx, abort := context.WithCancel(cmd.Context())
 	defer abort()
 	stop := make(chan struct{})
 	req.Stop = stop
 	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer signal.Stop(sigs)
+	// A closed terminal must not kill the run through a write to it.
+	signal.Ignore(syscall.SIGPIPE)
 	prog := newProgress(a.stderr, f.json)
 	go func() {
 		n := 0
@@ -225,6 +239,16 @@ func (a *app) runBundle(cmd *cobra.Command, f bundleFlags) error {
 			if n == 1 {
 				close(stop)
 				prog.note("interrupted: finishing the bundle with what was collected (press Ctrl-C again to abort)")
+				time.AfterFunc(stopGrace, func() {
+					prog.note("the bundle did not finish in time after the interruption: aborting")
+					abort()
+					time.AfterFunc(stopHard, func() {
+						// Something ignores cancellation; the next run
+						// removes the unlocked partial file.
+						fmt.Fprintln(a.stderr, "pbxagent: bundle aborted; stopping now")
+						os.Exit(1)
+					})
+				})
 			} else {
 				prog.note("aborting: removing the partial bundle")
 				abort()
