@@ -46,6 +46,7 @@ func (c *Config) validate(goos string) []Problem {
 	absPath("pbx.data_dir", c.PBX.DataDir, true)
 	absPath("pbx.log_dir", c.PBX.LogDir, false)
 	absPath("pbx.install_dir", c.PBX.InstallDir, false)
+	ps = append(ps, c.pbxDirProblems(goos)...)
 	ports := func(key string, list []int) {
 		for i, p := range list {
 			if p < 1 || p > 65535 {

@@ -48,8 +48,12 @@ func (a *app) configCmd() *cobra.Command {
 			if len(args) == 1 {
 				path, explicit = args[0], true
 			}
-			if _, err := config.Load(path, explicit); err != nil {
+			cfg, err := config.Load(path, explicit)
+			if err != nil {
 				return &exitError{code: exitUsage, err: fmt.Errorf("%s is not valid:\n%w", path, err)}
+			}
+			if ps := cfg.CheckFiles(); len(ps) > 0 {
+				return &exitError{code: exitUsage, err: fmt.Errorf("%s is not valid:\n%w", path, &config.ValidationError{Problems: ps})}
 			}
 			if !explicit && !fileExists(path) {
 				fmt.Fprintf(a.stdout, "%s does not exist; the defaults are in use and valid\n", path)
