@@ -12,21 +12,20 @@
 //     subfolders and their contents (there is no recursion), symlinks (a
 //     symlink named x.gz is skipped, neither it nor its target is touched),
 //     devices, sockets and pipes.
-//   - The folder itself must not be a symlink: Plan refuses it with
-//     ErrSymlinkDir. Symlinks in its parents (a data folder moved to a bigger
-//     disk and linked back) are resolved once by Plan, and the real folder is
-//     then pinned by its identity (device and inode). Apply refuses to run if
-//     the folder found at that path is no longer the same folder, so a parent
-//     swapped for a symlink between Plan and Apply cannot redirect the
-//     deletions elsewhere.
-//   - On Linux, Apply opens the folder once (O_DIRECTORY|O_NOFOLLOW) and works
-//     only relative to that descriptor: fstatat with AT_SYMLINK_NOFOLLOW,
-//     then unlinkat. A deletion can therefore never leave the folder,
-//     whatever happens to the path meanwhile. Elsewhere (Windows), the
-//     folder's identity is re-checked before every deletion instead.
+//   - The folder is opened once with safefs, as a directory handle: it must
+//     not be a symlink itself (ErrSymlinkDir), and a symlink in a parent is
+//     honoured only if root made it in a folder only root can write (a data
+//     folder moved to a bigger disk and linked back); any other is refused.
+//     Result.Resolved is the folder really worked in, and the one printed.
+//   - Plan lists and describes entries relative to that handle, never by
+//     path. Apply opens the resolved folder again the same way and refuses
+//     to run if it is no longer the planned folder (device and inode), so a
+//     folder swapped for a symlink between Plan and Apply cannot redirect
+//     the deletions elsewhere. Deletions are relative to the handle
+//     (unlinkat on Unix).
 //   - Right before each deletion the file is looked up again without
 //     following symlinks and must still be the planned file: a regular file
-//     with the same identity, size and modification time, and on Linux the
+//     with the same identity, size and modification time, and on Unix the
 //     same change time (which cannot be set back, so a new file that reuses
 //     the inode number is told apart). A file replaced,
 //     grown or turned into a symlink since Plan is skipped (time-of-check to
@@ -52,8 +51,12 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
+
+	"github.com/pbxagent/pbxagent/internal/safefs"
 )
 
 // ArchiveSuffix ends the name of every archived PBX log.
@@ -90,7 +93,7 @@ type File struct {
 	// Reason says why the file was selected (ReasonAge or ReasonBudget).
 	Reason string `json:"reason,omitempty"`
 
-	info os.FileInfo // Lstat result at plan time, the identity Apply checks
+	info safefs.Info // described at plan time, the identity Apply checks
 }
 
 // Skipped is a candidate that was left alone, and why.
@@ -123,7 +126,7 @@ type Result struct {
 	// Applied is set once Apply ran; a plan is applied at most once.
 	Applied bool `json:"applied"`
 
-	dirInfo os.FileInfo
+	dirInfo *safefs.Info
 }
 
 // PlannedBytes returns the total size of the planned deletions.
@@ -152,31 +155,18 @@ func Plan(dir string, maxAge time.Duration, maxTotal int64, now time.Time) (*Res
 	if fi.Mode()&os.ModeSymlink != 0 {
 		return nil, fmt.Errorf("%s: %w", abs, ErrSymlinkDir)
 	}
-	if !fi.IsDir() {
-		return nil, fmt.Errorf("log folder %s: not a folder", abs)
-	}
-	resolved, err := filepath.EvalSymlinks(abs)
+	d, err := openFolder(abs)
 	if err != nil {
-		return nil, fmt.Errorf("log folder %s: resolve: %w", abs, err)
+		return nil, err
 	}
-	dirInfo, err := os.Lstat(resolved)
-	if err != nil {
-		return nil, fmt.Errorf("log folder %s: %w", resolved, err)
-	}
-	if !os.SameFile(fi, dirInfo) || !dirInfo.IsDir() {
-		return nil, fmt.Errorf("log folder %s: %w", abs, ErrDirChanged)
-	}
-	r := &Result{Dir: dir, Resolved: resolved, PlanTime: now, MaxAge: maxAge.String(), MaxTotal: maxTotal,
-		Planned: []File{}, Deleted: []File{}, dirInfo: dirInfo}
+	defer d.Close()
+	dirInfo := d.Info()
+	r := &Result{Dir: dir, Resolved: d.Path(), PlanTime: now, MaxAge: maxAge.String(), MaxTotal: maxTotal,
+		Planned: []File{}, Deleted: []File{}, dirInfo: &dirInfo}
 
-	d, err := os.Open(resolved)
+	entries, err := d.ReadDir()
 	if err != nil {
-		return nil, fmt.Errorf("open log folder: %w", err)
-	}
-	entries, err := d.ReadDir(-1)
-	d.Close()
-	if err != nil {
-		return nil, fmt.Errorf("read log folder %s: %w", resolved, err)
+		return nil, fmt.Errorf("read log folder %s: %w", r.Resolved, err)
 	}
 	var archives []File
 	for _, e := range entries {
@@ -188,7 +178,7 @@ func Plan(dir string, maxAge time.Duration, maxTotal int64, now time.Time) (*Res
 			r.Skipped = append(r.Skipped, Skipped{Name: name, Reason: SkipBadName})
 			continue
 		}
-		info, err := os.Lstat(filepath.Join(resolved, name))
+		info, err := d.Stat(name)
 		if errors.Is(err, os.ErrNotExist) {
 			continue
 		}
@@ -197,14 +187,14 @@ func Plan(dir string, maxAge time.Duration, maxTotal int64, now time.Time) (*Res
 			continue
 		}
 		switch {
-		case info.Mode()&os.ModeSymlink != 0:
+		case info.Mode&os.ModeSymlink != 0:
 			r.Skipped = append(r.Skipped, Skipped{Name: name, Reason: SkipSymlink})
 			continue
-		case !info.Mode().IsRegular():
+		case !info.IsRegular():
 			r.Skipped = append(r.Skipped, Skipped{Name: name, Reason: SkipNotRegular})
 			continue
 		}
-		archives = append(archives, File{Name: name, Size: info.Size(), ModTime: info.ModTime(), info: info})
+		archives = append(archives, File{Name: name, Size: info.Size, ModTime: info.ModTime, info: info})
 	}
 	slices.SortFunc(archives, func(a, b File) int {
 		if c := a.ModTime.Compare(b.ModTime); c != 0 {
@@ -268,27 +258,25 @@ func Apply(ctx context.Context, r *Result, log *slog.Logger) error {
 	if len(r.Planned) == 0 {
 		return nil
 	}
-	if fi, err := os.Lstat(r.Dir); err != nil {
-		return fmt.Errorf("apply log prune: %w", err)
-	} else if fi.Mode()&os.ModeSymlink != 0 {
-		return fmt.Errorf("apply log prune: %s: %w", r.Dir, ErrSymlinkDir)
-	}
-	rm, err := openDir(r.Resolved, r.dirInfo)
+	d, err := openFolder(r.Resolved)
 	if err != nil {
 		return fmt.Errorf("apply log prune: %w", err)
 	}
-	defer rm.close()
+	defer d.Close()
+	if !d.Info().Same(*r.dirInfo) || d.Path() != r.Resolved {
+		return fmt.Errorf("apply log prune: %s: %w", r.Resolved, ErrDirChanged)
+	}
 	for i := range r.Planned {
 		f := &r.Planned[i]
 		if err := ctx.Err(); err != nil {
 			r.Errors = append(r.Errors, fmt.Sprintf("%s: not attempted: %v", f.Name, err))
 			continue
 		}
-		if f.info == nil || !safeName(f.Name) {
+		if f.info.Name == "" || !safeName(f.Name) {
 			r.Skipped = append(r.Skipped, Skipped{Name: f.Name, Reason: SkipNoIdentity})
 			continue
 		}
-		err := rm.remove(f)
+		err := remove(d, f)
 		var skip skipError
 		switch {
 		case errors.As(err, &skip):
@@ -315,62 +303,40 @@ type skipError string
 
 func (e skipError) Error() string { return string(e) }
 
-// remover deletes planned files from one pinned folder.
-type remover interface {
-	// remove deletes f if it is still the planned regular file; it returns
-	// a skipError when it is not.
-	remove(f *File) error
-	close() error
-}
-
 // safeName reports whether name is a plain file name inside the folder.
 func safeName(name string) bool {
 	return name != "" && name != "." && name != ".." && len(name) > len(ArchiveSuffix) &&
 		!strings.ContainsAny(name, `/\`) && !strings.ContainsRune(name, 0) && filepath.Base(name) == name
 }
 
-// samePlanned reports whether cur, a fresh Lstat of a planned file, is still
-// that file: a regular file with the same identity, size, mtime and ctime.
-func samePlanned(f *File, cur os.FileInfo) bool {
-	return cur.Mode().IsRegular() && os.SameFile(f.info, cur) && cur.Size() == f.info.Size() &&
-		cur.ModTime().Equal(f.info.ModTime()) && sameChangeTime(f.info, cur)
+// samePlanned reports whether cur, a fresh look at a planned file without
+// following symlinks, is still that file: a regular file with the same
+// identity, size, mtime and (on Unix) ctime.
+func samePlanned(f *File, cur safefs.Info) bool {
+	return cur.IsRegular() && cur.Same(f.info) && cur.Size == f.info.Size &&
+		cur.ModTime.Equal(f.info.ModTime) && cur.CTime.Equal(f.info.CTime)
 }
 
-// pathRemover is the portable remover: it re-checks the folder's identity and
-// the file's before every deletion, by path.
-type pathRemover struct {
-	dir     string
-	dirInfo os.FileInfo
+// openFolder opens the log folder with safefs; a symlink refused on the way
+// is reported as ErrSymlinkDir.
+func openFolder(p string) (*safefs.Dir, error) {
+	d, err := safefs.OpenDir(p, safefs.DirOptions{Owner: -1})
+	if err == nil {
+		return d, nil
+	}
+	if r, ok := safefs.Refusal(err); ok && r == safefs.ReasonSymlink {
+		return nil, fmt.Errorf("%v: %w", err, ErrSymlinkDir)
+	}
+	if r, ok := safefs.Refusal(err); ok && r == safefs.ReasonNotDir {
+		return nil, fmt.Errorf("log folder %s: not a folder", p)
+	}
+	return nil, fmt.Errorf("log folder: %w", err)
 }
 
-func newPathRemover(dir string, want os.FileInfo) (*pathRemover, error) {
-	p := &pathRemover{dir: dir, dirInfo: want}
-	if err := p.checkDir(); err != nil {
-		return nil, err
-	}
-	return p, nil
-}
-
-func (p *pathRemover) checkDir() error {
-	fi, err := os.Lstat(p.dir)
-	if err != nil {
-		return fmt.Errorf("log folder %s: %w", p.dir, err)
-	}
-	if fi.Mode()&os.ModeSymlink != 0 || !fi.IsDir() || !os.SameFile(fi, p.dirInfo) {
-		return fmt.Errorf("%s: %w", p.dir, ErrDirChanged)
-	}
-	if r, err := filepath.EvalSymlinks(p.dir); err != nil || r != p.dir {
-		return fmt.Errorf("%s: %w", p.dir, ErrDirChanged)
-	}
-	return nil
-}
-
-func (p *pathRemover) remove(f *File) error {
-	if err := p.checkDir(); err != nil {
-		return err
-	}
-	path := filepath.Join(p.dir, f.Name)
-	cur, err := os.Lstat(path)
+// remove deletes f from d if it is still the planned regular file; it
+// returns a skipError when it is not.
+func remove(d *safefs.Dir, f *File) error {
+	cur, err := d.Stat(f.Name)
 	if errors.Is(err, os.ErrNotExist) {
 		return skipError(SkipGone)
 	}
@@ -380,7 +346,7 @@ func (p *pathRemover) remove(f *File) error {
 	if !samePlanned(f, cur) {
 		return skipError(SkipChanged)
 	}
-	if err := os.Remove(path); err != nil {
+	if err := d.Remove(f.Name); err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return skipError(SkipGone)
 		}
@@ -389,4 +355,14 @@ func (p *pathRemover) remove(f *File) error {
 	return nil
 }
 
-func (p *pathRemover) close() error { return nil }
+// Printable returns name as it may be printed on a terminal: a name with
+// control characters or invalid UTF-8 is quoted with Go escapes, so a file
+// name cannot move the cursor or rewrite what was printed before.
+func Printable(name string) string {
+	for _, r := range name {
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) || r == utf8.RuneError {
+			return strconv.Quote(name)
+		}
+	}
+	return name
+}

@@ -331,29 +331,6 @@ func TestChangedAfterPlanNotDeleted(t *testing.T) {
 	changeAfterPlan(t, func(r *Result) error { return Apply(context.Background(), r, nil) })
 }
 
-func TestChangedAfterPlanPortable(t *testing.T) {
-	// The path-based remover used where unlinkat is not available.
-	changeAfterPlan(t, func(r *Result) error {
-		rm, err := newPathRemover(r.Resolved, r.dirInfo)
-		if err != nil {
-			return err
-		}
-		for i := range r.Planned {
-			err := rm.remove(&r.Planned[i])
-			var skip skipError
-			switch {
-			case errors.As(err, &skip):
-				r.Skipped = append(r.Skipped, Skipped{Name: r.Planned[i].Name, Reason: string(skip)})
-			case err != nil:
-				return err
-			default:
-				r.Deleted = append(r.Deleted, r.Planned[i])
-			}
-		}
-		return nil
-	})
-}
-
 func TestFileGoneBeforeApply(t *testing.T) {
 	dir := logDir(t)
 	r, err := Plan(dir, 30*day, 0, now)
@@ -401,5 +378,72 @@ func TestSafeName(t *testing.T) {
 		if got := safeName(name); got != want {
 			t.Errorf("safeName(%q) = %v", name, got)
 		}
+	}
+}
+
+func TestPrintable(t *testing.T) {
+	for in, want := range map[string]string{
+		"a.log.gz":        "a.log.gz",
+		"caf\u00e9.gz":    "caf\u00e9.gz",
+		"x\x1b[2J.gz":     `"x\x1b[2J.gz"`,
+		"a\nb.gz":         `"a\nb.gz"`,
+		"bad\xff.gz":      `"bad\xff.gz"`,
+		"csi\u009b31m.gz": `"csi\u009b31m.gz"`,
+	} {
+		if got := Printable(in); got != want {
+			t.Errorf("Printable(%q) = %s, want %s", in, got, want)
+		}
+	}
+}
+
+// TestParentSwappedForSymlink: a data folder owned by the PBX user whose log
+// folder is replaced by a symlink to another folder is refused; nothing in
+// the target is deleted.
+func TestParentSwappedForSymlink(t *testing.T) {
+	if os.Geteuid() != 0 {
+		if os.Getenv("CI") != "" {
+			t.Fatal("needs root")
+		}
+		t.Skip("needs root")
+	}
+	root := t.TempDir()
+	data := filepath.Join(root, "pbx")
+	victim := filepath.Join(root, "victim")
+	write(t, victim, "precious.log.gz", 100, 100*day)
+	write(t, data, "log/a.log.gz", 100, 100*day)
+	if err := os.Chown(data, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	r, err := Plan(filepath.Join(data, "log"), day, 0, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The PBX user swaps its data folder for a symlink after the plan.
+	if err := os.Rename(data, data+".old"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.Chown(data, 65534, 65534)
+	if err := os.Symlink(victim, filepath.Join(data, "log")); err != nil {
+		t.Fatal(err)
+	}
+	if err := Apply(context.Background(), r, nil); err == nil {
+		t.Fatal("Apply went through a swapped folder")
+	}
+	if _, err := Plan(filepath.Join(data, "log"), day, 0, now); !errors.Is(err, ErrSymlinkDir) {
+		t.Errorf("Plan through the symlink: %v", err)
+	}
+	// A symlinked data folder made by the PBX user (in a folder it owns).
+	os.Remove(filepath.Join(data, "log"))
+	if err := os.Symlink(victim, filepath.Join(data, "moved")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Plan(filepath.Join(data, "moved"), day, 0, now); !errors.Is(err, ErrSymlinkDir) {
+		t.Errorf("Plan through a user-made symlinked parent: %v", err)
+	}
+	if !exists(t, filepath.Join(victim, "precious.log.gz")) {
+		t.Fatal("a file was deleted in the symlink's target")
 	}
 }

@@ -211,7 +211,10 @@ Use --dry-run first to see what would go.`,
 
 func printPrune(a *app, r *logprune.Result, dry bool) {
 	w := a.stdout
-	fmt.Fprintf(w, "PBX log folder %s: %d archived logs, %s\n", r.Dir, r.Archives, config.HumanBytes(r.ArchiveBytes))
+	fmt.Fprintf(w, "PBX log folder %s: %d archived logs, %s\n", logprune.Printable(r.Resolved), r.Archives, config.HumanBytes(r.ArchiveBytes))
+	if r.Resolved != r.Dir {
+		fmt.Fprintf(w, "  (configured as %s)\n", logprune.Printable(r.Dir))
+	}
 	fmt.Fprintf(w, "budget: delete archives older than %s, then the oldest until they take at most %s\n", r.MaxAge, config.HumanBytes(r.MaxTotal))
 	list, verb := r.Deleted, "deleted"
 	if dry {
@@ -223,13 +226,13 @@ func printPrune(a *app, r *logprune.Result, dry bool) {
 	var total int64
 	for _, f := range list {
 		total += f.Size
-		fmt.Fprintf(w, "  %s %s (%s, %s, %s)\n", verb, f.Name, config.HumanBytes(f.Size), f.ModTime.Format("2006-01-02 15:04"), f.Reason)
+		fmt.Fprintf(w, "  %s %s (%s, %s, %s)\n", verb, logprune.Printable(f.Name), config.HumanBytes(f.Size), f.ModTime.Format("2006-01-02 15:04"), f.Reason)
 	}
 	for _, s := range r.Skipped {
-		fmt.Fprintf(w, "  kept %s: %s\n", s.Name, s.Reason)
+		fmt.Fprintf(w, "  kept %s: %s\n", logprune.Printable(s.Name), s.Reason)
 	}
 	for _, e := range r.Errors {
-		fmt.Fprintf(w, "  error: %s\n", e)
+		fmt.Fprintf(w, "  error: %s\n", logprune.Printable(e))
 	}
 	if len(list) > 0 {
 		fmt.Fprintf(w, "%s %d files, %s\n", verb, len(list), config.HumanBytes(total))
