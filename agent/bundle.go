@@ -366,6 +366,7 @@ func (a *Agent) addSystem(ctx context.Context, w *bundle.Writer) (map[string][]b
 		summary.WriteString("\n")
 		data = append(data, '\n')
 		system[o.Name] = data
+		noteRefusals(w, o)
 		e := bundle.Entry{Path: p, Collector: o.Name, Size: int64(len(data)), Reader: strings.NewReader(string(data))}
 		if o.Failed() {
 			e.Error = o.Line()

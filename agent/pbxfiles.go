@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"path/filepath"
 
+	"github.com/pbxagent/pbxagent/bundle"
+	"github.com/pbxagent/pbxagent/collectors"
 	"github.com/pbxagent/pbxagent/internal/safefs"
 )
 
@@ -33,4 +35,15 @@ func refusedReason(err error) (string, bool) {
 // linkNote records a file with more than one hard link.
 func linkNote(path string, links uint64) string {
 	return fmt.Sprintf("%s has %d hard links (collected as usual; the kernel's protected_hardlinks keeps the PBX user from linking files it does not own)", path, links)
+}
+
+// noteRefusals lists in the manifest the PBX files a collector refused to
+// read (today VERSION, read by the pbx collector).
+func noteRefusals(w *bundle.Writer, o collectors.Outcome) {
+	if o.Report == nil {
+		return
+	}
+	if d, ok := o.Report.Data.(collectors.PBXData); ok && d.VersionRefused != "" {
+		w.Missing("system/VERSION", o.Name, fmt.Sprintf("refused (%s): %s", d.VersionRefused, d.VersionError))
+	}
 }

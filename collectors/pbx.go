@@ -29,6 +29,9 @@ type PBXData struct {
 	Version          string `json:"version"`
 	VersionFile      string `json:"version_file"`
 	VersionError     string `json:"version_error,omitempty"`
+	// VersionRefused is the refusal reason (symlink, fifo, device, ...)
+	// when VERSION was not a regular file and was not read.
+	VersionRefused string `json:"version_refused,omitempty"`
 	LogDir           string `json:"log_dir"`
 	LogDirExists     bool   `json:"log_dir_exists"`
 	SystemINI        string `json:"system_ini"`
@@ -62,6 +65,7 @@ func (p *PBX) Collect(ctx context.Context) (*Report, error) {
 	d.Version, err = firstLine(d.VersionFile)
 	if err != nil {
 		d.VersionError = err.Error()
+		d.VersionRefused, _ = safefs.Refusal(err)
 	}
 	if fi, err := os.Stat(p.logDir); err == nil && fi.IsDir() {
 		d.LogDirExists = true

@@ -29,7 +29,7 @@ func needRoot(t *testing.T) {
 
 // attackDir builds a folder holding every kind of hostile entry next to a
 // root-only marker file outside it.
-func attackDir(t *testing.T) (dir, marker string) {
+func attackDir(t testing.TB) (dir, marker string) {
 	t.Helper()
 	root := t.TempDir()
 	marker = filepath.Join(root, "secret")
@@ -46,7 +46,7 @@ func attackDir(t *testing.T) (dir, marker string) {
 	return dir, marker
 }
 
-func must(t *testing.T, err error) {
+func must(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
@@ -231,4 +231,30 @@ func TestStatAndRemove(t *testing.T) {
 	if err := d.Remove("../secret"); err == nil {
 		t.Error("Remove left the folder")
 	}
+}
+
+// FuzzOpen: whatever path is asked for, Open returns only a regular file
+// inside the folder, never the marker outside it, and never blocks.
+func FuzzOpen(f *testing.F) {
+	for _, s := range []string{"ok.log", "link.log", "uplink/secret", "../secret", "sub/x.log", "fifo.log", "/etc/passwd", "sub/../../secret", "uplink/pbx/ok.log"} {
+		f.Add(s, false)
+	}
+	dir, _ := attackDir(f)
+	f.Fuzz(func(t *testing.T, rel string, perComponent bool) {
+		d, err := OpenDir(dir, DirOptions{Owner: -1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer d.Close()
+		d.noOpenat2.Store(perComponent)
+		fh, err := d.Open(rel)
+		if err != nil {
+			return
+		}
+		defer fh.Close()
+		data, _ := ReadLimited(fh, 64)
+		if strings.Contains(string(data), "MARKER") || !fh.Info().IsRegular() {
+			t.Fatalf("Open(%q) read %q (%v)", rel, data, fh.Info().Mode)
+		}
+	})
 }
