@@ -26,12 +26,12 @@ type PBXData struct {
 	DataDir       string `json:"data_dir"`
 	DataDirExists bool   `json:"data_dir_exists"`
 	// Version is the first line of <data_dir>/VERSION, empty when unreadable.
-	Version          string `json:"version"`
-	VersionFile      string `json:"version_file"`
-	VersionError     string `json:"version_error,omitempty"`
+	Version      string `json:"version"`
+	VersionFile  string `json:"version_file"`
+	VersionError string `json:"version_error,omitempty"`
 	// VersionRefused is the refusal reason (symlink, fifo, device, ...)
 	// when VERSION was not a regular file and was not read.
-	VersionRefused string `json:"version_refused,omitempty"`
+	VersionRefused   string `json:"version_refused,omitempty"`
 	LogDir           string `json:"log_dir"`
 	LogDirExists     bool   `json:"log_dir_exists"`
 	SystemINI        string `json:"system_ini"`
