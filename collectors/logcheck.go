@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/pbxagent/pbxagent/config"
+	"github.com/pbxagent/pbxagent/internal/safefs"
 	"github.com/pbxagent/pbxagent/logprune"
 )
 
@@ -142,32 +143,30 @@ func (l *LogCheck) Collect(ctx context.Context) (*Report, error) {
 }
 
 func (l *LogCheck) collect(ctx context.Context, pruned []PruneRecord) (*Report, error) {
-	fi, err := os.Stat(l.dir)
+	dir, err := safefs.OpenDir(l.dir, safefs.DirOptions{Owner: -1})
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, noData("PBX log folder %s not found", l.dir)
+	}
+	if r, ok := safefs.Refusal(err); ok && r == safefs.ReasonNotDir {
+		return nil, fmt.Errorf("PBX log folder %s is not a folder", l.dir)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("PBX log folder: %w", err)
 	}
-	if !fi.IsDir() {
-		return nil, fmt.Errorf("PBX log folder %s is not a folder", l.dir)
-	}
+	defer dir.Close()
 	now := l.now()
 	d := LogsData{Dir: l.dir, Active: []LogFile{}, Pruned: pruned}
 
-	entries, err := os.ReadDir(l.dir)
+	entries, err := dir.ReadDir()
 	if err != nil {
 		return nil, fmt.Errorf("read PBX log folder: %w", err)
 	}
 	for _, e := range entries {
-		if !e.Type().IsRegular() {
-			continue
+		info, err := dir.Stat(e.Name())
+		if err != nil || !info.IsRegular() {
+			continue // removed meanwhile, or not a log (never followed)
 		}
-		info, err := e.Info()
-		if err != nil {
-			continue // removed meanwhile
-		}
-		f := LogFile{Name: e.Name(), Size: info.Size(), ModTime: info.ModTime()}
+		f := LogFile{Name: e.Name(), Size: info.Size, ModTime: info.ModTime}
 		if strings.HasSuffix(f.Name, logprune.ArchiveSuffix) {
 			a := &d.Archives
 			a.Count++
@@ -192,7 +191,7 @@ func (l *LogCheck) collect(ctx context.Context, pruned []PruneRecord) (*Report, 
 		}
 		return strings.Compare(a.Name, b.Name)
 	})
-	err = filepath.WalkDir(l.dir, func(_ string, e fs.DirEntry, err error) error {
+	err = filepath.WalkDir(dir.Path(), func(_ string, e fs.DirEntry, err error) error {
 		if err != nil {
 			return nil // unreadable subfolder: count what can be read
 		}
