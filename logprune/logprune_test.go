@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pbxagent/pbxagent/internal/testutil"
 )
 
 var now = time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
@@ -400,12 +402,7 @@ func TestPrintable(t *testing.T) {
 // folder is replaced by a symlink to another folder is refused; nothing in
 // the target is deleted.
 func TestParentSwappedForSymlink(t *testing.T) {
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") != "" {
-			t.Fatal("needs root")
-		}
-		t.Skip("needs root")
-	}
+	testutil.NeedRoot(t)
 	root := t.TempDir()
 	data := filepath.Join(root, "pbx")
 	victim := filepath.Join(root, "victim")

@@ -12,20 +12,9 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
-)
 
-// needRoot stops a test that needs root: a failure under CI, a skip
-// elsewhere.
-func needRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatal("this test needs root (CI must run the suite as root)")
-	}
-	t.Skip("needs root")
-}
+	"github.com/pbxagent/pbxagent/internal/testutil"
+)
 
 // attackDir builds a folder holding every kind of hostile entry next to a
 // root-only marker file outside it.
@@ -109,7 +98,7 @@ func isReason(err error, want string) bool {
 }
 
 func TestOpenDevice(t *testing.T) {
-	needRoot(t)
+	testutil.NeedRoot(t)
 	dir, _ := attackDir(t)
 	dev := filepath.Join(dir, "zero.log")
 	must(t, unix.Mknod(dev, unix.S_IFCHR|0o666, int(unix.Mkdev(1, 5)))) // /dev/zero
@@ -127,7 +116,7 @@ func TestOpenDevice(t *testing.T) {
 }
 
 func TestOpenDirResolve(t *testing.T) {
-	needRoot(t)
+	testutil.NeedRoot(t)
 	root := t.TempDir() // root-owned 0700
 	real := filepath.Join(root, "real")
 	must(t, os.MkdirAll(filepath.Join(real, "log"), 0o755))
