@@ -73,6 +73,12 @@ func WithUserAgent(ua string) Option {
 	}
 }
 
+// WithDeliveryHook calls f after every delivery attempt of a queued mail
+// with whether it was sent (for the agent's metrics).
+func WithDeliveryHook(f func(sent bool)) Option {
+	return func(m *Mailer) { m.onAttempt = f }
+}
+
 // Default delays between delivery attempts while the servers fail.
 const (
 	DefaultBackoffMin = 30 * time.Second
@@ -103,6 +109,8 @@ type Mailer struct {
 	sendMu  sync.Mutex    // one delivery pass at a time
 	kick    chan struct{} // wakes Run after Enqueue
 	nowFunc func() time.Time
+	// onAttempt, when set, learns each delivery attempt's result.
+	onAttempt func(sent bool)
 }
 
 // server is one mail server's settings.

@@ -163,6 +163,9 @@ func (m *Mailer) Flush(ctx context.Context) error {
 			continue
 		}
 		srv, reply, permanent, err := m.send(ctx, q)
+		if m.onAttempt != nil {
+			m.onAttempt(err == nil)
+		}
 		if err != nil {
 			err = fmt.Errorf("deliver alert mail %q: %w", q.Message.Subject, err)
 			errs = append(errs, err)

@@ -182,6 +182,9 @@ func (q *queueCollector) Collect(ch chan<- prometheus.Metric) {
 	fs := maps.Clone(q.queues)
 	q.qmu.Unlock()
 	for _, name := range slices.Sorted(maps.Keys(fs)) {
+		if fs[name] == nil {
+			continue
+		}
 		ch <- prometheus.MustNewConstMetric(queueDesc, prometheus.GaugeValue, fs[name](), name)
 	}
 }
@@ -189,9 +192,6 @@ func (q *queueCollector) Collect(ch chan<- prometheus.Metric) {
 var stateDesc = prometheus.NewDesc("pbx_check_state",
 	"State of each applicable check in the last round: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (check failed).",
 	[]string{"check"}, nil)
-
-// nagiosCode maps a state to the value of pbx_check_state.
-var nagiosCode = map[checks.State]float64{checks.StateOK: 0, checks.StateWarning: 1, checks.StateCritical: 2, checks.StateUnknown: 3}
 
 // Samples turns a round's outcomes into metrics: the state of every
 // applicable check and the numbers of those that ran. A number repeated
@@ -204,7 +204,7 @@ func Samples(outs []checks.Outcome) []prometheus.Metric {
 		if !o.Applicable() {
 			continue
 		}
-		out = append(out, prometheus.MustNewConstMetric(stateDesc, prometheus.GaugeValue, nagiosCode[o.State()], o.Name))
+		out = append(out, prometheus.MustNewConstMetric(stateDesc, prometheus.GaugeValue, float64(o.State().Code()), o.Name))
 		for _, mt := range o.Metrics() {
 			name := MetricName(mt.Name)
 			keys := slices.Sorted(maps.Keys(mt.Label))
