@@ -7,6 +7,9 @@ import (
 	"github.com/pbxagent/pbxagent/collectors"
 )
 
+// nagiosUnknown is the plugin exit code of a status that cannot be told.
+const nagiosUnknown = 3
+
 // nagiosResult renders outcomes as a Nagios/Icinga plugin result: the exit
 // code (0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN; CRITICAL outranks UNKNOWN),
 // one status line naming the checks that are not OK, and one line of

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -56,3 +58,22 @@ func TestNagiosEveryCombination(t *testing.T) {
 }
 
 func popcount(m int) int { return strings.Count(fmt.Sprintf("%b", m), "1") }
+
+// TestNagiosConfigErrorIsUnknown: a plugin that cannot run reports UNKNOWN
+// (3) on stdout, not the usual exit 2, which Nagios reads as CRITICAL.
+func TestNagiosConfigErrorIsUnknown(t *testing.T) {
+	dir := t.TempDir()
+	cfg := dir + "/bad.yaml"
+	if err := os.WriteFile(cfg, []byte("checks:\n  interval: 1s\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	code := run([]string{"status", "--nagios", "--config", cfg}, &out, &errb)
+	if code != 3 || !strings.HasPrefix(out.String(), "PBXAGENT UNKNOWN - ") || strings.Count(out.String(), "\n") != 1 {
+		t.Errorf("exit %d, stdout %q, stderr %q", code, out.String(), errb.String())
+	}
+	out.Reset()
+	if code := run([]string{"status", "--config", cfg}, &out, &errb); code != exitUsage {
+		t.Errorf("without --nagios: exit %d, want %d", code, exitUsage)
+	}
+}

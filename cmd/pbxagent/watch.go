@@ -25,7 +25,7 @@ const (
 )
 
 func (a *app) statusCmd() *cobra.Command {
-	var asJSON, nagios bool
+	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "status",
 		Short: "Show the service state and run every check once (table or --json)",
@@ -45,7 +45,7 @@ line with one line of performance data, and exit 0 OK, 1 WARNING,
 			last, lastErr := ag.LastRound()
 			outs := ag.Status(cmd.Context())
 			worst := collectors.Worst(outs)
-			if nagios {
+			if a.nagios {
 				code, line := nagiosResult(outs)
 				fmt.Fprintln(a.stdout, line)
 				if code == 0 {
@@ -84,7 +84,7 @@ line with one line of performance data, and exit 0 OK, 1 WARNING,
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the results as JSON")
-	cmd.Flags().BoolVar(&nagios, "nagios", false, "act as a Nagios/Icinga plugin: one line with performance data, exit 0/1/2/3")
+	cmd.Flags().BoolVar(&a.nagios, "nagios", false, "act as a Nagios/Icinga plugin: one line with performance data, exit 0/1/2/3")
 	cmd.MarkFlagsMutuallyExclusive("json", "nagios")
 	return cmd
 }

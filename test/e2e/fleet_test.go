@@ -344,3 +344,22 @@ receivers:
 	}
 	_ = filler
 }
+
+// TestStatusNagios: `status --nagios` on a full PBX disk is a CRITICAL
+// plugin result (exit 2) with one line of performance data, and OK (0)
+// once space is freed.
+func TestStatusNagios(t *testing.T) {
+	data := tmpfsFixture(t, "16m")
+	cfg := watchConfig(t, data, t.TempDir(), nil, "")
+	filler := fill(t, data, 97)
+	r := runAgent(t, "status", "--nagios", "--config", cfg)
+	line := regexp.MustCompile(`^PBXAGENT CRITICAL - disk CRITICAL: [^|\n]+ \| 'disk'=2;1;2;0;3 'logs'=0;1;2;0;3\n$`)
+	if r.code != 2 || !line.MatchString(r.stdout) {
+		t.Errorf("full disk: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	must(t, os.Remove(filler))
+	r = runAgent(t, "status", "--nagios", "--config", cfg)
+	if r.code != 0 || !strings.HasPrefix(r.stdout, "PBXAGENT OK - all 2 checks OK | 'disk'=0;1;2;0;3 'logs'=0;1;2;0;3") {
+		t.Errorf("freed: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+}
