@@ -1,7 +1,7 @@
 // Package notify delivers the alert engine's events to receivers besides
 // email: a Prometheus Alertmanager (POST /api/v2/alerts) and a generic JSON
 // webhook with an HMAC-SHA256 signed body. Every receiver has its own
-// durable queue on disk with the same backoff as the mail queue: an event
+// durable queue on disk (internal/spool, the mail queue's too): an event
 // leaves the queue only once the receiver accepted it, so neither a restart
 // of the agent nor an outage of the receiver loses or repeats one.
 package notify

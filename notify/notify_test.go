@@ -74,7 +74,7 @@ func TestWebhookRetriesUntilAcceptedOnce(t *testing.T) {
 	if err := q.Enqueue(batch()); err != nil {
 		t.Fatal(err)
 	}
-	if st, _ := os.Stat(q.dir); st.Mode().Perm() != 0o700 {
+	if st, _ := os.Stat(q.Dir()); st.Mode().Perm() != 0o700 {
 		t.Errorf("queue folder mode %v", st.Mode().Perm())
 	}
 	ctx, cancel := context.WithCancel(context.Background())

@@ -1,6 +1,6 @@
 //go:build !windows
 
-package notify
+package spool
 
 import "syscall"
 

@@ -1,4 +1,4 @@
-package notify
+package spool
 
 // noFollow is not available on Windows; the queue folder is the agent's own
 // (0700 under the state folder).
