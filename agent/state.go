@@ -108,6 +108,9 @@ func PurgeList(cfg *config.Config, configPath string) []string {
 		}
 		out = append(out, dir)
 	}
+	for _, r := range []string{"alertmanager", "webhook"} {
+		ours(filepath.Join(cfg.QueueDir(), r), func(n string) bool { return strings.HasSuffix(n, ".event.json") })
+	}
 	ours(cfg.QueueDir(), func(n string) bool { return strings.HasSuffix(n, ".mail.json") })
 	ours(cfg.OutputDir(), func(n string) bool { return strings.HasPrefix(n, "pbx-support-") })
 	return append(out, cfg.Agent.StateDir)

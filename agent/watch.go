@@ -66,7 +66,7 @@ func (a *Agent) Prune(ctx context.Context) (*logprune.Result, error) {
 
 // Mailer returns the mail sender for the configured SMTP server; the
 // configuration must name one.
-func (a *Agent) Mailer() (*mailer.Mailer, error) {
+func (a *Agent) Mailer(extra ...mailer.Option) (*mailer.Mailer, error) {
 	if a.cfg.SMTP.Host == "" {
 		return nil, fmt.Errorf("no mail server configured: set smtp.host, smtp.from and smtp.to in %s", a.configPathOrDefault())
 	}
@@ -85,6 +85,7 @@ func (a *Agent) Mailer() (*mailer.Mailer, error) {
 		}
 		opts = append(opts, mailer.WithRootCAs(pool))
 	}
+	opts = append(opts, extra...)
 	return mailer.New(a.cfg.SMTP, a.cfg.QueueDir(), a.cfg.Alerts.QueueMax, a.log, opts...)
 }
 
@@ -104,15 +105,22 @@ func (a *Agent) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("start alert rules: %w", err)
 	}
+	var wg sync.WaitGroup
+	fctx, stopFleet := context.WithCancel(ctx)
+	defer func() { stopFleet(); wg.Wait() }()
+	fl, err := a.startFleet(fctx, &wg, eng)
+	if err != nil {
+		return err
+	}
 	var m *mailer.Mailer
 	if a.cfg.SMTP.Host != "" {
-		if m, err = a.Mailer(); err != nil {
+		if m, err = a.Mailer(fl.mailerHooks()...); err != nil {
 			return err
 		}
+		fl.watchMailQueue(m)
 	} else {
 		a.log.Warn("no mail server configured (smtp.host): problems are logged but not mailed")
 	}
-	var wg sync.WaitGroup
 	if m != nil {
 		wg.Add(1)
 		go func() {
@@ -128,7 +136,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	defer round.Stop()
 	due := time.NewTicker(5 * time.Second)
 	defer due.Stop()
-	a.round(ctx, eng, m, checks)
+	a.round(ctx, eng, m, fl, checks)
 	for {
 		select {
 		case <-ctx.Done():
@@ -143,15 +151,16 @@ func (a *Agent) Run(ctx context.Context) error {
 			a.log.Info("pbxagent stopped")
 			return nil
 		case <-round.C:
-			a.round(ctx, eng, m, checks)
+			a.round(ctx, eng, m, fl, checks)
 		case <-due.C:
-			a.sendDue(eng, m)
+			a.sendDue(eng, m, fl)
 		}
 	}
 }
 
 // round runs the checks once, prunes logs when enabled and feeds the rules.
-func (a *Agent) round(ctx context.Context, eng *alert.Engine, m *mailer.Mailer, checks []collectors.Named) {
+func (a *Agent) round(ctx context.Context, eng *alert.Engine, m *mailer.Mailer, fl *fleet, checks []collectors.Named) {
+	start := time.Now()
 	if a.cfg.Checks.Logs.Prune {
 		if r, err := a.Prune(ctx); err != nil {
 			a.log.Error("log pruning failed", "err", err)
@@ -171,18 +180,20 @@ func (a *Agent) round(ctx context.Context, eng *alert.Engine, m *mailer.Mailer, 
 		a.log.Log(ctx, lvl, "check", "check", o.Name, "state", o.Label(), "summary", o.Line(), "duration", o.Duration)
 	}
 	a.saveRound(outs)
+	a.observeFleet(ctx, fl, start, outs)
 	if err := eng.Observe(time.Now(), outs); err != nil {
 		a.log.Warn("alert state not saved; alerting goes on from memory", "err", err)
 	}
-	a.sendDue(eng, m)
+	a.sendDue(eng, m, fl)
 }
 
-func (a *Agent) sendDue(eng *alert.Engine, m *mailer.Mailer) {
+func (a *Agent) sendDue(eng *alert.Engine, m *mailer.Mailer, fl *fleet) {
 	d := eng.Due(time.Now())
 	if d == nil {
 		return
 	}
 	a.log.Warn("alert", "subject", d.Subject())
+	a.sendFleet(fl, d)
 	if m == nil {
 		return
 	}

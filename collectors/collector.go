@@ -330,6 +330,18 @@ func (s State) Rank() int {
 	return severity[s]
 }
 
+// pluginCode are the Nagios plugin exit codes of the states.
+var pluginCode = [...]int{StateOK: 0, StateWarning: 1, StateCritical: 2, StateUnknown: 3}
+
+// Code is the state's Nagios/Icinga plugin code: 0 OK, 1 WARNING,
+// 2 CRITICAL, 3 UNKNOWN. It is also the value of the pbx_check_state metric.
+func (s State) Code() int {
+	if s < StateOK || s > StateUnknown {
+		return pluginCode[StateUnknown]
+	}
+	return pluginCode[s]
+}
+
 // Worst returns the most severe state among outcomes by Rank (so CRITICAL
 // wins over UNKNOWN); failed collectors count as StateUnknown, collectors
 // without data are ignored.

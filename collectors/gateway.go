@@ -127,7 +127,7 @@ func (g *Gateway) Collect(ctx context.Context) (*Report, error) {
 	rep.Summary = apiOneLine(rep.Summary)
 	rep.Metrics = []Metric{
 		{Name: "gateway_up", Value: up},
-		{Name: "gateway_response_time", Value: res.Duration.Seconds(), Unit: "s"},
+		{Name: "gateway_response_seconds", Value: res.Duration.Seconds(), Unit: "s"},
 	}
 	if res.StatusCode != 0 {
 		rep.Metrics = append(rep.Metrics, Metric{Name: "gateway_http_status", Value: float64(res.StatusCode)})

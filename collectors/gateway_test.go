@@ -97,8 +97,8 @@ func TestGatewayUp(t *testing.T) {
 	if up, _ := metric(rep, "gateway_up"); up != 1 {
 		t.Errorf("gateway_up = %v", up)
 	}
-	if rt, ok := metric(rep, "gateway_response_time"); !ok || rt <= 0 {
-		t.Errorf("gateway_response_time = %v, %v", rt, ok)
+	if rt, ok := metric(rep, "gateway_response_seconds"); !ok || rt <= 0 {
+		t.Errorf("gateway_response_seconds = %v, %v", rt, ok)
 	}
 	if d, ok := rep.Data.(GatewayData); !ok || d.State != portsip.GatewayUp {
 		t.Errorf("data %#v", rep.Data)

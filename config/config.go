@@ -24,6 +24,44 @@ type Config struct {
 	SMTP    SMTP    `yaml:"smtp"`
 	Checks  Checks  `yaml:"checks"`
 	Alerts  Alerts  `yaml:"alerts"`
+	Metrics Metrics `yaml:"metrics"`
+}
+
+// Metrics configures the Prometheus /metrics endpoint of `pbxagent run`.
+type Metrics struct {
+	// Enabled turns the endpoint on; it is off by default.
+	Enabled bool `yaml:"enabled"`
+	// Listen is the address to listen on; the default binds to loopback.
+	Listen string `yaml:"listen"`
+	// WebConfig is an optional Prometheus exporter-toolkit web
+	// configuration file (TLS, basic auth).
+	WebConfig string `yaml:"web_config"`
+}
+
+// DefaultMetricsListen is the default metrics address: loopback only.
+const DefaultMetricsListen = "127.0.0.1:9798"
+
+// Alertmanager sends alert events to a Prometheus Alertmanager.
+type Alertmanager struct {
+	// URL is the Alertmanager base URL, e.g. http://127.0.0.1:9093; empty
+	// disables this receiver.
+	URL string `yaml:"url"`
+	// Username and Password are optional HTTP basic auth credentials.
+	Username string `yaml:"username"`
+	Password Secret `yaml:"password"`
+	// Timeout bounds one delivery attempt.
+	Timeout Duration `yaml:"timeout"`
+}
+
+// Webhook sends alert events as signed JSON to any HTTP endpoint.
+type Webhook struct {
+	// URL receives POSTed events; empty disables this receiver.
+	URL string `yaml:"url"`
+	// Secret keys the HMAC-SHA256 signature of each body
+	// (X-Pbxagent-Signature: sha256=<hex>); empty sends unsigned bodies.
+	Secret Secret `yaml:"secret"`
+	// Timeout bounds one delivery attempt.
+	Timeout Duration `yaml:"timeout"`
 }
 
 // PBX locates the PortSIP installation.
@@ -201,8 +239,12 @@ type Alerts struct {
 	// Digest is how long to wait for more changes before sending, so that
 	// changes close together go into one mail.
 	Digest Duration `yaml:"digest"`
-	// QueueMax bounds the mails kept on disk while SMTP is unreachable.
+	// QueueMax bounds the mails (and the events of each other receiver)
+	// kept on disk while the receiver is unreachable.
 	QueueMax int `yaml:"queue_max"`
+	// Alertmanager and Webhook are receivers besides email.
+	Alertmanager Alertmanager `yaml:"alertmanager"`
+	Webhook      Webhook      `yaml:"webhook"`
 }
 
 // Secret is a string that never prints: fmt, JSON and YAML show it masked.
@@ -279,11 +321,14 @@ func defaultFor(goos string, getenv func(string) string) *Config {
 			Services:   ServicesCheck{Enabled: true},
 		},
 		Alerts: Alerts{
-			Consecutive: 2,
-			Reminder:    Duration(6 * time.Hour),
-			Digest:      Duration(30 * time.Second),
-			QueueMax:    500,
+			Consecutive:  2,
+			Reminder:     Duration(6 * time.Hour),
+			Digest:       Duration(30 * time.Second),
+			QueueMax:     500,
+			Alertmanager: Alertmanager{Timeout: Duration(10 * time.Second)},
+			Webhook:      Webhook{Timeout: Duration(10 * time.Second)},
 		},
+		Metrics: Metrics{Listen: DefaultMetricsListen},
 	}
 	if goos == "windows" {
 		p := windows.DefaultPaths(getenv)

@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"math"
+	"net"
 	"net/mail"
 	"net/netip"
 	"net/url"
@@ -213,6 +214,28 @@ func (c *Config) validate(goos string) []Problem {
 	}
 	if a.QueueMax < 1 || a.QueueMax > 100000 {
 		add("alerts.queue_max", "must be from 1 to 100000, not %d", a.QueueMax)
+	}
+	httpURL := func(key, s string) {
+		if s == "" {
+			return
+		}
+		u, err := url.Parse(s)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			add(key, "must be an http:// or https:// URL such as http://127.0.0.1:9093, not %q", s)
+		}
+	}
+	httpURL("alerts.alertmanager.url", a.Alertmanager.URL)
+	httpURL("alerts.webhook.url", a.Webhook.URL)
+	if a.Alertmanager.Timeout < 0 || a.Webhook.Timeout < 0 {
+		add("alerts", "receiver timeouts must not be negative")
+	}
+
+	// metrics
+	if m := c.Metrics; m.Enabled {
+		if _, _, err := net.SplitHostPort(m.Listen); err != nil {
+			add("metrics.listen", "must be host:port such as %s, not %q", DefaultMetricsListen, m.Listen)
+		}
+		absPath("metrics.web_config", m.WebConfig, false)
 	}
 	return ps
 }

@@ -22,12 +22,12 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	gomail "github.com/wneessen/go-mail"
 
 	"github.com/pbxagent/pbxagent/config"
+	"github.com/pbxagent/pbxagent/internal/spool"
 )
 
 // Message is one mail; sender and recipients come from the configuration.
@@ -73,6 +73,12 @@ func WithUserAgent(ua string) Option {
 	}
 }
 
+// WithDeliveryHook calls f after every delivery attempt of a queued mail
+// with whether it was sent (for the agent's metrics).
+func WithDeliveryHook(f func(sent bool)) Option {
+	return func(m *Mailer) { m.onAttempt = f }
+}
+
 // Default delays between delivery attempts while the servers fail.
 const (
 	DefaultBackoffMin = 30 * time.Second
@@ -99,10 +105,10 @@ type Mailer struct {
 	backoffMax time.Duration
 	log        *slog.Logger
 
-	qmu     sync.Mutex    // guards the queue folder's listing and removals
-	sendMu  sync.Mutex    // one delivery pass at a time
-	kick    chan struct{} // wakes Run after Enqueue
+	spool   *spool.Spool // the on-disk queue; nil without a queue folder
 	nowFunc func() time.Time
+	// onAttempt, when set, learns each delivery attempt's result.
+	onAttempt func(sent bool)
 }
 
 // server is one mail server's settings.
@@ -137,7 +143,6 @@ func New(cfg config.SMTP, queueDir string, queueMax int, log *slog.Logger, opts 
 		backoffMin: DefaultBackoffMin,
 		backoffMax: DefaultBackoffMax,
 		log:        log,
-		kick:       make(chan struct{}, 1),
 		nowFunc:    time.Now,
 	}
 	if m.timeout <= 0 {
@@ -219,6 +224,11 @@ func New(cfg config.SMTP, queueDir string, queueMax int, log *slog.Logger, opts 
 		if err := os.Chmod(queueDir, 0o700); err != nil {
 			return nil, fmt.Errorf("restrict mail queue folder: %w", err)
 		}
+		if m.spool, err = spool.New(queueDir, queueExt, m.queueMax, log); err != nil {
+			return nil, fmt.Errorf("mail queue: %w", err)
+		}
+		m.spool.SetBackoff(m.backoffMin, m.backoffMax)
+		m.spool.SetClock(func() time.Time { return m.nowFunc() })
 	}
 	return m, nil
 }

@@ -381,24 +381,6 @@ func TestRunRetriesWithBackoff(t *testing.T) {
 	}
 }
 
-func TestBackoff(t *testing.T) {
-	var d time.Duration
-	var seq []time.Duration
-	for range 8 {
-		d = nextDelay(d, 30*time.Second, 30*time.Minute)
-		seq = append(seq, d)
-	}
-	want := []time.Duration{30 * time.Second, time.Minute, 2 * time.Minute, 4 * time.Minute, 8 * time.Minute, 16 * time.Minute, 30 * time.Minute, 30 * time.Minute}
-	if !slices.Equal(seq, want) {
-		t.Errorf("delays %v, want %v", seq, want)
-	}
-	for range 1000 {
-		if j := jitter(time.Minute); j < 48*time.Second || j > 72*time.Second {
-			t.Fatalf("jitter %s out of ±20%%", j)
-		}
-	}
-}
-
 func TestNewRejectsBadConfig(t *testing.T) {
 	base := smtpConfig(nil, 587, "starttls", "")
 	for name, mod := range map[string]func(*config.SMTP){

@@ -109,6 +109,7 @@ common=$work/common
 mkdir -p "$common/scripts"
 "$work/genunit" >"$common/pbxagent.service"
 cp packaging/pbxagent.yaml packaging/copyright packaging/lintian-overrides packaging/LICENSE "$common/"
+cp packaging/prometheus/pbxagent-rules.yml "$common/"
 cp packaging/scripts/postinstall.sh packaging/scripts/preremove.sh packaging/scripts/postremove.sh "$common/scripts/"
 gzip -9nc packaging/pbxagent.1 >"$common/pbxagent.1.gz"
 sed -e "s|@VERSION@|$VERSION-1|" \

@@ -54,6 +54,9 @@ type app struct {
 	log            *slog.Logger
 	level          slog.Level
 	args           []string
+	// nagios is set by `status --nagios`: every error is then a plugin
+	// UNKNOWN result.
+	nagios bool
 }
 
 // memoryLimit is the agent's soft memory limit: the garbage collector works
@@ -89,6 +92,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	msg := err.Error()
 	if msg == "" {
 		return code
+	}
+	if a.nagios {
+		// A plugin that cannot run says UNKNOWN on stdout, never exit 2
+		// (which Nagios reads as CRITICAL).
+		fmt.Fprintln(stdout, "PBXAGENT UNKNOWN - "+oneLine(msg))
+		return nagiosUnknown
 	}
 	if !strings.HasPrefix(msg, "pbxagent") {
 		msg = "pbxagent: " + msg

@@ -33,7 +33,11 @@ func (a *app) statusCmd() *cobra.Command {
 and print a table, or JSON with --json.
 
 Exit codes: 0 all OK, 1 a WARNING, 3 a CRITICAL, 4 a check could not run
-(UNKNOWN), 2 usage or configuration error.`,
+(UNKNOWN) and none is CRITICAL, 2 usage or configuration error.
+
+With --nagios it is a Nagios/Icinga plugin (check_by_ssh, NRPE): one status
+line with one line of performance data, and exit 0 OK, 1 WARNING,
+2 CRITICAL, 3 UNKNOWN (CRITICAL outranks UNKNOWN).`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ag := a.agent()
@@ -41,6 +45,14 @@ Exit codes: 0 all OK, 1 a WARNING, 3 a CRITICAL, 4 a check could not run
 			last, lastErr := ag.LastRound()
 			outs := ag.Status(cmd.Context())
 			worst := collectors.Worst(outs)
+			if a.nagios {
+				code, line := nagiosResult(outs)
+				fmt.Fprintln(a.stdout, line)
+				if code == 0 {
+					return nil
+				}
+				return &exitError{code: code, err: errSilent}
+			}
 			if asJSON {
 				enc := json.NewEncoder(a.stdout)
 				enc.SetIndent("", "  ")
@@ -72,6 +84,8 @@ Exit codes: 0 all OK, 1 a WARNING, 3 a CRITICAL, 4 a check could not run
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the results as JSON")
+	cmd.Flags().BoolVar(&a.nagios, "nagios", false, "act as a Nagios/Icinga plugin: one line with performance data, exit 0/1/2/3")
+	cmd.MarkFlagsMutuallyExclusive("json", "nagios")
 	return cmd
 }
 

@@ -170,15 +170,16 @@ func TestPackages(t *testing.T) {
 	t.Run("deb contents", func(t *testing.T) {
 		listing := runOut(t, "dpkg-deb", "-c", deb)
 		want := map[string]string{
-			"./usr/bin/pbxagent":                           "-rwxr-xr-x root/root",
-			"./lib/systemd/system/pbxagent.service":        "-rw-r--r-- root/root",
-			"./etc/pbxagent/":                              "drwx------ root/root",
-			"./etc/pbxagent/pbxagent.yaml":                 "-rw------- root/root",
-			"./var/lib/pbxagent/":                          "drwx------ root/root",
-			"./usr/share/doc/pbxagent/copyright":           "-rw-r--r-- root/root",
-			"./usr/share/doc/pbxagent/changelog.Debian.gz": "-rw-r--r--",
-			"./usr/share/man/man1/pbxagent.1.gz":           "-rw-r--r-- root/root",
-			"./usr/share/lintian/overrides/pbxagent":       "-rw-r--r-- root/root",
+			"./usr/bin/pbxagent":                                 "-rwxr-xr-x root/root",
+			"./lib/systemd/system/pbxagent.service":              "-rw-r--r-- root/root",
+			"./etc/pbxagent/":                                    "drwx------ root/root",
+			"./etc/pbxagent/pbxagent.yaml":                       "-rw------- root/root",
+			"./var/lib/pbxagent/":                                "drwx------ root/root",
+			"./usr/share/doc/pbxagent/copyright":                 "-rw-r--r-- root/root",
+			"./usr/share/doc/pbxagent/changelog.Debian.gz":       "-rw-r--r--",
+			"./usr/share/man/man1/pbxagent.1.gz":                 "-rw-r--r-- root/root",
+			"./usr/share/lintian/overrides/pbxagent":             "-rw-r--r-- root/root",
+			"./usr/share/pbxagent/prometheus/pbxagent-rules.yml": "-rw-r--r-- root/root",
 		}
 		found := map[string]bool{}
 		sc := bufio.NewScanner(strings.NewReader(listing))
