@@ -26,11 +26,13 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode"
 	"unicode/utf8"
 
 	"github.com/pbxagent/pbxagent/config"
+	"golang.org/x/time/rate"
 )
 
 // ClientID is the OAuth client_id the PortSIP web portal uses for password
@@ -45,6 +47,11 @@ const (
 	DefaultPageSize = 100
 	DefaultMaxPages = 50
 )
+
+// DefaultRate is the pace of authenticated requests, per second: 1200 a
+// minute, a quarter of the gateway's default limit (5000 a minute,
+// [apigateway] access_limit), so the agent never competes with the portal.
+const DefaultRate = 20
 
 // Limits on the bodies read from the API.
 const (
@@ -67,6 +74,9 @@ var (
 	ErrLoginHeld = errors.New("PBX API login on hold")
 	// ErrNoCredentials means api.username or api.password is not set.
 	ErrNoCredentials = errors.New("PBX API credentials not configured")
+	// ErrNotSupported means the PBX answered 404: its version lacks the
+	// endpoint.
+	ErrNotSupported = errors.New("endpoint not available in this PBX version")
 )
 
 // Client talks to one PortSIP REST API. It is safe for concurrent use; logins
@@ -83,6 +93,9 @@ type Client struct {
 	pageSize int
 	maxPages int
 	rootCAs  *x509.CertPool
+	rate     float64
+	pace     *rate.Limiter
+	requests atomic.Int64
 
 	mu        sync.Mutex // serialises logins; guards the fields below
 	tok       token
@@ -143,6 +156,16 @@ func WithPaging(pageSize, maxPages int) Option {
 	}
 }
 
+// WithRate sets the pace of authenticated requests per second; zero or less
+// keeps DefaultRate.
+func WithRate(perSecond float64) Option {
+	return func(c *Client) {
+		if perSecond > 0 {
+			c.rate = perSecond
+		}
+	}
+}
+
 // NewClient returns a client of the REST API at baseURL (api.url, e.g.
 // https://127.0.0.1:8887/api). username and password may be empty: Info
 // needs no login. insecureSkipVerify turns off certificate verification,
@@ -176,10 +199,12 @@ func NewClient(baseURL, username string, password config.Secret, insecureSkipVer
 		now:      time.Now,
 		pageSize: DefaultPageSize,
 		maxPages: DefaultMaxPages,
+		rate:     DefaultRate,
 	}
 	for _, o := range opts {
 		o(c)
 	}
+	c.pace = rate.NewLimiter(rate.Limit(c.rate), max(int(c.rate/4), 1))
 	dialer := &net.Dialer{Timeout: c.timeout, KeepAlive: 30 * time.Second}
 	tr := &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,
@@ -212,6 +237,9 @@ func (c *Client) Username() string { return c.username }
 func (c *Client) HasCredentials() bool {
 	return c.username != "" && c.password.Reveal() != ""
 }
+
+// Requests returns how many authenticated requests the client has sent.
+func (c *Client) Requests() int64 { return c.requests.Load() }
 
 // Timeout returns the bound of one request.
 func (c *Client) Timeout() time.Duration { return c.timeout }

@@ -116,18 +116,25 @@ func (f IPFilter) key() string {
 	return f.Target + "|" + f.CIDR + "|" + f.ExpireAt.String() + "|" + f.ExpireRaw
 }
 
-// getJSON GETs path with a bearer token; on a 401 it renews the token once
-// and retries.
+// getJSON GETs path with a bearer token, paced by the client's limiter; on
+// a 401 it renews the token once and retries, on a 429 it waits as the
+// gateway says (Retry-After, else a doubling backoff) a few times. A 404
+// wraps ErrNotSupported: this PBX version lacks the endpoint.
 func (c *Client) getJSON(ctx context.Context, path string, q url.Values) ([]byte, error) {
 	u := c.base + path
 	if len(q) > 0 {
 		u += "?" + q.Encode()
 	}
-	for attempt := 0; ; attempt++ {
+	renewed, limited := false, 0
+	for {
 		tok, err := c.accessToken(ctx)
 		if err != nil {
 			return nil, err
 		}
+		if err := c.pace.Wait(ctx); err != nil {
+			return nil, fmt.Errorf("GET %s: %w", u, err)
+		}
+		c.requests.Add(1)
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 		if err != nil {
 			return nil, fmt.Errorf("build request for %s: %w", u, err)
@@ -143,18 +150,55 @@ func (c *Client) getJSON(ctx context.Context, path string, q url.Values) ([]byte
 		}
 		body, readErr := readBody(resp.Body, maxPageBody)
 		resp.Body.Close()
-		if resp.StatusCode == http.StatusUnauthorized && attempt == 0 {
+		switch {
+		case resp.StatusCode == http.StatusUnauthorized && !renewed:
 			c.log.Debug("PBX API refused the token; renewing it", "url", u)
 			c.invalidate(tok)
+			renewed = true
 			continue
-		}
-		if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		case resp.StatusCode == http.StatusTooManyRequests && limited < maxRateLimited:
+			limited++
+			wait := retryAfter(resp.Header.Get("Retry-After"), limited)
+			c.log.Warn("PBX API rate limit reached; waiting", "url", u, "wait", wait)
+			if err := sleepCtx(ctx, wait); err != nil {
+				return nil, fmt.Errorf("GET %s: %w", u, err)
+			}
+			continue
+		case resp.StatusCode == http.StatusNotFound:
+			return nil, fmt.Errorf("GET %s: HTTP 404: %w", u, ErrNotSupported)
+		case resp.StatusCode < 200 || resp.StatusCode > 299:
 			return nil, fmt.Errorf("GET %s: HTTP %d %s: %s", u, resp.StatusCode, http.StatusText(resp.StatusCode), c.redact(snippet(body)))
-		}
-		if readErr != nil {
+		case readErr != nil:
 			return nil, fmt.Errorf("GET %s: %s", u, c.redact(transportError(readErr)))
 		}
 		return body, nil
+	}
+}
+
+// maxRateLimited is how many 429 answers one request waits out.
+const maxRateLimited = 4
+
+// retryAfter is the wait a 429 asks for: Retry-After in seconds or as an
+// HTTP date, else 1 s doubled per attempt; never more than a minute.
+func retryAfter(h string, attempt int) time.Duration {
+	d := time.Second << min(attempt-1, 5)
+	if n, err := strconv.Atoi(strings.TrimSpace(h)); err == nil && n >= 0 {
+		d = time.Duration(n) * time.Second
+	} else if at, err := http.ParseTime(h); err == nil {
+		d = time.Until(at)
+	}
+	return min(max(d, 100*time.Millisecond), time.Minute)
+}
+
+// sleepCtx waits d or until ctx ends.
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
 	}
 }
 
