@@ -170,6 +170,12 @@ type Checks struct {
 	Gateway    GatewayCheck    `yaml:"gateway"`
 	BlockedIPs BlockedIPsCheck `yaml:"blocked_ips"`
 	Services   ServicesCheck   `yaml:"services"`
+	// The PBX's own health (config/health.go).
+	Trunks       TrunksCheck       `yaml:"trunks"`
+	Licence      LicenceCheck      `yaml:"licence"`
+	Certificates CertificatesCheck `yaml:"certificates"`
+	Media        MediaCheck        `yaml:"media"`
+	CallFailures CallFailuresCheck `yaml:"call_failures"`
 }
 
 // DiskCheck watches space and inodes of the filesystems holding the PBX
@@ -316,9 +322,14 @@ func defaultFor(goos string, getenv func(string) string) *Config {
 				PruneMaxAge:   Duration(30 * 24 * time.Hour),
 				PruneMaxTotal: 10 * GiB,
 			},
-			Gateway:    GatewayCheck{Enabled: true, Timeout: Duration(10 * time.Second)},
-			BlockedIPs: BlockedIPsCheck{Enabled: true},
-			Services:   ServicesCheck{Enabled: true},
+			Gateway:      GatewayCheck{Enabled: true, Timeout: Duration(10 * time.Second)},
+			BlockedIPs:   BlockedIPsCheck{Enabled: true},
+			Services:     ServicesCheck{Enabled: true},
+			Trunks:       defaultTrunks,
+			Licence:      defaultLicence,
+			Certificates: defaultCertificates(),
+			Media:        defaultMedia,
+			CallFailures: defaultCallFailures,
 		},
 		Alerts: Alerts{
 			Consecutive:  2,

@@ -198,6 +198,7 @@ func (c *Config) validate(goos string) []Problem {
 			add(fmt.Sprintf("checks.blocked_ips.admin_networks[%d]", i), "%v", err)
 		}
 	}
+	validateHealth(ck, add)
 
 	// alerts
 	a := c.Alerts
