@@ -1,0 +1,471 @@
+package collectors
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pbxagent/pbxagent/config"
+	"github.com/pbxagent/pbxagent/internal/atomicfile"
+	"github.com/pbxagent/pbxagent/portsip"
+)
+
+// CDRCursorFile is the file, in the state folder, that remembers the last
+// CDR the call_failures check has read, so a restart neither re-reads nor
+// skips calls.
+const CDRCursorFile = "cdr-cursor.json"
+
+// Bounds of the call_failures check.
+const (
+	cdrPageSize = 100   // the documented maximum of top
+	maxEvents   = 20000 // calls kept for the window; older ones are dropped first
+	maxExamples = 3     // example numbers per burst
+)
+
+// CodeAdvice is what PortSIP's troubleshooting guide says about one SIP
+// status code.
+type CodeAdvice struct {
+	Title     string
+	Causes    []string
+	Remedies  []string
+	NextCheck string
+	// Benign codes (busy, declined, cancelled) are no failure of the system.
+	Benign bool
+}
+
+// StatusGuide looks up a status code in the troubleshooting guide.
+type StatusGuide func(code int) CodeAdvice
+
+// defaultBenign are the codes that are not a fault when no guide is wired:
+// busy, request terminated (a cancelled call), busy everywhere, decline.
+var defaultBenign = map[int]bool{486: true, 487: true, 600: true, 603: true}
+
+// CallFailures reads new CDRs (GET /cdrs) incrementally and reports a burst
+// of failed calls: at least MinFailures calls, or MinPercent of at least
+// MinCalls calls, ending with the same status code on the same trunk (or,
+// for calls without a trunk, the same tenant domain) within Window — e.g. 10
+// calls answered 403 on trunk "carrier-a" in 10 minutes. The report names
+// the code, the trunk, a few example numbers masked to their last digits,
+// and the guide's causes and next steps for the code.
+//
+// CDRs are read newest first (as the portal lists them; if the PBX lists
+// them oldest first, the pages are read from the end) until the last CDR
+// seen, at most MaxPagesPerRound pages a round.
+type CallFailures struct {
+	client   *portsip.Client
+	cfg      config.CallFailuresCheck
+	stateDir string
+	guide    StatusGuide
+	now      func() time.Time
+
+	mu     sync.Mutex
+	loaded bool
+	cur    cdrCursor
+	events []callEvent // oldest first, at most maxEvents
+}
+
+// cdrCursor is the content of CDRCursorFile: the end time of the newest CDR
+// read and the IDs of the CDRs that ended at that time.
+type cdrCursor struct {
+	Version int       `json:"version"`
+	At      time.Time `json:"at,omitzero"`
+	IDs     []string  `json:"ids,omitempty"`
+}
+
+// callEvent is one call in the window.
+type callEvent struct {
+	at     time.Time
+	scope  string // `trunk "carrier-a"` or `tenant "example.com"`
+	code   int
+	failed bool
+	number string // masked
+}
+
+// NewCallFailures returns the failing-calls check. stateDir holds the
+// cursor ("" keeps it in memory); guide may be nil (codes only); now nil is
+// time.Now.
+func NewCallFailures(client *portsip.Client, cfg config.CallFailuresCheck, stateDir string, guide StatusGuide, now func() time.Time) *CallFailures {
+	if now == nil {
+		now = time.Now
+	}
+	return &CallFailures{client: client, cfg: cfg, stateDir: stateDir, guide: guide, now: now}
+}
+
+// Burst is one burst of failures.
+type Burst struct {
+	Scope    string   `json:"scope"`
+	Code     int      `json:"status_code"`
+	Title    string   `json:"title,omitempty"`
+	Failed   int      `json:"failed"`
+	Calls    int      `json:"calls"`
+	Examples []string `json:"examples,omitempty"`
+}
+
+// CallFailuresData is the call_failures check's Data.
+type CallFailuresData struct {
+	Window   string  `json:"window"`
+	NewCDRs  int     `json:"new_cdrs"`
+	Calls    int     `json:"calls_in_window"`
+	Failed   int     `json:"failed_in_window"`
+	Bursts   []Burst `json:"bursts,omitempty"`
+	Requests int     `json:"requests"`
+	// Truncated is set when a round met more new CDRs than it may read;
+	// the older ones of them were not examined.
+	Truncated bool `json:"truncated,omitempty"`
+	// Baseline is set on the first round without a cursor, which reads
+	// only the last Window of calls.
+	Baseline bool `json:"baseline,omitempty"`
+}
+
+// Collect reads the new CDRs and rates the window.
+func (c *CallFailures) Collect(ctx context.Context) (*Report, error) {
+	if err := apiNotApplicable(c.client, "failing calls"); err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.loaded {
+		c.cur = c.loadCursor()
+		c.loaded = true
+	}
+	now := c.now()
+	window := c.cfg.Window.D()
+	before := c.client.Requests()
+	d := CallFailuresData{Window: config.Duration(window).String(), Baseline: c.cur.At.IsZero()}
+	fresh, truncated, err := c.read(ctx, now.Add(-window))
+	if err != nil {
+		return nil, apiError(err, "the call records (CDRs)")
+	}
+	d.NewCDRs, d.Truncated = len(fresh), truncated
+	c.add(fresh)
+	if err := c.saveCursor(); err != nil {
+		return nil, fmt.Errorf("remember the last CDR read: %w", err)
+	}
+	c.prune(now.Add(-window))
+	d.Requests = int(c.client.Requests() - before)
+	d.Calls = len(c.events)
+	d.Bursts = c.bursts(&d.Failed)
+	return c.report(d), nil
+}
+
+// read returns the CDRs newer than the cursor (or, without one, ended
+// after floor), newest first.
+func (c *CallFailures) read(ctx context.Context, floor time.Time) ([]portsip.CDR, bool, error) {
+	if !c.cur.At.IsZero() {
+		floor = c.cur.At
+	}
+	seen := map[string]bool{}
+	for _, id := range c.cur.IDs {
+		seen[id] = true
+	}
+	maxPages := max(c.cfg.MaxPagesPerRound, 1)
+	var out []portsip.CDR
+	fromEnd, total := false, -1
+	for page := range maxPages {
+		skip := page * cdrPageSize
+		if fromEnd {
+			skip = total - (page+1)*cdrPageSize
+			if skip <= -cdrPageSize {
+				return out, false, nil
+			}
+		}
+		top := cdrPageSize
+		if skip < 0 {
+			top, skip = top+skip, 0
+		}
+		items, n, err := c.client.CDRPage(ctx, skip, top)
+		if err != nil {
+			return nil, false, err
+		}
+		if page == 0 && ascending(items) && n > len(items) {
+			// Oldest first: read from the end instead.
+			fromEnd, total = true, n
+			if items, _, err = c.client.CDRPage(ctx, max(n-cdrPageSize, 0), min(cdrPageSize, n)); err != nil {
+				return nil, false, err
+			}
+		}
+		if fromEnd || ascending(items) {
+			slices.Reverse(items)
+		}
+		done := false
+		for _, r := range items {
+			at := cdrTime(r)
+			if at.Before(floor) || (at.Equal(floor) && seen[r.ID]) {
+				done = true
+				continue
+			}
+			if r.ID != "" {
+				if seen[r.ID] {
+					continue // shifted into this page by a new CDR
+				}
+				seen[r.ID] = true
+			}
+			out = append(out, r)
+		}
+		if done || len(items) < top || fromEnd && skip == 0 {
+			return out, false, nil
+		}
+	}
+	return out, true, nil
+}
+
+// ascending reports whether a page lists CDRs oldest first.
+func ascending(items []portsip.CDR) bool {
+	return len(items) > 1 && cdrTime(items[0]).Before(cdrTime(items[len(items)-1]))
+}
+
+// cdrTime is when the call ended (or started, without an end time).
+func cdrTime(r portsip.CDR) time.Time {
+	if !r.EndedAt.IsZero() {
+		return r.EndedAt
+	}
+	return r.StartedAt
+}
+
+// add records fresh CDRs (newest first) as events and moves the cursor.
+func (c *CallFailures) add(fresh []portsip.CDR) {
+	for i := len(fresh) - 1; i >= 0; i-- {
+		r := fresh[i]
+		at := cdrTime(r)
+		ev := callEvent{at: at, code: r.StatusCode, scope: cdrScope(r)}
+		ev.failed = r.StatusCode >= 400 && !c.advice(r.StatusCode).Benign
+		if ev.failed {
+			num := r.Callee
+			if num == "" {
+				num = r.Destination
+			}
+			if r.Direction == "INBOUND_CALL" && r.Caller != "" {
+				num = r.Caller
+			}
+			ev.number = maskNumber(num, c.cfg.UnmaskedDigits)
+		}
+		c.events = append(c.events, ev)
+		switch {
+		case at.After(c.cur.At):
+			c.cur.At, c.cur.IDs = at, []string{r.ID}
+		case at.Equal(c.cur.At) && r.ID != "":
+			c.cur.IDs = append(c.cur.IDs, r.ID)
+		}
+	}
+	if n := len(c.events) - maxEvents; n > 0 {
+		c.events = slices.Delete(c.events, 0, n)
+	}
+	sort.SliceStable(c.events, func(i, j int) bool { return c.events[i].at.Before(c.events[j].at) })
+	c.cur.Version = 1
+}
+
+// cdrScope names what a call's failures are grouped by: its trunk, else its
+// tenant's domain.
+func cdrScope(r portsip.CDR) string {
+	switch {
+	case r.Trunk != "":
+		return fmt.Sprintf("trunk %q", r.Trunk)
+	case r.CalleeDomain != "":
+		return fmt.Sprintf("tenant %q", r.CalleeDomain)
+	case r.CallerDomain != "":
+		return fmt.Sprintf("tenant %q", r.CallerDomain)
+	}
+	return "calls without trunk or tenant"
+}
+
+// prune drops events older than from.
+func (c *CallFailures) prune(from time.Time) {
+	i := sort.Search(len(c.events), func(i int) bool { return !c.events[i].at.Before(from) })
+	c.events = slices.Delete(c.events, 0, i)
+}
+
+// bursts groups the window's failures and returns those over a threshold,
+// largest first; failed receives the number of failed calls.
+func (c *CallFailures) bursts(failed *int) []Burst {
+	calls := map[string]int{}
+	groups := map[string]*Burst{}
+	for _, e := range c.events {
+		calls[e.scope]++
+		if !e.failed {
+			continue
+		}
+		*failed++
+		k := fmt.Sprintf("%s|%d", e.scope, e.code)
+		b := groups[k]
+		if b == nil {
+			b = &Burst{Scope: e.scope, Code: e.code, Title: c.advice(e.code).Title}
+			groups[k] = b
+		}
+		b.Failed++
+		if len(b.Examples) < maxExamples && e.number != "" && !slices.Contains(b.Examples, e.number) {
+			b.Examples = append(b.Examples, e.number)
+		}
+	}
+	var out []Burst
+	for _, b := range groups {
+		b.Calls = calls[b.Scope]
+		byCount := b.Failed >= c.cfg.MinFailures
+		byShare := b.Calls >= max(c.cfg.MinCalls, 1) && percent(b.Failed, b.Calls) >= c.cfg.MinPercent
+		if byCount || byShare {
+			out = append(out, *b)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Failed != out[j].Failed {
+			return out[i].Failed > out[j].Failed
+		}
+		return out[i].Scope+fmt.Sprint(out[i].Code) < out[j].Scope+fmt.Sprint(out[j].Code)
+	})
+	return out
+}
+
+func (c *CallFailures) advice(code int) CodeAdvice {
+	if c.guide != nil {
+		return c.guide(code)
+	}
+	return CodeAdvice{Benign: defaultBenign[code]}
+}
+
+func (c *CallFailures) report(d CallFailuresData) *Report {
+	rep := &Report{State: StateOK, Data: d, Metrics: []Metric{
+		{Name: "cdrs_read", Value: float64(d.NewCDRs)},
+		{Name: "calls_in_window", Value: float64(d.Calls)},
+		{Name: "calls_failed_in_window", Value: float64(d.Failed)},
+		{Name: "call_failure_bursts", Value: float64(len(d.Bursts))},
+		{Name: "call_failures_api_requests", Value: float64(d.Requests)},
+	}}
+	if len(d.Bursts) == 0 {
+		rep.Summary = fmt.Sprintf("%d calls in the last %s, %d failed; no burst", d.Calls, d.Window, d.Failed)
+		if d.Truncated {
+			rep.Summary += fmt.Sprintf(" (more new CDRs than %d pages; the older ones were not examined)", c.cfg.MaxPagesPerRound)
+		}
+		return rep
+	}
+	rep.State = StateCritical
+	parts := make([]string, 0, len(d.Bursts))
+	var advice []string
+	for _, b := range d.Bursts {
+		parts = append(parts, burstLine(b, d.Window))
+		advice = append(advice, c.guideText(b))
+	}
+	rep.Summary = strings.Join(parts, "; ")
+	rep.Advice = strings.Join(advice, "\n\n") + "\n\nA support bundle (pbxagent bundle --duration 60s) captures the SIP exchange of the next failing calls."
+	rep.Text = strings.Join(parts, "\n") + "\n"
+	return rep
+}
+
+// burstLine is one burst for people: `12 calls failed with 403 Forbidden on
+// trunk "carrier-a" in the last 10m (of 15; e.g. ***1234, ***5678)`.
+func burstLine(b Burst, window string) string {
+	code := fmt.Sprint(b.Code)
+	if b.Title != "" {
+		code = b.Title
+		if !strings.Contains(b.Title, fmt.Sprint(b.Code)) {
+			code = fmt.Sprintf("%d %s", b.Code, b.Title)
+		}
+	}
+	s := fmt.Sprintf("%d calls failed with %s on %s in the last %s (of %d calls", b.Failed, code, b.Scope, window, b.Calls)
+	if len(b.Examples) > 0 {
+		s += "; e.g. " + strings.Join(b.Examples, ", ")
+	}
+	return s + ")"
+}
+
+// guideText renders the guide's causes and remedies for a burst.
+func (c *CallFailures) guideText(b Burst) string {
+	a := c.advice(b.Code)
+	var s strings.Builder
+	title := a.Title
+	if title == "" {
+		title = fmt.Sprint(b.Code)
+	}
+	fmt.Fprintf(&s, "%s on %s — PortSIP troubleshooting guide:", title, b.Scope)
+	if len(a.Causes) == 0 && len(a.Remedies) == 0 {
+		s.WriteString("\n  no entry for this code; look up the status in callmanager.log for these calls.")
+		return s.String()
+	}
+	if len(a.Causes) > 0 {
+		s.WriteString("\n  Possible causes:")
+		for _, x := range a.Causes {
+			s.WriteString("\n  - " + x)
+		}
+	}
+	if len(a.Remedies) > 0 {
+		s.WriteString("\n  What to do:")
+		for _, x := range a.Remedies {
+			s.WriteString("\n  - " + x)
+		}
+	}
+	if a.NextCheck != "" {
+		s.WriteString("\n  Next check: " + a.NextCheck)
+	}
+	return s.String()
+}
+
+// maskNumber keeps the last keep digits of a number: "+4915112345678" →
+// "***5678". A number with no more than keep digits is masked whole.
+func maskNumber(n string, keep int) string {
+	var digits []rune
+	for _, r := range n {
+		if r >= '0' && r <= '9' {
+			digits = append(digits, r)
+		}
+	}
+	if len(digits) == 0 {
+		return ""
+	}
+	if len(digits) <= keep {
+		return strings.Repeat("*", len(digits))
+	}
+	return "***" + string(digits[len(digits)-keep:])
+}
+
+func (c *CallFailures) cursorPath() string {
+	if c.stateDir == "" {
+		return ""
+	}
+	return filepath.Join(c.stateDir, CDRCursorFile)
+}
+
+// loadCursor reads the cursor; a missing or unreadable one starts afresh.
+func (c *CallFailures) loadCursor() cdrCursor {
+	p := c.cursorPath()
+	if p == "" {
+		return cdrCursor{}
+	}
+	fi, err := os.Lstat(p)
+	if err != nil || !fi.Mode().IsRegular() || fi.Size() > 1<<20 {
+		return cdrCursor{}
+	}
+	b, err := os.ReadFile(p)
+	var cur cdrCursor
+	if err != nil || json.Unmarshal(b, &cur) != nil || cur.Version != 1 {
+		return cdrCursor{}
+	}
+	return cur
+}
+
+// saveCursor writes the cursor (0600) when it moved.
+func (c *CallFailures) saveCursor() error {
+	p := c.cursorPath()
+	if p == "" || c.cur.At.IsZero() {
+		return nil
+	}
+	b, err := json.Marshal(c.cur)
+	if err != nil {
+		return err
+	}
+	if old, err := os.ReadFile(p); err == nil && string(old) == string(b) {
+		return nil
+	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	if err := os.MkdirAll(c.stateDir, 0o700); err != nil {
+		return err
+	}
+	return atomicfile.Write(p, b, 0o600)
+}
