@@ -341,7 +341,7 @@ func (c *CallFailures) report(d CallFailuresData) *Report {
 	if len(d.Bursts) == 0 {
 		rep.Summary = fmt.Sprintf("%d calls in the last %s, %d failed; no burst", d.Calls, d.Window, d.Failed)
 		if d.Truncated {
-			rep.Summary += fmt.Sprintf(" (more new CDRs than %d pages; the older ones were not examined)", c.cfg.MaxPagesPerRound)
+			rep.Summary += fmt.Sprintf(" (read the cap of %d pages of new CDRs this round; older new ones, if any, were not examined)", c.cfg.MaxPagesPerRound)
 		}
 		return rep
 	}
