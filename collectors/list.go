@@ -98,6 +98,30 @@ func specs() []Spec {
 				return NewBlockedIPs(api, adminNetworks(b.Config), b.Now)
 			})
 		}},
+		{"trunks", TagWatch, func(b *Builder) Collector {
+			ck := b.Config.Checks.Trunks
+			return b.apiCheck(ck.Enabled, func(api *portsip.Client) Collector { return NewTrunks(api, ck.MaxStatusPerRound) })
+		}},
+		{"licence", TagWatch, func(b *Builder) Collector {
+			ck := b.Config.Checks.Licence
+			return b.apiCheck(ck.Enabled, func(api *portsip.Client) Collector { return NewLicence(api, ck, b.Now) })
+		}},
+		{"certificates", TagWatch, func(b *Builder) Collector {
+			if ck := b.Config.Checks.Certificates; ck.Enabled {
+				return NeedsPBX{DataDir: b.Config.PBX.DataDir, C: NewCertificates(ck, nil, b.Now)}
+			}
+			return nil
+		}},
+		{"media", TagWatch, func(b *Builder) Collector {
+			ck := b.Config.Checks.Media
+			return b.apiCheck(ck.Enabled, func(api *portsip.Client) Collector { return NewMedia(api, ck) })
+		}},
+		{"call_failures", TagWatch, func(b *Builder) Collector {
+			ck := b.Config.Checks.CallFailures
+			return b.apiCheck(ck.Enabled, func(api *portsip.Client) Collector {
+				return NewCallFailures(api, ck, b.Config.Agent.StateDir, nil, b.Now)
+			})
+		}},
 		{"services", TagWatch, func(b *Builder) Collector {
 			if !b.Config.Checks.Services.Enabled || b.GOOS != "windows" {
 				return nil

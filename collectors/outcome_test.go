@@ -90,9 +90,10 @@ func TestSpecsOneList(t *testing.T) {
 		for _, n := range list {
 			names = append(names, n.Name)
 		}
-		want := "[disk logs gateway blocked_ips containers]"
+		health := "trunks licence certificates media call_failures"
+		want := "[disk logs gateway blocked_ips " + health + " containers]"
 		if goos == "windows" {
-			want = "[disk logs gateway blocked_ips services]"
+			want = "[disk logs gateway blocked_ips " + health + " services]"
 		}
 		if fmt.Sprint(names) != want {
 			t.Errorf("%s watch list %v, want %s", goos, names, want)

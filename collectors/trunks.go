@@ -16,6 +16,10 @@ const (
 	trunkUnchecked = "UNCHECKED"
 )
 
+// maxTrunkMetrics is the number of trunks up to which every trunk gets a
+// trunk_up metric; beyond it only the offline ones do.
+const maxTrunkMetrics = 50
+
 // Trunks watches the SIP trunks: GET /providers, then
 // /providers/{id}/status for each enabled one. PortSIP sends no mail when a
 // trunk goes offline, which is how most outages reach the administrator:
@@ -132,6 +136,9 @@ func (t *Trunks) report(states []TrunkState, requests int) *Report {
 		up := 0.0
 		if s.Status == "ONLINE" {
 			up = 1
+		}
+		if up == 1 && len(states) > maxTrunkMetrics {
+			continue // the counts below cover them; alert mails list every metric
 		}
 		metrics = append(metrics, Metric{Name: "trunk_up", Value: up, Label: map[string]string{"trunk": s.Name}})
 	}

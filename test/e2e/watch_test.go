@@ -232,6 +232,8 @@ checks:
     enabled: false
   blocked_ips:
     enabled: false
+  certificates:
+    enabled: false
 alerts:
   consecutive: 1
   digest: 0s
