@@ -4,17 +4,16 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"fmt"
 	"math"
 	"net"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/pbxagent/pbxagent/config"
+	"github.com/pbxagent/pbxagent/portsip"
 )
 
 // certPortNames names the PBX's TLS ports in messages.
@@ -130,7 +129,7 @@ func (c *Certificates) check(ctx context.Context, port int) CertState {
 	defer cancel()
 	conn, err := d.DialContext(hctx, "tcp", addr)
 	if err != nil {
-		if errors.Is(err, syscall.ECONNREFUSED) || strings.Contains(err.Error(), "connection refused") {
+		if portsip.ClassifyError(err) == portsip.GatewayRefused {
 			s.Error = "nothing listens"
 			return s
 		}
