@@ -46,3 +46,26 @@ func FuzzParseTime(f *testing.F) {
 		}
 	})
 }
+
+func FuzzParseCDRs(f *testing.F) {
+	for _, s := range []string{
+		`{"count":2,"items":[{"id":"1","status_code":403,"trunk":"carrier-a","ended_at":"2026-12-04T12:00:00Z"},{"id":2,"status_code":"200"}]}`,
+		`[]`, `{"items":null}`, `{"items":[1,"x",null,{"status_code":1e40,"ended_at":-5}]}`, `[{`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		cdrs, total, err := parseCDRs(b)
+		if err != nil && (cdrs != nil || total != -1) {
+			t.Fatalf("error with results: %v %d", cdrs, total)
+		}
+		for _, c := range cdrs {
+			if c.StatusCode < 0 {
+				t.Fatalf("negative status %d", c.StatusCode)
+			}
+			if _, err := json.Marshal(c); err != nil {
+				t.Fatalf("CDR does not encode: %v", err)
+			}
+		}
+	})
+}

@@ -168,9 +168,18 @@ func (c *Client) CDRPage(ctx context.Context, skip, top int) ([]CDR, int, error)
 	if err != nil {
 		return nil, -1, err
 	}
-	raws, total, err := findList(body, 0)
+	out, total, err := parseCDRs(body)
 	if err != nil {
 		return nil, -1, fmt.Errorf("GET %s/cdrs: %w", c.base, err)
+	}
+	return out, total, nil
+}
+
+// parseCDRs decodes one page of /cdrs; total is -1 when it has no count.
+func parseCDRs(body []byte) ([]CDR, int, error) {
+	raws, total, err := findList(body, 0)
+	if err != nil {
+		return nil, -1, err
 	}
 	out := make([]CDR, 0, len(raws))
 	for _, r := range raws {
