@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/pbxagent/pbxagent/config"
+	"github.com/pbxagent/pbxagent/guide"
 	"github.com/pbxagent/pbxagent/internal/atomicfile"
 	"github.com/pbxagent/pbxagent/portsip"
 )
@@ -45,9 +46,16 @@ type CodeAdvice struct {
 // StatusGuide looks up a status code in the troubleshooting guide.
 type StatusGuide func(code int) CodeAdvice
 
-// defaultBenign are the codes that are not a fault when no guide is wired:
-// busy, request terminated (a cancelled call), busy everywhere, decline.
-var defaultBenign = map[int]bool{486: true, 487: true, 600: true, 603: true}
+// GuideAdvice is PortSIP's troubleshooting guide (package guide) on a
+// status code: the same table the capture analysis cites.
+func GuideAdvice(code int) CodeAdvice {
+	e := guide.ForStatus(code)
+	a := CodeAdvice{Title: e.Title, Remedies: e.Remedies, NextCheck: e.NextCheck, Benign: e.Benign}
+	for _, c := range e.Causes {
+		a.Causes = append(a.Causes, c.Text)
+	}
+	return a
+}
 
 // CallFailures reads new CDRs (GET /cdrs) incrementally and reports a burst
 // of failed calls: at least MinFailures calls, or MinPercent of at least
@@ -91,11 +99,14 @@ type callEvent struct {
 }
 
 // NewCallFailures returns the failing-calls check. stateDir holds the
-// cursor ("" keeps it in memory); guide may be nil (codes only); now nil is
+// cursor ("" keeps it in memory); guide nil is GuideAdvice; now nil is
 // time.Now.
 func NewCallFailures(client *portsip.Client, cfg config.CallFailuresCheck, stateDir string, guide StatusGuide, now func() time.Time) *CallFailures {
 	if now == nil {
 		now = time.Now
+	}
+	if guide == nil {
+		guide = GuideAdvice
 	}
 	return &CallFailures{client: client, cfg: cfg, stateDir: stateDir, guide: guide, now: now}
 }
@@ -323,12 +334,7 @@ func (c *CallFailures) bursts(failed *int) []Burst {
 	return out
 }
 
-func (c *CallFailures) advice(code int) CodeAdvice {
-	if c.guide != nil {
-		return c.guide(code)
-	}
-	return CodeAdvice{Benign: defaultBenign[code]}
-}
+func (c *CallFailures) advice(code int) CodeAdvice { return c.guide(code) }
 
 func (c *CallFailures) report(d CallFailuresData) *Report {
 	rep := &Report{State: StateOK, Data: d, Metrics: []Metric{

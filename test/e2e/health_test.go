@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pbxagent/pbxagent/guide"
 	"github.com/pbxagent/pbxagent/internal/portsiptest"
 )
 
@@ -80,6 +81,14 @@ func TestRunMailsPBXHealth(t *testing.T) {
 		"PortSIP troubleshooting guide"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("trunk/burst mail lacks %q:\n%s", want, body)
+		}
+	}
+	// The guide's causes and next check for 403, from the same table the
+	// analysis uses.
+	g := guide.ForStatus(403)
+	for _, want := range []string{g.Title, g.Causes[0].Text, g.Causes[len(g.Causes)-1].Text, g.NextCheck} {
+		if !strings.Contains(strings.Join(strings.Fields(body), " "), want) {
+			t.Errorf("burst mail lacks the guide's %q:\n%s", want, body)
 		}
 	}
 	if strings.Contains(body, "+4930555") {
