@@ -30,6 +30,9 @@ const (
 	cdrPageSize = 100   // the documented maximum of top
 	maxEvents   = 20000 // calls kept for the window; older ones are dropped first
 	maxExamples = 3     // example numbers per burst
+	// maxCursorFile bounds the cursor file read back: maxEvents of about
+	// 80 bytes each, with room to spare.
+	maxCursorFile = 8 << 20
 )
 
 // CodeAdvice is what PortSIP's troubleshooting guide says about one SIP
@@ -77,25 +80,26 @@ type CallFailures struct {
 
 	mu     sync.Mutex
 	loaded bool
-	cur    cdrCursor
-	events []callEvent // oldest first, at most maxEvents
+	cur    cdrCursor // cur.Events: oldest first, at most maxEvents
 }
 
 // cdrCursor is the content of CDRCursorFile: the end time of the newest CDR
-// read and the IDs of the CDRs that ended at that time.
+// read, the IDs of the CDRs that ended at that time, and the calls of the
+// window (numbers masked), so that a restart keeps counting the burst.
 type cdrCursor struct {
-	Version int       `json:"version"`
-	At      time.Time `json:"at,omitzero"`
-	IDs     []string  `json:"ids,omitempty"`
+	Version int         `json:"version"`
+	At      time.Time   `json:"at,omitzero"`
+	IDs     []string    `json:"ids,omitempty"`
+	Events  []callEvent `json:"events,omitempty"`
 }
 
 // callEvent is one call in the window.
 type callEvent struct {
-	at     time.Time
-	scope  string // `trunk "carrier-a"` or `tenant "example.com"`
-	code   int
-	failed bool
-	number string // masked
+	At     time.Time `json:"t"`
+	Scope  string    `json:"s"` // `trunk "carrier-a"` or `tenant "example.com"`
+	Code   int       `json:"c"`
+	Failed bool      `json:"f,omitempty"`
+	Number string    `json:"n,omitempty"` // masked
 }
 
 // NewCallFailures returns the failing-calls check. stateDir holds the
@@ -158,12 +162,12 @@ func (c *CallFailures) Collect(ctx context.Context) (*Report, error) {
 	}
 	d.NewCDRs, d.Truncated = len(fresh), truncated
 	c.add(fresh)
+	c.prune(now.Add(-window))
 	if err := c.saveCursor(); err != nil {
 		return nil, fmt.Errorf("remember the last CDR read: %w", err)
 	}
-	c.prune(now.Add(-window))
 	d.Requests = int(c.client.Requests() - before)
-	d.Calls = len(c.events)
+	d.Calls = len(c.cur.Events)
 	d.Bursts = c.bursts(&d.Failed)
 	return c.report(d), nil
 }
@@ -247,9 +251,9 @@ func (c *CallFailures) add(fresh []portsip.CDR) {
 	for i := len(fresh) - 1; i >= 0; i-- {
 		r := fresh[i]
 		at := cdrTime(r)
-		ev := callEvent{at: at, code: r.StatusCode, scope: cdrScope(r)}
-		ev.failed = r.StatusCode >= 400 && !c.advice(r.StatusCode).Benign
-		if ev.failed {
+		ev := callEvent{At: at, Code: r.StatusCode, Scope: cdrScope(r)}
+		ev.Failed = r.StatusCode >= 400 && !c.advice(r.StatusCode).Benign
+		if ev.Failed {
 			num := r.Callee
 			if num == "" {
 				num = r.Destination
@@ -257,9 +261,9 @@ func (c *CallFailures) add(fresh []portsip.CDR) {
 			if r.Direction == "INBOUND_CALL" && r.Caller != "" {
 				num = r.Caller
 			}
-			ev.number = maskNumber(num, c.cfg.UnmaskedDigits)
+			ev.Number = maskNumber(num, c.cfg.UnmaskedDigits)
 		}
-		c.events = append(c.events, ev)
+		c.cur.Events = append(c.cur.Events, ev)
 		switch {
 		case at.After(c.cur.At):
 			c.cur.At, c.cur.IDs = at, []string{r.ID}
@@ -267,11 +271,15 @@ func (c *CallFailures) add(fresh []portsip.CDR) {
 			c.cur.IDs = append(c.cur.IDs, r.ID)
 		}
 	}
-	if n := len(c.events) - maxEvents; n > 0 {
-		c.events = slices.Delete(c.events, 0, n)
+	ev := c.cur.Events
+	byTime := func(a, b callEvent) int { return a.At.Compare(b.At) }
+	if !slices.IsSortedFunc(ev, byTime) {
+		slices.SortStableFunc(ev, byTime)
 	}
-	sort.SliceStable(c.events, func(i, j int) bool { return c.events[i].at.Before(c.events[j].at) })
-	c.cur.Version = 1
+	if n := len(ev) - maxEvents; n > 0 {
+		ev = slices.Delete(ev, 0, n)
+	}
+	c.cur.Events, c.cur.Version = ev, 1
 }
 
 // cdrScope names what a call's failures are grouped by: its trunk, else its
@@ -290,8 +298,9 @@ func cdrScope(r portsip.CDR) string {
 
 // prune drops events older than from.
 func (c *CallFailures) prune(from time.Time) {
-	i := sort.Search(len(c.events), func(i int) bool { return !c.events[i].at.Before(from) })
-	c.events = slices.Delete(c.events, 0, i)
+	ev := c.cur.Events
+	i := sort.Search(len(ev), func(i int) bool { return !ev[i].At.Before(from) })
+	c.cur.Events = slices.Delete(ev, 0, i)
 }
 
 // bursts groups the window's failures and returns those over a threshold,
@@ -299,21 +308,21 @@ func (c *CallFailures) prune(from time.Time) {
 func (c *CallFailures) bursts(failed *int) []Burst {
 	calls := map[string]int{}
 	groups := map[string]*Burst{}
-	for _, e := range c.events {
-		calls[e.scope]++
-		if !e.failed {
+	for _, e := range c.cur.Events {
+		calls[e.Scope]++
+		if !e.Failed {
 			continue
 		}
 		*failed++
-		k := fmt.Sprintf("%s|%d", e.scope, e.code)
+		k := fmt.Sprintf("%s|%d", e.Scope, e.Code)
 		b := groups[k]
 		if b == nil {
-			b = &Burst{Scope: e.scope, Code: e.code, Title: c.advice(e.code).Title}
+			b = &Burst{Scope: e.Scope, Code: e.Code, Title: c.advice(e.Code).Title}
 			groups[k] = b
 		}
 		b.Failed++
-		if len(b.Examples) < maxExamples && e.number != "" && !slices.Contains(b.Examples, e.number) {
-			b.Examples = append(b.Examples, e.number)
+		if len(b.Examples) < maxExamples && e.Number != "" && !slices.Contains(b.Examples, e.Number) {
+			b.Examples = append(b.Examples, e.Number)
 		}
 	}
 	var out []Burst
@@ -444,7 +453,7 @@ func (c *CallFailures) loadCursor() cdrCursor {
 		return cdrCursor{}
 	}
 	fi, err := os.Lstat(p)
-	if err != nil || !fi.Mode().IsRegular() || fi.Size() > 1<<20 {
+	if err != nil || !fi.Mode().IsRegular() || fi.Size() > maxCursorFile {
 		return cdrCursor{}
 	}
 	b, err := os.ReadFile(p)

@@ -92,14 +92,18 @@ func TestCallFailuresBurst(t *testing.T) {
 			t.Errorf("advice lacks %q: %q", want, rep.Advice)
 		}
 	}
-	// The cursor survives a restart: nothing is read twice.
+	// The cursor and the window survive a restart: nothing is read twice,
+	// the burst is still counted.
 	fi, err := os.Stat(filepath.Join(dir, CDRCursorFile))
 	if err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("cursor file: %v %v", fi, err)
 	}
 	cf2 := NewCallFailures(c, cfg, dir, testGuide, clk.now)
-	if rep = collectReport(t, cf2); rep.Data.(CallFailuresData).NewCDRs != 0 {
-		t.Fatalf("after a restart: %+v", rep.Data)
+	if rep = collectReport(t, cf2); rep.Data.(CallFailuresData).NewCDRs != 0 || rep.State != StateCritical || !strings.Contains(rep.Summary, "***0089") {
+		t.Fatalf("after a restart: %v %q %+v", rep.State, rep.Summary, rep.Data)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, CDRCursorFile)); strings.Contains(string(b), "+49301234") || strings.Contains(string(b), "1234008") {
+		t.Errorf("the state file holds unmasked numbers")
 	}
 	clk.add(time.Second)
 	addCalls(f, clk.now(), "carrier-a", 200, 2)
@@ -179,7 +183,7 @@ func TestCallFailures50000CDRs(t *testing.T) {
 		t.Fatalf("%d pages for 10 rounds", pages)
 	}
 	cf.mu.Lock()
-	kept := len(cf.events)
+	kept := len(cf.cur.Events)
 	cf.mu.Unlock()
 	if kept != maxEvents {
 		t.Fatalf("%d events kept, bound %d", kept, maxEvents)
