@@ -28,6 +28,8 @@ func apiError(err error, what string) error {
 		return noData("set api.username and api.password to watch %s", what)
 	case errors.Is(err, portsip.ErrNotSupported):
 		return noData("this PBX version has no REST API endpoint for %s (%v)", what, err)
+	case errors.Is(err, portsip.ErrForbidden):
+		return noData("the API user may not read %s (HTTP 403); set api.username to a system administrator", what)
 	case errors.Is(err, portsip.ErrCredentialsRejected):
 		return noData("the PBX rejected the agent's API credentials (see the blocked_ips check); %s not checked", what)
 	case errors.Is(err, portsip.ErrLoginHeld):

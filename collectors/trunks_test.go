@@ -148,6 +148,25 @@ func TestAPIChecksNotSupported(t *testing.T) {
 	}
 }
 
+// TestAPIChecksForbidden: a user without the permission (a tenant user)
+// makes the checks "not applicable", naming the fix.
+func TestAPIChecksForbidden(t *testing.T) {
+	f := portsiptest.New(t)
+	f.Set(func(st *portsiptest.State) {
+		st.Fail = map[string]int{}
+		for _, r := range []string{portsiptest.RouteAdminStatus, portsiptest.RouteProviders, portsiptest.RouteMediaServers, portsiptest.RouteTransports, portsiptest.RouteCDRs} {
+			st.Fail[r] = 403
+		}
+	})
+	c := fastClient(t, f, apiPass, "")
+	for _, ch := range apiChecks(c, t.TempDir()) {
+		_, err := ch.Collector.Collect(context.Background())
+		if !errors.Is(err, ErrNoData) || !strings.Contains(err.Error(), "system administrator") {
+			t.Errorf("%s: %v", ch.Name, err)
+		}
+	}
+}
+
 func apiChecks(c *portsip.Client, dir string) []Named {
 	d := config.Default().Checks
 	return []Named{

@@ -74,6 +74,10 @@ var (
 	ErrLoginHeld = errors.New("PBX API login on hold")
 	// ErrNoCredentials means api.username or api.password is not set.
 	ErrNoCredentials = errors.New("PBX API credentials not configured")
+	// ErrForbidden means the PBX answered 403 to a request with a valid
+	// token: the API user lacks the permission (a tenant user asking a
+	// system administrator's endpoint).
+	ErrForbidden = errors.New("the API user may not read this")
 	// ErrNotSupported means the PBX answered 404: its version lacks the
 	// endpoint.
 	ErrNotSupported = errors.New("endpoint not available in this PBX version")

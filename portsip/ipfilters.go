@@ -166,6 +166,8 @@ func (c *Client) getJSON(ctx context.Context, path string, q url.Values) ([]byte
 			continue
 		case resp.StatusCode == http.StatusNotFound:
 			return nil, fmt.Errorf("GET %s: HTTP 404: %w", u, ErrNotSupported)
+		case resp.StatusCode == http.StatusForbidden:
+			return nil, fmt.Errorf("GET %s: HTTP 403 %s: %w", u, c.redact(snippet(body)), ErrForbidden)
 		case resp.StatusCode < 200 || resp.StatusCode > 299:
 			return nil, fmt.Errorf("GET %s: HTTP %d %s: %s", u, resp.StatusCode, http.StatusText(resp.StatusCode), c.redact(snippet(body)))
 		case readErr != nil:
