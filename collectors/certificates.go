@@ -90,7 +90,7 @@ func (c *Certificates) Collect(ctx context.Context) (*Report, error) {
 		rep.State = max(rep.State, s.State)
 		label := map[string]string{"port": strconv.Itoa(s.Port)}
 		if !s.NotAfter.IsZero() {
-			rep.Metrics = append(rep.Metrics, Metric{Name: "certificate_days_left", Value: float64(s.DaysLeft), Unit: "days", Label: label})
+			rep.Metrics = append(rep.Metrics, Metric{Name: "certificate_expiry_timestamp_seconds", Value: float64(s.NotAfter.Unix()), Unit: "s", Label: label})
 		}
 		if s.Problem != "" && s.State > StateOK {
 			problems = append(problems, fmt.Sprintf("%d (%s): %s", s.Port, s.Service, s.Problem))

@@ -86,7 +86,7 @@ func (l *Licence) Collect(ctx context.Context) (*Report, error) {
 		left := exp.Sub(l.now())
 		days := int(math.Floor(left.Hours() / 24))
 		d.MaintenanceDaysLeft = &days
-		rep.Metrics = append(rep.Metrics, Metric{Name: "licence_maintenance_days_left", Value: float64(days), Unit: "days"})
+		rep.Metrics = append(rep.Metrics, Metric{Name: "licence_maintenance_expiry_timestamp_seconds", Value: float64(exp.Unix()), Unit: "s"})
 		st := StateOK
 		switch {
 		case left <= l.cfg.ExpiryCritical.D():

@@ -147,7 +147,10 @@ func (m *Media) rate(st *MediaServerState, rep *Report) {
 	}
 	rep.Metrics = append(rep.Metrics, Metric{Name: "media_server_up", Value: up, Label: label})
 	if st.CPU >= 0 {
-		rep.Metrics = append(rep.Metrics, Metric{Name: "media_server_cpu_percent", Value: float64(st.CPU), Unit: "%", Label: label})
+		rep.Metrics = append(rep.Metrics, Metric{Name: "media_server_cpu_ratio", Value: float64(st.CPU) / 100, Label: label})
+	}
+	if st.Memory >= 0 {
+		rep.Metrics = append(rep.Metrics, Metric{Name: "media_server_memory_ratio", Value: float64(st.Memory) / 100, Label: label})
 	}
 	if st.Concurrency >= 0 {
 		rep.Metrics = append(rep.Metrics, Metric{Name: "media_server_sessions", Value: float64(st.Concurrency), Label: label})
