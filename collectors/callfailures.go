@@ -186,16 +186,15 @@ func (c *CallFailures) read(ctx context.Context, floor time.Time) ([]portsip.CDR
 	var out []portsip.CDR
 	fromEnd, total := false, -1
 	for page := range maxPages {
-		skip := page * cdrPageSize
+		skip, top := page*cdrPageSize, cdrPageSize
 		if fromEnd {
 			skip = total - (page+1)*cdrPageSize
 			if skip <= -cdrPageSize {
 				return out, false, nil
 			}
-		}
-		top := cdrPageSize
-		if skip < 0 {
-			top, skip = top+skip, 0
+			if skip < 0 {
+				top, skip = top+skip, 0
+			}
 		}
 		items, n, err := c.client.CDRPage(ctx, skip, top)
 		if err != nil {
@@ -204,7 +203,8 @@ func (c *CallFailures) read(ctx context.Context, floor time.Time) ([]portsip.CDR
 		if page == 0 && ascending(items) && n > len(items) {
 			// Oldest first: read from the end instead.
 			fromEnd, total = true, n
-			if items, _, err = c.client.CDRPage(ctx, max(n-cdrPageSize, 0), min(cdrPageSize, n)); err != nil {
+			skip, top = max(n-cdrPageSize, 0), min(cdrPageSize, n)
+			if items, _, err = c.client.CDRPage(ctx, skip, top); err != nil {
 				return nil, false, err
 			}
 		}

@@ -190,6 +190,33 @@ func TestCallFailures50000CDRs(t *testing.T) {
 	}
 }
 
+// TestCallFailuresOldestFirst: a PBX that lists CDRs oldest first is read
+// from the end, incrementally.
+func TestCallFailuresOldestFirst(t *testing.T) {
+	f := portsiptest.New(t)
+	f.Set(func(st *portsiptest.State) { st.CDRsOldestFirst = true })
+	clk := &testClock{t: time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)}
+	addCalls(f, clk.now().Add(-time.Hour), "carrier-a", 200, 1000)
+	addCalls(f, clk.now().Add(-5*time.Minute), "carrier-a", 200, 150)
+	cf := NewCallFailures(fastClient(t, f, apiPass, ""), config.Default().Checks.CallFailures, "", testGuide, clk.now)
+	rep := collectReport(t, cf)
+	if d := rep.Data.(CallFailuresData); d.NewCDRs != 150 || d.Truncated {
+		t.Fatalf("first round: %+v", d)
+	}
+	for _, n := range []int{0, 7, 250} {
+		clk.add(time.Second)
+		addCalls(f, clk.now(), "carrier-a", 403, n)
+		f.ResetCounts()
+		rep = collectReport(t, cf)
+		if d := rep.Data.(CallFailuresData); d.NewCDRs != n || f.Count().Routes[portsiptest.RouteCDRs] > n/100+3 {
+			t.Fatalf("%d new: %+v, %d pages", n, d, f.Count().Routes[portsiptest.RouteCDRs])
+		}
+	}
+	if rep.State != StateCritical || !strings.Contains(rep.Summary, "257 calls failed with 403") {
+		t.Fatalf("%v %q", rep.State, rep.Summary)
+	}
+}
+
 // TestCallFailures429: the gateway's 429 is waited out, not an error.
 func TestCallFailures429(t *testing.T) {
 	f := portsiptest.New(t)

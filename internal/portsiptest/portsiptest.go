@@ -124,8 +124,10 @@ type State struct {
 	Trunks      []Trunk
 	Media       []MediaServer
 	Transports  []Transport
-	// CDRs are kept oldest first; /cdrs lists them newest first.
-	CDRs []CDR
+	// CDRs are kept oldest first; /cdrs lists them newest first, or oldest
+	// first with CDRsOldestFirst.
+	CDRs            []CDR
+	CDRsOldestFirst bool
 	// Filters are /ip_filters entries; FilterEnvelope is "items" (the
 	// documented {"items","count"}), "array", "data", "value" or "odata";
 	// IgnorePaging sends every entry whatever top and skip say.
@@ -382,6 +384,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 	case RouteCDRs:
 		n := len(st.CDRs)
+		if st.CDRsOldestFirst {
+			page(w, r, n, func(i int) any { return st.CDRs[i] })
+			return
+		}
 		page(w, r, n, func(i int) any { return st.CDRs[n-1-i] })
 	case RouteIPFilters:
 		s.ipFilters(w, r)
