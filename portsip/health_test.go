@@ -84,3 +84,32 @@ func TestRetryAfter(t *testing.T) {
 		}
 	}
 }
+
+// TestPacingStaysUnderTheGatewayLimit: requests paced at 20 a second never
+// meet a gateway that allows 30 a second, where unpaced ones would.
+func TestPacingStaysUnderTheGatewayLimit(t *testing.T) {
+	f := portsiptest.New(t)
+	f.Set(func(st *portsiptest.State) {
+		st.Trunks = []portsiptest.Trunk{{ID: "1", Name: "a", Status: "ONLINE"}}
+		st.RateLimit, st.RateWindow = 30, time.Second
+	})
+	c := newTestClient(t, f, testPass, "", &logBuffer{}, WithRate(20))
+	for range 60 {
+		if _, err := c.ProviderStatus(ctxT(t), "1"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := f.Count(); n.RateLimited != 0 || n.Routes[portsiptest.RouteProviderStatus] != 60 {
+		t.Fatalf("paced: %+v", n)
+	}
+	// The same burst unpaced meets the limit: the test can fail.
+	u := newTestClient(t, f, testPass, "", &logBuffer{}, WithRate(1e6))
+	for range 60 {
+		if _, err := u.ProviderStatus(ctxT(t), "1"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if f.Count().RateLimited == 0 {
+		t.Fatal("an unpaced burst was never limited; the pacing test proves nothing")
+	}
+}
