@@ -77,6 +77,7 @@ type CallFailures struct {
 	stateDir string
 	guide    StatusGuide
 	now      func() time.Time
+	licence  func() (State, string) // the licence check's verdict, or nil
 
 	mu     sync.Mutex
 	loaded bool
@@ -113,6 +114,13 @@ func NewCallFailures(client *portsip.Client, cfg config.CallFailuresCheck, state
 		guide = GuideAdvice
 	}
 	return &CallFailures{client: client, cfg: cfg, stateDir: stateDir, guide: guide, now: now}
+}
+
+// WithLicence lets a 403 burst cite the licence check's verdict: the guide's
+// first cause of 403 is "the current usage exceeds the PBX licence".
+func (c *CallFailures) WithLicence(state func() (State, string)) *CallFailures {
+	c.licence = state
+	return c
 }
 
 // Burst is one burst of failures.
@@ -366,6 +374,10 @@ func (c *CallFailures) report(d CallFailuresData) *Report {
 	for _, b := range d.Bursts {
 		parts = append(parts, burstLine(b, d.Window))
 		advice = append(advice, c.guideText(b))
+		if b.Code == 403 && c.licence != nil {
+			st, sum := c.licence()
+			advice = append(advice, fmt.Sprintf("The licence check (%s): %s", st, sum))
+		}
 	}
 	rep.Summary = strings.Join(parts, "; ")
 	rep.Advice = strings.Join(advice, "\n\n") + "\n\nA support bundle (pbxagent bundle --duration 60s) captures the SIP exchange of the next failing calls."

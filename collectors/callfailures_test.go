@@ -59,7 +59,8 @@ func TestCallFailuresBurst(t *testing.T) {
 	c := fastClient(t, f, apiPass, dir)
 	// Old calls before the first round are history: not examined.
 	addCalls(f, clk.now().Add(-time.Hour), "carrier-a", 403, 30)
-	cf := NewCallFailures(c, cfg, dir, testGuide, clk.now)
+	licence := func() (State, string) { return StateCritical, "calls 100/100 (100%)" }
+	cf := NewCallFailures(c, cfg, dir, testGuide, clk.now).WithLicence(licence)
 	rep := collectReport(t, cf)
 	if rep.State != StateOK || rep.Data.(CallFailuresData).NewCDRs != 0 {
 		t.Fatalf("%v %q", rep.State, rep.Summary)
@@ -87,7 +88,8 @@ func TestCallFailuresBurst(t *testing.T) {
 	if strings.Contains(rep.Summary, "carrier-b") || strings.Contains(rep.Summary, "+49301234") {
 		t.Errorf("summary names normal calls or unmasked numbers: %q", rep.Summary)
 	}
-	for _, want := range []string{"the trunk rejects the caller ID", "check the trunk's credentials", "Next check: the trunk's REGISTER answers"} {
+	for _, want := range []string{"the trunk rejects the caller ID", "check the trunk's credentials", "Next check: the trunk's REGISTER answers",
+		"The licence check (CRITICAL): calls 100/100 (100%)"} {
 		if !strings.Contains(rep.Advice, want) {
 			t.Errorf("advice lacks %q: %q", want, rep.Advice)
 		}

@@ -119,7 +119,7 @@ func specs() []Spec {
 		{"call_failures", TagWatch, func(b *Builder) Collector {
 			ck := b.Config.Checks.CallFailures
 			return b.apiCheck(ck.Enabled, func(api *portsip.Client) Collector {
-				return NewCallFailures(api, ck, b.Config.Agent.StateDir, nil, b.Now)
+				return NewCallFailures(api, ck, b.Config.Agent.StateDir, nil, b.Now).WithLicence(b.StateOf("licence"))
 			})
 		}},
 		{"services", TagWatch, func(b *Builder) Collector {

@@ -80,6 +80,7 @@ func TestRunMailsPBXHealth(t *testing.T) {
 	second := ms.waitMail(t, 40*time.Second, "trunks")
 	body = second.Subject + "\n" + second.Text
 	for _, want := range []string{`trunk OFFLINE: "carrier-a"`, `12 calls failed with 403`, `on trunk "carrier-a"`, "***0031",
+		"The licence check (CRITICAL): calls 96/100 (96%)",
 		"PortSIP troubleshooting guide"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("trunk/burst mail lacks %q:\n%s", want, body)
