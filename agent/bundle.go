@@ -168,6 +168,8 @@ func (a *Agent) Bundle(ctx context.Context, req BundleRequest) (*BundleResult, e
 		return nil, err
 	}
 	defer w.Abort() // no-op after a successful Close
+	// An abort stops even an entry being written (a large log) at once.
+	defer context.AfterFunc(ctx, w.Abort)()
 	if keyWarning != "" {
 		w.Warn(keyWarning)
 	}

@@ -413,15 +413,33 @@ func TestBundleInterrupt(t *testing.T) {
 	stderr, err := cmd.StderrPipe()
 	must(t, err)
 	must(t, cmd.Start())
-	sc := bufio.NewScanner(stderr)
-	for sc.Scan() {
-		if strings.Contains(sc.Text(), "collecting PBX logs") {
-			break
+	lines := make(chan string, 1000)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			select {
+			case lines <- sc.Text():
+			default:
+			}
 		}
+		close(lines)
+		io.Copy(io.Discard, stderr)
+	}()
+	await := func(text string) {
+		for l := range lines {
+			if strings.Contains(l, text) {
+				return
+			}
+		}
+		t.Fatalf("bundle ended before printing %q", text)
 	}
-	go io.Copy(io.Discard, stderr)
+	await("collecting PBX logs")
+	// The large log is being written now; the first interruption lets the
+	// file in progress finish, the second (once the first was taken: two
+	// signals sent at once may arrive as one) aborts.
+	time.Sleep(300 * time.Millisecond)
 	must(t, cmd.Process.Signal(syscall.SIGINT))
-	time.Sleep(50 * time.Millisecond)
+	await("interrupted")
 	must(t, cmd.Process.Signal(syscall.SIGINT))
 	go func() { done <- cmd.Wait() }()
 	select {
