@@ -18,7 +18,9 @@
 // # Rotation by rename
 //
 // At every read step (every poll, and on change notification) Run compares
-// the identity of the open file with the file at the path (os.SameFile).
+// the identity of the open file with the file at the path (device and
+// inode, looked up through the folder's handle without following a
+// symlink; see internal/safefs).
 // When the path names a different file, Run keeps reading the old file
 // until the writer has started on the new one (the new file is non-empty)
 // or the window ends, drains the old file to EOF and then reads the new

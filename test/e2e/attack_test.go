@@ -461,6 +461,28 @@ func TestKillLeavesNoDebris(t *testing.T) {
 	}
 }
 
+// TestAttackPruneNames: an archive name carrying terminal escape sequences
+// is printed escaped by logs prune, never raw.
+func TestAttackPruneNames(t *testing.T) {
+	f := newFixture(t)
+	evil := filepath.Join(f.logs, "x\x1b[2J\x1b]0;owned\x07.log.gz")
+	must(t, os.WriteFile(evil, []byte("old"), 0o644))
+	past := time.Now().Add(-400 * 24 * time.Hour)
+	must(t, os.Chtimes(evil, past, past))
+	attackTally.tried.Add(1)
+	r := runAgent(t, "logs", "prune", "--dry-run", "--config", f.config)
+	if r.code != 0 {
+		t.Fatalf("prune --dry-run: exit %d %s", r.code, r.stderr)
+	}
+	if strings.ContainsAny(r.stdout+r.stderr, "\x1b\x07") {
+		attackTally.through.Add(1)
+		t.Errorf("a control character reached the terminal:\n%q", r.stdout)
+	}
+	if !strings.Contains(r.stdout, `\x1b[2J`) || !strings.Contains(r.stdout, "PBX log folder "+f.logs) {
+		t.Errorf("the name or the folder worked in is not shown:\n%s", r.stdout)
+	}
+}
+
 // TestAttackTally logs the suite's totals; it runs last in this file.
 func TestAttackTally(t *testing.T) {
 	t.Logf("attack cases tried: %d, got through: %d", attackTally.tried.Load(), attackTally.through.Load())
