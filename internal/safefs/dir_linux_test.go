@@ -5,6 +5,7 @@ package safefs
 import (
 	"errors"
 	"io/fs"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -107,6 +108,13 @@ func TestOpenDevice(t *testing.T) {
 	defer d.Close()
 	if _, _, err := d.ReadFile("zero.log", 1<<20); !isReason(err, ReasonDevice) {
 		t.Errorf("device node: %v", err)
+	}
+	sock := filepath.Join(dir, "sock.log")
+	l, err := net.Listen("unix", sock)
+	must(t, err)
+	defer l.Close()
+	if _, err := d.Open("sock.log"); !isReason(err, ReasonSocket) {
+		t.Errorf("socket: %v", err)
 	}
 	st, err := d.Stat("zero.log")
 	must(t, err)

@@ -169,9 +169,14 @@ func classify(p string, err error) error {
 		return refuse(p, ReasonOutside, "")
 	case errors.Is(err, unix.ENOTDIR):
 		return refuse(p, ReasonNotDir, "")
-	case errors.Is(err, unix.ENXIO):
+	case errors.Is(err, unix.ENXIO), errors.Is(err, unix.EOPNOTSUPP):
 		// O_NONBLOCK open of a FIFO without a writer does not fail; a
-		// socket or an unconnected device does.
+		// socket or an unconnected device does. The type, for the
+		// message only, is looked up without following a symlink.
+		var st unix.Stat_t
+		if unix.Lstat(p, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFSOCK {
+			return refuse(p, ReasonSocket, "")
+		}
 		return refuse(p, ReasonDevice, "")
 	}
 	return &fs.PathError{Op: "open", Path: p, Err: err}
