@@ -57,8 +57,14 @@ SIP ports, RTP range and ICMP by default) and callmanager.log is followed for
 that long while you reproduce the problem; the lines written meanwhile are in
 logs/callmanager.window.log, even if the PBX rotates the log.
 
-Ctrl-C during --duration finishes the bundle early with what was collected
-(marked partial); a second Ctrl-C aborts and leaves no file behind.`,
+Ctrl-C, SIGTERM or SIGHUP (a closed SSH session) finishes the bundle early with
+what was collected (marked partial) within 5 seconds; a second Ctrl-C aborts and
+leaves no file behind. Unfinished files a killed run left in the output folder
+are removed by the next run.
+
+PBX files that are symlinks, FIFOs or devices are never read; they are listed
+in manifest.json as refused, with the reason. A signing key that cannot be used
+is an error: replace it with 'pbxagent keygen --force', or pass --no-sign.`,
 		Example: `  pbxagent bundle --duration 30s
   pbxagent bundle --output /mnt/usb --since 72h
   pbxagent bundle --duration 60s --iface eth0 --host 203.0.113.7
