@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/x509"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"sync"
@@ -72,7 +73,7 @@ func (a *Agent) Mailer(extra ...mailer.Option) (*mailer.Mailer, error) {
 	}
 	opts := []mailer.Option{mailer.WithUserAgent("pbxagent/" + a.version)}
 	if f := a.cfg.SMTP.CAFile; f != "" {
-		pem, err := os.ReadFile(f)
+		pem, err := readCAFile(f)
 		if err != nil {
 			return nil, fmt.Errorf("smtp.ca_file: %w", err)
 		}
@@ -87,6 +88,34 @@ func (a *Agent) Mailer(extra ...mailer.Option) (*mailer.Mailer, error) {
 	}
 	opts = append(opts, extra...)
 	return mailer.New(a.cfg.SMTP, a.cfg.QueueDir(), a.cfg.Alerts.QueueMax, a.log, opts...)
+}
+
+// maxCAFile bounds what is read of smtp.ca_file: a bundle of every public
+// certificate authority is about 200 KiB.
+const maxCAFile = 4 << 20
+
+// readCAFile reads the administrator's CA file: a regular file (so a FIFO
+// or a device named by mistake cannot block or feed the agent without
+// end), read up to maxCAFile bytes. Symlinks are followed: the file is
+// named by root in the agent's own configuration, and certificate folders
+// are made of symlinks.
+func readCAFile(path string) ([]byte, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file (%s); name a PEM file", path, st.Mode().Type())
+	}
+	if st.Size() > maxCAFile {
+		return nil, fmt.Errorf("%s is %d bytes, more than the %d a PEM bundle of certificate authorities needs", path, st.Size(), maxCAFile)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, maxCAFile))
 }
 
 func (a *Agent) configPathOrDefault() string {
