@@ -15,6 +15,10 @@ import (
 // fleet is what `pbxagent run` offers to fleet tooling besides email: the
 // /metrics endpoint and the Alertmanager and webhook receivers. Its parts
 // are nil when not configured (a nil *metrics.Metrics ignores every call).
+//
+// Parts of the service with their own numbers (the flight recorder) add
+// them with fl.metrics.Register, or count packets with
+// fl.metrics.Captured("recorder", packets, drops).
 type fleet struct {
 	metrics *metrics.Metrics
 	queues  []*notify.Queue

@@ -337,7 +337,7 @@ func (d *Disk) report(data DiskData) *Report {
 				rep.Metrics = append(rep.Metrics, Metric{Name: "disk_inodes_used_ratio", Value: fs.InodesUsedPercent / 100, Label: label})
 			}
 			if st := fs.Forecast.Status; st != ForecastCollecting && st != "" {
-				rep.Metrics = append(rep.Metrics, Metric{Name: "disk_growth_bytes_per_hour", Value: fs.Forecast.SlopeBytesPerHour, Unit: "B/h", Label: label})
+				rep.Metrics = append(rep.Metrics, Metric{Name: "disk_growth_bytes_per_second", Value: fs.Forecast.SlopeBytesPerHour / 3600, Unit: "B/s", Label: label})
 			}
 			if fs.Forecast.Status == ForecastGrowing {
 				rep.Metrics = append(rep.Metrics, Metric{Name: "disk_full_eta_seconds", Value: math.Round(fs.Forecast.ETA.Seconds()), Unit: "s", Label: label})

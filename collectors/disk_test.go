@@ -233,7 +233,7 @@ func TestDiskForecastWarns(t *testing.T) {
 		metrics[m.Name] = m.Value
 	}
 	if metrics["disk_used_ratio"] < 0.59 || metrics["disk_used_ratio"] > 0.6 || metrics["disk_free_bytes"] == 0 ||
-		metrics["disk_inodes_used_ratio"] != 0.01 || metrics["disk_growth_bytes_per_hour"] < 5.9*gib || metrics["disk_full_eta_seconds"] == 0 {
+		metrics["disk_inodes_used_ratio"] != 0.01 || metrics["disk_growth_bytes_per_second"] < 5.9*gib/3600 || metrics["disk_full_eta_seconds"] == 0 {
 		t.Errorf("metrics %v", metrics)
 	}
 	if !strings.Contains(rep.Advice, "pbxagent logs prune --dry-run") || !strings.Contains(rep.Advice, "/var/lib/portsip/pbx/log") {
