@@ -6,7 +6,12 @@
 // Supported files are pcap (both byte orders, microsecond and nanosecond
 // timestamps, also gzip-compressed) and pcapng (any number of sections and
 // interfaces). Supported link types are Ethernet (with 802.1Q/QinQ tags),
-// Linux cooked capture v1 and v2, raw IPv4/IPv6 and BSD loopback.
+// Linux cooked capture v1 and v2, raw IPv4/IPv6 and BSD loopback; PPPoE
+// sessions, GRE, IP-in-IP, VXLAN and GTP-U tunnels are unwrapped.
+//
+// Media is recognised from the signalling: the SDP of each SIP message
+// announces the addresses whose datagrams are RTP, RTCP or T.38 (UDPTL),
+// on any port; configured port ranges add RTP seen without SDP.
 package decode
 
 import (
@@ -192,8 +197,10 @@ type Stats struct {
 	RTP  int64
 	ICMP int64
 	TLS  int64
-	// RTCP counts RTCP packets (recognised and skipped).
-	RTCP int64
+	// RTCP counts RTCP packets and UDPTL the T.38 fax packets on ports
+	// the SDP announced for UDPTL (both recognised and skipped).
+	RTCP  int64
+	UDPTL int64
 	// Malformed counts packets (and file records) that could not be
 	// decoded and were skipped.
 	Malformed int64
@@ -210,11 +217,18 @@ type Stats struct {
 
 // Options tune the reader.
 type Options struct {
-	// RTPLow..RTPHigh is the UDP port range treated as RTP (besides ports
-	// announced in SDP); zero values mean 1024-65535 with an RTP version
-	// check. A datagram is taken as RTP when either port is in the range
-	// and both ports are 1024 or above.
+	// Media is found first on the addresses and ports the SDP of SIP
+	// messages earlier in the capture announced (RTP on the m= port, RTCP
+	// on the next, UDPTL for T.38), whatever the port.
+	//
+	// RTPLow..RTPHigh and RTPRanges are the UDP port ranges also treated
+	// as RTP when no SDP announced the datagram's ports (media whose
+	// signalling the capture missed); zero RTPLow and RTPHigh mean
+	// 1024-65535. A datagram is taken as RTP there when it passes the RTP
+	// version check, either port is in a range and both ports are 1024 or
+	// above.
 	RTPLow, RTPHigh int
+	RTPRanges       []PortRange
 	// SIPPorts are the ports SIP is recognised on for TCP reassembly and
 	// TLS counting; UDP SIP is recognised by content on any port. Empty
 	// means 5060, 5061, 5063 and 5065 (PortSIP's UDP/TCP, TLS, TCP and WSS

@@ -53,9 +53,10 @@ type decoder struct {
 	ifaces   []iface
 	ngIfaces []ngIface // pcapng: parallel to ifaces
 
-	rtpLow, rtpHigh uint16
-	sipPorts        portSet // TCP ports followed for SIP
-	tlsPorts        portSet // TCP ports taken as TLS unless plain SIP
+	rtpRanges []PortRange
+	media     map[netip.AddrPort]MediaKind // learnt from SDP
+	sipPorts  portSet                      // TCP ports followed for SIP
+	tlsPorts  portSet                      // TCP ports taken as TLS unless plain SIP
 
 	// The packet being decoded.
 	ts      time.Time
@@ -63,6 +64,7 @@ type decoder struct {
 	origLen int
 	dir     Direction
 	cut     bool // captured shorter than on the wire
+	depth   int  // tunnels unwrapped so far
 
 	ev   Event
 	rtp  RTPHeader
@@ -78,7 +80,7 @@ func newDecoder(ctx context.Context, opt Options, fn func(*Event) error) *decode
 	if lo == 0 && hi == 0 {
 		lo, hi = 1024, 65535
 	}
-	d.rtpLow, d.rtpHigh = uint16(max(0, min(lo, 65535))), uint16(max(0, min(hi, 65535)))
+	d.rtpRanges = append([]PortRange{{max(0, min(lo, 65535)), max(0, min(hi, 65535))}}, opt.RTPRanges...)
 	sip, tls := opt.SIPPorts, opt.TLSPorts
 	if len(sip) == 0 {
 		sip = defaultSIPPorts
@@ -131,10 +133,7 @@ func (d *decoder) packet(ifn int, ts time.Time, data []byte, origLen int, dir Di
 	var et uint16
 	switch d.ifaces[ifn].link {
 	case linkEthernet:
-		if len(data) < 14 {
-			return d.malformed()
-		}
-		et, data = binary.BigEndian.Uint16(data[12:]), data[14:]
+		return d.ethernet(data)
 	case linkSLL:
 		if len(data) < 16 {
 			return d.malformed()
@@ -163,18 +162,7 @@ func (d *decoder) packet(ifn int, ts time.Time, data []byte, origLen int, dir Di
 	default:
 		return nil
 	}
-	// 802.1Q, 802.1ad and the older QinQ tags.
-	for i := 0; i < 4 && (et == 0x8100 || et == 0x88a8 || et == 0x9100 || et == 0x9200); i++ {
-		if len(data) < 4 {
-			return d.malformed()
-		}
-		et, data = binary.BigEndian.Uint16(data[2:]), data[4:]
-	}
-	switch et {
-	case 0x0800, 0x86dd:
-		return d.ip(data)
-	}
-	return nil
+	return d.etherType(et, data)
 }
 
 // malformed counts the current packet as malformed.
@@ -318,6 +306,10 @@ func (d *decoder) l4(proto uint8, src, dst netip.Addr, p []byte) error {
 		return d.udp(src, dst, p)
 	case 6:
 		return d.tcpSegment(src, dst, p)
+	case 47:
+		return d.gre(p)
+	case 4, 41: // IPv4 or IPv6 in IP
+		return d.nested(func() error { return d.ip(p) })
 	case 1:
 		if src.Is4() {
 			return d.icmp4(src, dst, p)
@@ -370,6 +362,10 @@ func (d *decoder) udp(src, dst netip.Addr, p []byte) error {
 	if len(p) == 0 {
 		return nil
 	}
+	srcAP, dstAP := netip.AddrPortFrom(src, sp), netip.AddrPortFrom(dst, dp)
+	if tunnel, err := d.udpTunnel(sp, dp, p); tunnel {
+		return err
+	}
 	c := p[0]
 	switch {
 	case c >= 'A' && c <= 'Z':
@@ -381,43 +377,64 @@ func (d *decoder) udp(src, dst netip.Addr, p []byte) error {
 			return d.malformed()
 		}
 		d.stats.SIP++
-		ev := d.reset(netip.AddrPortFrom(src, sp), netip.AddrPortFrom(dst, dp), "udp")
+		d.learnSDP(m)
+		ev := d.reset(srcAP, dstAP, "udp")
 		ev.SIP = m
 		return d.fn(ev)
-	case c>>6 == 2:
-		if sp < 1024 || dp < 1024 || !(d.inRTP(sp) || d.inRTP(dp)) || len(p) < 12 {
-			return nil
+	}
+	switch d.mediaKind(srcAP, dstAP) {
+	case MediaUDPTL:
+		d.stats.UDPTL++
+		return nil
+	case MediaRTCP:
+		if c>>6 == 2 {
+			d.stats.RTCP++
 		}
-		pt := p[1] & 0x7f
-		if pt >= 64 && pt <= 95 {
-			if pt >= 72 && pt <= 76 {
-				d.stats.RTCP++
-			}
-			return nil
+		return nil
+	case MediaRTP:
+		if c>>6 == 2 {
+			return d.rtpPacket(srcAP, dstAP, p, wire)
 		}
-		h, ok := ParseRTP(p)
-		if !ok {
-			if !d.cut {
-				return nil
-			}
-			// Cut by the snap length: the padding count is not there.
-			if h, ok = parseRTPHeader(p); !ok {
-				return nil
-			}
-		}
-		if wire > len(p) {
-			h.PayloadLen = max(0, wire-h.HeaderLen)
-		}
-		d.rtp = h
-		d.stats.RTP++
-		ev := d.reset(netip.AddrPortFrom(src, sp), netip.AddrPortFrom(dst, dp), "udp")
-		ev.RTP = &d.rtp
-		return d.fn(ev)
+		return nil
+	}
+	if c>>6 == 2 && sp >= 1024 && dp >= 1024 && (d.inRTP(sp) || d.inRTP(dp)) {
+		return d.rtpPacket(srcAP, dstAP, p, wire)
 	}
 	return nil
 }
 
-func (d *decoder) inRTP(p uint16) bool { return p >= d.rtpLow && p <= d.rtpHigh }
+// rtpPacket decodes an RTP (or multiplexed RTCP) datagram.
+func (d *decoder) rtpPacket(src, dst netip.AddrPort, p []byte, wire int) error {
+	if len(p) < 12 {
+		return nil
+	}
+	if pt := p[1] & 0x7f; pt >= 64 && pt <= 95 {
+		// RTCP multiplexed on the RTP port (RFC 5761 §4), or a payload
+		// type RTP avoids because it would look like RTCP.
+		if pt >= 72 && pt <= 76 {
+			d.stats.RTCP++
+		}
+		return nil
+	}
+	h, ok := ParseRTP(p)
+	if !ok {
+		if !d.cut {
+			return nil
+		}
+		// Cut by the snap length: the padding count is not there.
+		if h, ok = parseRTPHeader(p); !ok {
+			return nil
+		}
+	}
+	if wire > len(p) {
+		h.PayloadLen = max(0, wire-h.HeaderLen)
+	}
+	d.rtp = h
+	d.stats.RTP++
+	ev := d.reset(src, dst, "udp")
+	ev.RTP = &d.rtp
+	return d.fn(ev)
+}
 
 // icmp4 decodes ICMP errors about UDP datagrams.
 func (d *decoder) icmp4(src, dst netip.Addr, p []byte) error {

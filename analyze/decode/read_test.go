@@ -543,8 +543,21 @@ func TestReadOptions(t *testing.T) {
 		n++
 		return nil
 	})
-	if err != nil || st.RTP != 0 || st.SIP != 1 || n != 1 {
+	// The INVITE's SDP announced 192.168.1.20:45002: its RTP is found
+	// although the port lies outside the range, and its RTCP on 45003.
+	if err != nil || st.RTP != 1 || st.RTCP != 1 || st.SIP != 1 || n != 2 {
+		t.Errorf("RTP announced in SDP: err %v, stats %+v", err, st)
+	}
+	// Without the INVITE only the ranges find media.
+	noSIP := pcapFile(t, layers.LinkTypeRaw, false, mixedIP(t)[1:]...)
+	st, err = Read(context.Background(), bytes.NewReader(noSIP), Options{RTPLow: 10000, RTPHigh: 20000}, func(*Event) error { return nil })
+	if err != nil || st.RTP != 0 || st.RTCP != 0 {
 		t.Errorf("RTP range: err %v, stats %+v", err, st)
+	}
+	st, err = Read(context.Background(), bytes.NewReader(noSIP), Options{RTPLow: 10000, RTPHigh: 20000,
+		RTPRanges: []PortRange{{45000, 45010}}}, func(*Event) error { return nil })
+	if err != nil || st.RTP != 1 || st.RTCP != 1 {
+		t.Errorf("second RTP range: err %v, stats %+v", err, st)
 	}
 	stop := errors.New("stop")
 	_, err = Read(context.Background(), bytes.NewReader(file), Options{}, func(*Event) error { return stop })

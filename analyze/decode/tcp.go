@@ -215,6 +215,7 @@ func (d *decoder) frameSIP(key flowKey, f *flow) error {
 			continue
 		}
 		d.stats.SIP++
+		d.learnSDP(m)
 		ev := d.reset(key.src, key.dst, "tcp")
 		ev.SIP = m
 		err = d.fn(ev)
