@@ -100,7 +100,8 @@ type sdpRec struct {
 	addr      netip.AddrPort
 	time      time.Time
 	media     string
-	rates     map[int]int // payload type → clock rate
+	rates     map[int]int    // payload type → clock rate
+	names     map[int]string // payload type → encoding name
 	direction string
 }
 

@@ -3,6 +3,7 @@ package analyze
 import (
 	"math"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -37,27 +38,22 @@ type streamKey struct {
 	d        *dialogState
 }
 
-// streamState is one RTP stream's running statistics (RFC 3550 A.1, A.8).
+// streamState is one RTP stream: its addresses, the call it belongs to
+// and its running statistics.
 type streamState struct {
 	key     streamKey
 	d       *dialogState
 	toParty int // receiving party of d, -1 when unmatched
 	bySrc   bool
 	pt      uint8
-	rate    float64
-	packets int64
+	pts     []int // payload types seen, in order
 	first   time.Time
 	last    time.Time
-
-	baseSeq, maxSeq uint16
-	cycles          int64
-	received        int64
-	lostPrior       int64
-	lastSeq         uint16
-
-	prevArrival time.Time
-	prevTS      uint32
-	jitter      float64 // in timestamp units
+	stats   rtpStats
+	// ptimeMs is the packet interval from consecutive timestamps.
+	ptimeMs float64
+	prevSeq uint16
+	prevTS  uint32
 }
 
 // staticRates are the clock rates of the static payload types (RFC 3551).
@@ -77,6 +73,7 @@ func (a *Analyzer) addSDP(d *dialogState, ev *decode.Event) {
 			conn = body.ConnAddr
 		}
 		rates := map[int]int{}
+		names := map[int]string{}
 		var codecs []string
 		for _, rm := range m.RTPMap {
 			ptS, enc, _ := strings.Cut(strings.TrimSpace(rm), " ")
@@ -89,6 +86,7 @@ func (a *Analyzer) addSDP(d *dialogState, ev *decode.Event) {
 			if r, err := strconv.Atoi(rateS); err == nil && r > 0 {
 				rates[pt] = r
 			}
+			names[pt] = name
 			codecs = append(codecs, name)
 		}
 		if len(codecs) == 0 {
@@ -101,7 +99,7 @@ func (a *Analyzer) addSDP(d *dialogState, ev *decode.Event) {
 			dir = "sendrecv"
 		}
 		rec := sdpRec{SDP: SDP{Frame: ev.Frame, Addr: conn, Port: m.Port, Codecs: codecs, Direction: dir},
-			party: party, src: ev.Src, dst: ev.Dst, time: ev.Time, media: m.Type, rates: rates, direction: dir}
+			party: party, src: ev.Src, dst: ev.Dst, time: ev.Time, media: m.Type, rates: rates, names: names, direction: dir}
 		ip, err := netip.ParseAddr(conn)
 		if err == nil {
 			ip = ip.Unmap()
@@ -161,88 +159,61 @@ func (a *Analyzer) addRTP(ev *decode.Event) {
 			return
 		}
 		st = &streamState{key: key, d: d, toParty: to, bySrc: bySrc, pt: h.PayloadType, first: ev.Time}
-		st.rate = float64(clockRate(d, int(h.PayloadType)))
 		a.streams[key] = st
 		a.streamOrd = append(a.streamOrd, st)
 		if d != nil {
 			d.streams = append(d.streams, st)
 		}
 	}
-	if !st.add(ev.Time, h) {
-		return
-	}
+	st.add(ev.Time, h)
 	if d != nil && to >= 0 {
 		d.rtpTo[to]++
 	}
 }
 
-func clockRate(d *dialogState, pt int) int {
+// encoding returns the encoding name and clock rate of a payload type
+// in d's SDP (the latest announcement first), else of the static types.
+func encoding(d *dialogState, pt int) (string, int) {
 	if d != nil {
 		for i := len(d.sdp) - 1; i >= 0; i-- {
 			if r, ok := d.sdp[i].rates[pt]; ok {
-				return r
+				return d.sdp[i].names[pt], r
 			}
 		}
 	}
 	if r, ok := staticRates[pt]; ok {
-		return r
+		return payloadLabel(pt), r
 	}
-	return 8000
+	return "", 0
 }
 
-// add counts one packet; it returns false for a duplicate (the same packet
-// captured twice).
-func (st *streamState) add(t time.Time, h *decode.RTPHeader) bool {
-	seq := h.Seq
-	if st.received == 0 {
-		st.baseSeq, st.maxSeq = seq, seq
-	} else {
-		if seq == st.lastSeq && t.Sub(st.last) < dupWindow {
-			return false
-		}
-		delta := seq - st.maxSeq
-		switch {
-		case delta == 0:
-			// a duplicate sent by the source: counted as received
-		case delta < 3000:
-			if seq < st.maxSeq {
-				st.cycles += 1 << 16
-			}
-			st.maxSeq = seq
-		case delta <= 65535-100:
-			// a jump: the source restarted its sequence (and its
-			// timestamps), so the transit time starts afresh too.
-			st.lostPrior += max(st.expected()-st.received, 0)
-			st.baseSeq, st.maxSeq, st.cycles, st.received = seq, seq, 0, 0
-			st.prevArrival = time.Time{}
-		default:
-			// late or reordered
-		}
-		if st.rate > 0 && !st.prevArrival.IsZero() {
-			arr := t.Sub(st.prevArrival).Seconds() * st.rate
-			dd := arr - float64(int32(h.Timestamp-st.prevTS))
-			st.jitter += (math.Abs(dd) - st.jitter) / 16
+// add counts one packet.
+func (st *streamState) add(t time.Time, h *decode.RTPHeader) {
+	pt := int(h.PayloadType)
+	name, rate := encoding(st.d, pt)
+	event := strings.EqualFold(name, "telephone-event")
+	if event {
+		rate = 0
+	}
+	if !slices.Contains(st.pts, pt) && len(st.pts) < 16 {
+		st.pts = append(st.pts, pt)
+	}
+	if st.stats.started && h.Seq == st.prevSeq+1 && rate > 0 && !event && !isCN(pt) {
+		if d := h.Timestamp - st.prevTS; d > 0 && d < uint32(rate) {
+			st.ptimeMs = float64(d) * 1000 / float64(rate)
 		}
 	}
-	st.prevArrival, st.prevTS = t, h.Timestamp
-	st.received++
-	st.packets++
-	st.lastSeq = seq
+	st.prevSeq, st.prevTS = h.Seq, h.Timestamp
+	if !isCN(pt) && !event {
+		st.pt = h.PayloadType
+	}
+	st.stats.add(rtpPacket{t: t, seq: h.Seq, ts: h.Timestamp, pt: pt, marker: h.Marker, rate: rate, event: event})
 	if t.After(st.last) {
 		st.last = t
 	}
 	if st.first.IsZero() || t.Before(st.first) {
 		st.first = t
 	}
-	return true
-}
-
-func (st *streamState) expected() int64 {
-	return st.cycles + int64(st.maxSeq) - int64(st.baseSeq) + 1
-}
-
-func (st *streamState) lost() int64 {
-	return st.lostPrior + max(st.expected()-st.received, 0)
 }
 
 // announcedIPs returns the media addresses party announced in d.
@@ -266,17 +237,10 @@ func (d *dialogState) partyAddr(party int) (self, other netip.AddrPort) {
 
 // build turns the stream's state into the report's RTPStream.
 func (st *streamState) build(r *roles) RTPStream {
-	s := RTPStream{SSRC: st.key.ssrc, PayloadType: int(st.pt), Packets: st.packets, Start: st.first, End: st.last}
+	s := RTPStream{SSRC: st.key.ssrc, PayloadType: int(st.pt), PayloadTypes: st.pts, Packets: st.stats.packets, Start: st.first, End: st.last}
 	s.Src = Endpoint{IP: st.key.src.Addr().Unmap().String(), Port: int(st.key.src.Port()), Transport: "udp"}
 	s.Dst = Endpoint{IP: st.key.dst.Addr().Unmap().String(), Port: int(st.key.dst.Port()), Transport: "udp"}
-	exp := st.expected() + st.lostPrior
-	s.Lost = st.lost()
-	if exp > 0 {
-		s.LossPercent = math.Round(float64(s.Lost)/float64(exp)*1000) / 10
-	}
-	if st.rate > 0 {
-		s.JitterMs = math.Round(st.jitter/st.rate*1000*10) / 10
-	}
+	st.fillStats(&s)
 	if d := st.d; d != nil {
 		s.CallID = d.callID
 		recv, recvOther := d.partyAddr(st.toParty)
@@ -337,4 +301,30 @@ func (d *dialogState) mediaWindow(captureEnd time.Time) time.Duration {
 		end = d.byeTime
 	}
 	return end.Sub(d.answerTime)
+}
+
+// fillStats copies loss, order, jitter and the quality estimate.
+func (st *streamState) fillStats(s *RTPStream) {
+	x := &st.stats
+	s.Codec, _ = encoding(st.d, int(st.pt))
+	s.Lost, s.Duplicates, s.OutOfOrder = x.lost(), x.dups, x.ooo
+	s.LossBursts, s.MaxBurst = x.bursts, x.maxBurst
+	if exp := x.expected(); exp > 0 {
+		s.LossPercent = math.Round(float64(s.Lost)/float64(exp)*1000) / 10
+	}
+	s.JitterMs = math.Round(x.maxJit*100) / 100
+	s.JitterMeanMs = math.Round(x.meanJit*100) / 100
+	if _, rate := encoding(st.d, int(st.pt)); rate == 0 || s.Packets < 2 {
+		return // no clock rate: no jitter, no score
+	}
+	ptime := st.ptimeMs
+	if ptime == 0 {
+		ptime = 20
+	}
+	mean := 0.0
+	if x.bursts > 0 {
+		mean = float64(x.burstLost) / float64(x.bursts)
+	}
+	q := emodel(emodelInputs{codec: s.Codec, lossPct: s.LossPercent, meanBurst: mean, maxJitterMs: s.JitterMs, packetMs: ptime})
+	s.Quality = &q
 }

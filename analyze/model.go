@@ -12,7 +12,7 @@ import (
 )
 
 // ModelVersion is bumped when a field of Report changes meaning.
-const ModelVersion = 1
+const ModelVersion = 2
 
 // Report is analysis.json.
 type Report struct {
@@ -149,16 +149,34 @@ type Dialog struct {
 
 // RTPStream is one direction of media, by SSRC and addresses.
 type RTPStream struct {
-	SSRC        uint32    `json:"ssrc"`
-	Src         Endpoint  `json:"src"`
-	Dst         Endpoint  `json:"dst"`
-	PayloadType int       `json:"payload_type"`
-	Packets     int64     `json:"packets"`
-	Lost        int64     `json:"lost"`
-	LossPercent float64   `json:"loss_percent"`
-	JitterMs    float64   `json:"jitter_ms"` // RFC 3550 interarrival jitter
-	Start       time.Time `json:"start"`
-	End         time.Time `json:"end"`
+	SSRC uint32   `json:"ssrc"`
+	Src  Endpoint `json:"src"`
+	Dst  Endpoint `json:"dst"`
+	// PayloadType is the stream's (last regular) payload type, Codec its
+	// encoding name from the SDP's a=rtpmap or the static table;
+	// PayloadTypes lists every payload type seen (telephone-event and
+	// comfort noise included).
+	PayloadType  int    `json:"payload_type"`
+	PayloadTypes []int  `json:"payload_types,omitempty"`
+	Codec        string `json:"codec,omitempty"`
+	// Packets counts every packet, duplicates included; Lost is the
+	// packets the sequence numbers span minus the distinct ones received.
+	Packets     int64   `json:"packets"`
+	Lost        int64   `json:"lost"`
+	LossPercent float64 `json:"loss_percent"`
+	Duplicates  int64   `json:"duplicates"`
+	OutOfOrder  int64   `json:"out_of_order"`
+	// LossBursts counts the gaps in the sequence, MaxBurst the longest.
+	LossBursts int64 `json:"loss_bursts"`
+	MaxBurst   int64 `json:"max_burst"`
+	// JitterMs is the maximum RFC 3550 interarrival jitter (what tshark
+	// shows as Max Jitter), JitterMeanMs its mean; both in ms.
+	JitterMs     float64   `json:"jitter_max_ms"`
+	JitterMeanMs float64   `json:"jitter_mean_ms"`
+	Start        time.Time `json:"start"`
+	End          time.Time `json:"end"`
+	// Quality is the E-model estimate (nil without a known clock rate).
+	Quality *Quality `json:"quality,omitempty"`
 	// CallID is the call whose SDP announced this stream's destination, ""
 	// when none did; Expected is false for media from an address the SDP
 	// did not announce.
