@@ -44,10 +44,13 @@ const (
 	dirUnknown    = "unknown"
 )
 
+// txKey names one transaction on one hop: the request's src and dst (a
+// response's dst and src).
 type txKey struct {
-	branch string
-	cseq   uint32
-	method string
+	branch   string
+	cseq     uint32
+	method   string
+	src, dst netip.AddrPort
 }
 
 type respKey struct {
@@ -274,9 +277,12 @@ func (a *Analyzer) addSIP(ev *decode.Event) {
 // addRequest records a request; it returns false for a duplicate packet.
 func (a *Analyzer) addRequest(d *dialogState, ev *decode.Event, msg *msgRec) bool {
 	m := ev.SIP
-	key := txKey{topBranch(m), m.CSeqNum, m.Method}
+	// The hop is part of the key: a copy of the request on another hop
+	// (before and after a NAT or an SBC) is another transaction leg, not a
+	// retransmission.
+	key := txKey{topBranch(m), m.CSeqNum, m.Method, ev.Src, ev.Dst}
 	t := d.txs[key]
-	if t != nil && t.seen && t.src == ev.Src {
+	if t != nil && t.seen {
 		if ev.Time.Sub(t.last) < dupWindow {
 			return false
 		}
@@ -335,7 +341,7 @@ func (a *Analyzer) addRequest(d *dialogState, ev *decode.Event, msg *msgRec) boo
 // addResponse records a response; it returns false for a duplicate packet.
 func (a *Analyzer) addResponse(d *dialogState, ev *decode.Event, msg *msgRec) bool {
 	m := ev.SIP
-	key := txKey{topBranch(m), m.CSeqNum, m.CSeqMethod}
+	key := txKey{topBranch(m), m.CSeqNum, m.CSeqMethod, ev.Dst, ev.Src}
 	t := d.txs[key]
 	if t == nil {
 		// The request was sent before the capture started.
@@ -344,9 +350,9 @@ func (a *Analyzer) addResponse(d *dialogState, ev *decode.Event, msg *msgRec) bo
 		d.txs[key] = t
 		d.txOrder = append(d.txOrder, t)
 		switch {
-		case t.method == "INVITE" && m.ToTag == "" && d.kind == kindCall && d.initial == nil:
-			d.initial = t
-		case t.method == "INVITE" && d.kind == kindCall && d.initial == nil && m.Status < 200:
+		case t.method == "INVITE" && d.kind == kindCall && d.initial == nil:
+			// The INVITE went by before the capture started: its
+			// response still gives the call its final status.
 			d.initial = t
 		case t.method == "REGISTER" && d.kind == kindRegister:
 			d.initial = t

@@ -172,10 +172,21 @@ func (a *Analyzer) addRTP(ev *decode.Event) {
 }
 
 // encoding returns the encoding name and clock rate of a payload type
-// in d's SDP (the latest announcement first), else of the static types.
-func encoding(d *dialogState, pt int) (string, int) {
+// sent to party of d. The receiver's own SDP maps the payload types it
+// receives (RFC 3264 §5.1), so its latest a=rtpmap lines decide when it sent
+// any SDP; else any SDP of the dialog; else the static types (RFC 3551).
+func encoding(d *dialogState, party, pt int) (string, int) {
 	if d != nil {
+		receiverSpoke := false
 		for i := len(d.sdp) - 1; i >= 0; i-- {
+			if d.sdp[i].party == party && len(d.sdp[i].rates) > 0 {
+				receiverSpoke = true
+			}
+		}
+		for i := len(d.sdp) - 1; i >= 0; i-- {
+			if receiverSpoke && d.sdp[i].party != party {
+				continue
+			}
 			if r, ok := d.sdp[i].rates[pt]; ok {
 				return d.sdp[i].names[pt], r
 			}
@@ -190,7 +201,7 @@ func encoding(d *dialogState, pt int) (string, int) {
 // add counts one packet.
 func (st *streamState) add(t time.Time, h *decode.RTPHeader) {
 	pt := int(h.PayloadType)
-	name, rate := encoding(st.d, pt)
+	name, rate := encoding(st.d, st.toParty, pt)
 	event := strings.EqualFold(name, "telephone-event")
 	if event {
 		rate = 0
@@ -306,7 +317,7 @@ func (d *dialogState) mediaWindow(captureEnd time.Time) time.Duration {
 // fillStats copies loss, order, jitter and the quality estimate.
 func (st *streamState) fillStats(s *RTPStream) {
 	x := &st.stats
-	s.Codec, _ = encoding(st.d, int(st.pt))
+	s.Codec, _ = encoding(st.d, st.toParty, int(st.pt))
 	s.Lost, s.Duplicates, s.OutOfOrder = x.lost(), x.dups, x.ooo
 	s.LossBursts, s.MaxBurst = x.bursts, x.maxBurst
 	if exp := x.expected(); exp > 0 {
@@ -314,7 +325,7 @@ func (st *streamState) fillStats(s *RTPStream) {
 	}
 	s.JitterMs = math.Round(x.maxJit*100) / 100
 	s.JitterMeanMs = math.Round(x.meanJit*100) / 100
-	if _, rate := encoding(st.d, int(st.pt)); rate == 0 || s.Packets < 2 {
+	if _, rate := encoding(st.d, st.toParty, int(st.pt)); rate == 0 || s.Packets < 2 {
 		return // no clock rate: no jitter, no score
 	}
 	ptime := st.ptimeMs
