@@ -19,9 +19,12 @@ var (
 
 // Default RTP range and log window.
 const (
-	DefaultRTPLow    = 45000
-	DefaultRTPHigh   = 65000
-	DefaultLogWindow = 30 * time.Second
+	DefaultRTPLow  = 45000
+	DefaultRTPHigh = 65000
+	// The PortSIP SBC's RTP range.
+	DefaultSBCRTPLow  = 25000
+	DefaultSBCRTPHigh = 34999
+	DefaultLogWindow  = 30 * time.Second
 )
 
 // Limits that bound the analysis' memory on large captures. Each cut is
@@ -44,8 +47,17 @@ type Options struct {
 	// SIPPorts are the PBX's SIP ports (default 5060, 5061, 5063, 5065,
 	// 5066, 5067).
 	SIPPorts []int
-	// RTPLow..RTPHigh is the PBX's RTP port range (default 45000-65000).
-	RTPLow, RTPHigh int
+	// RTPLow..RTPHigh is the PBX's RTP port range (default 45000-65000),
+	// SBCRTPLow..SBCRTPHigh the SBC's (default 25000-34999). Media is found
+	// from the SDP on any port; the ranges only add RTP whose signalling
+	// the capture missed.
+	RTPLow, RTPHigh       int
+	SBCRTPLow, SBCRTPHigh int
+	// Trunks are the configured trunks' addresses, when known: a peer at
+	// one of them is a trunk whatever the heuristics say.
+	Trunks []netip.Addr
+	// Quality holds the thresholds of the media findings.
+	Quality Thresholds
 	// LogWindow is how far before and after a failed call log error lines
 	// are reported (default 30 s).
 	LogWindow time.Duration
@@ -58,16 +70,48 @@ func (o Options) withDefaults() Options {
 	if o.RTPLow <= 0 || o.RTPHigh <= 0 || o.RTPLow > o.RTPHigh {
 		o.RTPLow, o.RTPHigh = DefaultRTPLow, DefaultRTPHigh
 	}
+	if o.SBCRTPLow <= 0 || o.SBCRTPHigh <= 0 || o.SBCRTPLow > o.SBCRTPHigh {
+		o.SBCRTPLow, o.SBCRTPHigh = DefaultSBCRTPLow, DefaultSBCRTPHigh
+	}
 	if o.LogWindow <= 0 {
 		o.LogWindow = DefaultLogWindow
 	}
+	o.Quality = o.Quality.withDefaults()
 	return o
+}
+
+// Thresholds are the levels at which media findings are raised; zero
+// fields take the defaults.
+type Thresholds struct {
+	// LossWarnPercent (default 3) and LossInfoPercent (default 1) are the
+	// packet loss levels of a warning and of a note.
+	LossWarnPercent float64
+	LossInfoPercent float64
+	// JitterWarnMs is the maximum jitter of a warning (default 30 ms).
+	JitterWarnMs float64
+	// MOSWarn is the E-model MOS below which a call's audio is reported
+	// as poor (default 3.6: R = 70, "many users dissatisfied" in G.107).
+	MOSWarn float64
+}
+
+func (t Thresholds) withDefaults() Thresholds {
+	def := func(v *float64, d float64) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def(&t.LossWarnPercent, 3)
+	def(&t.LossInfoPercent, 1)
+	def(&t.JitterWarnMs, 30)
+	def(&t.MOSWarn, 3.6)
+	return t
 }
 
 // DecodeOptions are the decoder settings matching o.
 func (o Options) DecodeOptions() decode.Options {
 	o = o.withDefaults()
-	return decode.Options{RTPLow: o.RTPLow, RTPHigh: o.RTPHigh, SIPPorts: o.SIPPorts}
+	return decode.Options{RTPLow: o.RTPLow, RTPHigh: o.RTPHigh, SIPPorts: o.SIPPorts,
+		RTPRanges: []decode.PortRange{{Low: o.SBCRTPLow, High: o.SBCRTPHigh}}}
 }
 
 // LogSource is one log file of a bundle.
@@ -362,6 +406,9 @@ func (a *Analyzer) Finish(in *BundleInput, capture decode.Stats) *Report {
 			}
 		}
 	}
+	for i := range rep.Calls {
+		rep.Calls[i].Quality = worseDirection(rep, &rep.Calls[i])
+	}
 	link := linkLegs(rep.Calls, callStates)
 
 	var fs []Finding
@@ -369,6 +416,7 @@ func (a *Analyzer) Finish(in *BundleInput, capture decode.Stats) *Report {
 	fs = append(fs, a.noResponseFindings(r)...)
 	fs = append(fs, a.icmpFindings(r)...)
 	fs = append(fs, a.mediaFindings(rep, callStates, r)...)
+	fs = append(fs, a.qualityFindings(rep)...)
 	fs = append(fs, a.tlsFinding(rep.Capture.TLS)...)
 	if host != nil {
 		rep.Host = &host.state

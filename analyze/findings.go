@@ -7,23 +7,8 @@ import (
 	"slices"
 	"strings"
 	"time"
-)
 
-// Remedies quoted from the PortSIP troubleshooting guide.
-const (
-	remedyCDR = "Check whether the error comes from the PBX or from the trunk: in Call Statistics > CDR, double-click the call. " +
-		"No record: the PBX never received the call. No pop-up window: the call failed within the PBX. " +
-		"A window whose Destination field is not empty: the trunk returned the error."
-	remedyContactTrunk  = "The trunk received the call from the PBX and returned the error: contact the trunk provider's support team."
-	remedyCallerID      = "Trunks usually require the Outbound Caller ID in the From header of the INVITE: configure an Outbound Caller ID on the extension or at the tenant level; some trunks require it to start with '+' (confirm with the trunk provider)."
-	remedyWhitelist     = "Some trunk providers only accept SIP from whitelisted addresses: ask the provider to whitelist the PBX's public IP address."
-	remedyUserAgent     = "Some trunks silently discard every message whose User-Agent contains \"PortSIP\": sign in to the web portal as System Administrator, open Advanced > Settings, change the User-Agent, save and try again."
-	remedyAssociatedIPs = "Ask the trunk provider for every IP address it sends INVITEs from, and add them to the trunk's Associated IP Addresses in the PBX (a call from an address that matches neither the trunk's host nor these addresses gets 407)."
-	remedyVerifyPort    = "Keep the trunk option \"Verify the port when receiving SIP messages from the trunk\" disabled unless required: when enabled, a source port that differs from the configured one gets 407."
-	remedyInboundRules  = "Make sure the dialled number matches at least one inbound rule (\"DID/DDI Number or Number Range\")."
-	remedyPrivateIP     = "In the trunk's Options, \"Use the private IP address to communicate with this trunk\" decides which address the PBX puts into the SDP: keep it disabled for a trunk on the public Internet, enable it only for a trunk in the local network."
-	remedyRTPWhitelist  = "Some trunk providers only send RTP to whitelisted addresses: have the PBX's IP address and the Extended Media Server's IP address (if configured) whitelisted."
-	remedyCloudRTP      = "On AWS, Azure or Google Cloud, open the RTP port range (UDP %d-%d) in the network security rules."
+	"github.com/pbxagent/pbxagent/guide"
 )
 
 // failGroup collects calls or registrations that failed the same way.
@@ -283,110 +268,81 @@ func (a *Analyzer) failureFinding(g *failGroup) Finding {
 	default:
 		fmt.Fprintf(&b, "%s answered %s. ", upperFirst(by), code)
 	}
-	var causes []string
 	pbxSide := g.by == rolePBX && len(g.relayed) == 0
-	switch g.status {
-	case 480:
-		causes = []string{"the callee is not online or is unavailable to answer"}
-		f.Remedy = []string{"Check that the called extension is registered (online) and can answer; for a trunk call, the called party is unavailable."}
-	case 408:
-		causes = []string{"the callee cannot be reached, possibly because of a lost network connection"}
-		f.Remedy = []string{"Check the network path to the callee (a phone behind NAT whose binding expired, a trunk that stopped answering: see the no-response findings)."}
-	case 503:
-		if pbxSide {
-			causes = []string{"the PBX cannot provide service at this moment", "the PBX failed to resolve the trunk's domain name (DNS)"}
-			f.Remedy = []string{"Check the PBX's services and disk (see the host findings), and that the PBX host resolves the trunk's domain name."}
-		} else {
-			causes = []string{"the SIP trunk cannot provide service at this moment"}
-			f.Remedy = []string{remedyContactTrunk}
+	e := guide.ForStatus(g.status)
+	side := guide.Trunk
+	if pbxSide {
+		side = guide.PBX
+	}
+	causes := e.CausesFrom(side)
+	f.Remedy = remediesFor(e, side)
+	switch {
+	case g.status == 403 && pbxSide:
+		noteInternational(&b, dialled)
+	case (g.status == 401 || g.status == 407) && pbxSide && (g.dir == dirTrunkToPBX || g.dir == dirUnknown):
+		noteDIDPool(&b, dialled)
+		if g.dir == dirUnknown {
+			b.WriteString("If the caller is a phone rather than a trunk, its credentials were not accepted. ")
 		}
-	case 403:
-		if pbxSide {
-			causes = []string{
-				"the current usage exceeds the PBX licence",
-				"the caller extension lacks call permissions: check its assigned role (a Standard User may not place international calls)",
-				"the country code is not allowed: Advanced > Codec and E164, tab ALLOWED COUNTRY CODE",
-				"the calls established have reached the trunk's maximum call limit",
-				"the callee number is in the Number Blacklist (Advanced > Number Blacklist)",
-				"the tenant's calls have reached its Maximum Simultaneous Calls",
-			}
-			for _, n := range dialled {
-				if ok, why := internationalPrefix(n); ok && strings.HasPrefix(n, "+") || ok && strings.HasPrefix(n, "00") {
-					fmt.Fprintf(&b, "The dialled number %s %s: the PBX treats it as an international call (also any number beginning with the International Code of Advanced > Codes and E164 > E164). ", n, why)
-					break
-				}
-			}
-			f.Remedy = []string{"Assign the caller extension a role that allows the call (international calls), allow the country code, check the licence, the trunk's and the tenant's call limits and the Number Blacklist."}
-		} else {
-			causes = []string{"the trunk refused the call"}
-			f.Remedy = []string{remedyContactTrunk, remedyCallerID}
-		}
-	case 402:
-		causes = []string{"the tenant admin enabled online billing and the caller extension does not have enough balance"}
-		f.Remedy = []string{"Top up the caller's balance, or review the tenant's online billing."}
-	case 404:
-		if pbxSide {
-			causes = []string{
-				"the called extension number does not exist",
-				"the outbound call does not match any outbound rule",
-				"the outbound call matched a trunk that is not available",
-				"the outbound rule matched, but it is outside office hours or a holiday (the Office Hours tab of the outbound rule)",
-			}
-			f.Remedy = []string{"Check the dialled number against the extensions and the outbound rules (and their office hours)."}
-		} else {
-			causes = []string{"the called PSTN number does not exist, so the trunk replied 404"}
-			f.Remedy = []string{"Check the dialled number and its format with the trunk provider.", remedyCallerID}
-		}
-	case 401, 407:
-		switch {
-		case pbxSide && (g.dir == dirTrunkToPBX || g.dir == dirUnknown):
-			causes = []string{
-				"the trunk sends from an IP address that matches neither its host nor its Associated IP Addresses",
-				"\"Verify the port when receiving SIP messages from the trunk\" is enabled and the source port differs",
-				"the dialled number is not in the trunk's DID pool (often a country code the pool lacks)",
-			}
-			for _, n := range dialled {
-				if ok, why := internationalPrefix(n); ok {
-					digits := strings.TrimPrefix(strings.TrimPrefix(n, "+"), "00")
-					fmt.Fprintf(&b, "The dialled number %s %s: if the DID pool was set up without the country code, the number is outside it; configure the pool as %s (without '+'). ", n, why, digits)
-					break
-				}
-			}
-			if g.dir == dirUnknown {
-				b.WriteString("If the caller is a phone rather than a trunk, its credentials were not accepted. ")
-			}
-			f.Remedy = []string{remedyAssociatedIPs, remedyVerifyPort, "Configure the DID pool with the country code the trunk sends (e.g. 33620012861 rather than 620012861).", remedyInboundRules}
-		case pbxSide:
-			causes = []string{"the caller did not answer the PBX's authentication challenge with valid credentials"}
-			f.Remedy = []string{"Check the extension's authentication name and password on the phone or app."}
-		default:
-			causes = []string{"the trunk requires authentication and the PBX's credentials were refused or missing"}
-			f.Remedy = []string{"Check the trunk's authentication name and password in the PBX's trunk settings.", remedyContactTrunk}
-		}
-	case 487:
+	case (g.status == 401 || g.status == 407) && pbxSide:
+		causes = []string{"the caller did not answer the PBX's authentication challenge with valid credentials"}
+		f.Remedy = []string{"Check the extension's authentication name and password on the phone or app."}
+	case g.status == 487:
 		causes = []string{"the request was terminated without a CANCEL from the caller in the capture"}
-	default:
-		switch {
-		case g.status >= 600:
-			causes = []string{"a global failure: the destination will not accept the call anywhere"}
-		case g.status >= 500:
-			causes = []string{fmt.Sprintf("a server error at %s", by)}
-		case g.status >= 400:
-			causes = []string{fmt.Sprintf("%s rejected the request", by)}
-		default:
-			causes = []string{"the call was redirected and not followed"}
-			f.Severity = Info
-		}
-		if fromTrunk || len(g.relayed) > 0 {
-			f.Remedy = []string{remedyCallerID, remedyContactTrunk}
-		}
+	case g.status < 400:
+		f.Severity = Info
+	}
+	if !e.Known() {
+		causes = []string{fmt.Sprintf("%s: %s", strings.ToLower(e.Title), byWhom(e, by))}
 	}
 	if len(causes) > 0 {
 		fmt.Fprintf(&b, "Possible causes (PortSIP troubleshooting guide): %s.", strings.Join(causes, "; "))
 	}
 	f.Detail = strings.TrimSpace(b.String())
-	f.Remedy = append([]string{remedyCDR}, f.Remedy...)
+	f.Remedy = append([]string{guide.RemedyCDR}, f.Remedy...)
 	return f
+}
+
+// remediesFor picks the guide's remedies for side: the PBX's own for a
+// PBX-side cause, the trunk's contact and caller-ID advice otherwise.
+func remediesFor(e guide.Entry, side guide.Side) []string {
+	var out []string
+	for _, r := range e.Remedies {
+		trunkish := r == guide.RemedyContactTrunk || r == guide.RemedyCallerID
+		if (side == guide.Trunk) == trunkish || len(e.Remedies) == 1 {
+			out = append(out, r)
+		}
+	}
+	if len(out) == 0 {
+		return e.Remedies
+	}
+	return out
+}
+
+func byWhom(e guide.Entry, by string) string {
+	return strings.Replace(e.Causes[0].Text, "the sender", by, 1)
+}
+
+// noteInternational says when a refused number looks international.
+func noteInternational(b *strings.Builder, dialled []string) {
+	for _, n := range dialled {
+		if ok, why := internationalPrefix(n); ok && (strings.HasPrefix(n, "+") || strings.HasPrefix(n, "00")) {
+			fmt.Fprintf(b, "The dialled number %s %s: the PBX treats it as an international call (also any number beginning with the International Code of Advanced > Codes and E164 > E164). ", n, why)
+			return
+		}
+	}
+}
+
+// noteDIDPool says when a number from a trunk probably lacks from the DID
+// pool because of its country code.
+func noteDIDPool(b *strings.Builder, dialled []string) {
+	for _, n := range dialled {
+		if ok, why := internationalPrefix(n); ok {
+			digits := strings.TrimPrefix(strings.TrimPrefix(n, "+"), "00")
+			fmt.Fprintf(b, "The dialled number %s %s: if the DID pool was set up without the country code, the number is outside it; configure the pool as %s (without '+'). ", n, why, digits)
+			return
+		}
+	}
 }
 
 func (a *Analyzer) registerAdvice(f *Finding, b *strings.Builder, g *failGroup) {
@@ -412,7 +368,7 @@ func (a *Analyzer) registerAdvice(f *Finding, b *strings.Builder, g *failGroup) 
 			fmt.Fprintf(b, "%s answered %s and the registration never went further. ", upperFirst(roleName(g.by)), code)
 		}
 		if g.dir == dirPBXToTrunk {
-			f.Remedy = []string{"Check the trunk's authentication name and password in the PBX's trunk settings.", remedyContactTrunk}
+			f.Remedy = []string{"Check the trunk's authentication name and password in the PBX's trunk settings.", guide.RemedyContactTrunk}
 		} else {
 			f.Remedy = []string{"Check the extension's authentication name and password on the phone or app. The PBX blocks an IP address for an hour after 50 failed SIP authentications within 10 seconds: remove it from the IP Blacklist once the password is fixed."}
 		}
@@ -422,7 +378,7 @@ func (a *Analyzer) registerAdvice(f *Finding, b *strings.Builder, g *failGroup) 
 	default:
 		fmt.Fprintf(b, "%s answered %s. ", upperFirst(roleName(g.by)), code)
 		if g.by == roleTrunk {
-			f.Remedy = []string{remedyContactTrunk}
+			f.Remedy = []string{guide.RemedyContactTrunk}
 		}
 	}
 }
@@ -512,10 +468,10 @@ func (a *Analyzer) noResponseFindings(r *roles) []Finding {
 			if g.role == roleTrunk {
 				f.Severity = Critical
 			}
-			f.Remedy = []string{remedyWhitelist}
+			f.Remedy = []string{guide.RemedyWhitelist}
 			if portsip {
 				fmt.Fprintf(&b, "The requests carry User-Agent %q: some trunks silently drop messages from PortSIP. ", strings.Join(g.uas, ", "))
-				f.Remedy = append(f.Remedy, remedyUserAgent)
+				f.Remedy = append(f.Remedy, guide.RemedyUserAgent)
 			}
 			f.Remedy = append(f.Remedy, "Check that the trunk's address and port in the PBX are right and that no firewall drops the traffic.")
 		case rolePBX:
@@ -658,10 +614,10 @@ func (a *Analyzer) mediaFindings(rep *Report, callStates []*dialogState, r *role
 			}
 		}
 		if trunkCall {
-			f.Remedy = []string{remedyPrivateIP, remedyRTPWhitelist, fmt.Sprintf(remedyCloudRTP, a.opt.RTPLow, a.opt.RTPHigh)}
+			f.Remedy = []string{guide.RemedyPrivateIP, guide.RemedyRTPWhitelist, a.cloudRTPRemedy()}
 		} else {
 			f.Remedy = []string{"Check NAT on the phone's side (its SDP must carry an address the PBX can reach, or the PBX must send media where it receives it from).",
-				fmt.Sprintf(remedyCloudRTP, a.opt.RTPLow, a.opt.RTPHigh)}
+				a.cloudRTPRemedy()}
 		}
 		f.Detail = strings.TrimSpace(b.String())
 		out = append(out, f)
@@ -678,7 +634,7 @@ func (a *Analyzer) mediaFindings(rep *Report, callStates []*dialogState, r *role
 			f.CallIDs = appendUnique(f.CallIDs, d.CallID)
 		}
 		f.Remedy = []string{fmt.Sprintf("Capture on the PBX with its RTP range (UDP %d-%d) included, e.g. pbxagent bundle --duration 60s, and reproduce the call.", a.opt.RTPLow, a.opt.RTPHigh),
-			remedyPrivateIP, remedyRTPWhitelist}
+			guide.RemedyPrivateIP, guide.RemedyRTPWhitelist}
 		out = append(out, f)
 	}
 	out = append(out, a.privateSDPFindings(rep, callStates, r)...)
@@ -746,7 +702,7 @@ func (a *Analyzer) privateSDPFindings(rep *Report, callStates []*dialogState, r 
 			b.WriteString("Audio still reached the PBX in this capture (the far end reached the private address, or latches onto the source of the PBX's media), so it may be on the same network or a VPN. ")
 		}
 		f.Detail = strings.TrimSpace(b.String())
-		f.Remedy = []string{remedyPrivateIP}
+		f.Remedy = []string{guide.RemedyPrivateIP}
 		out = append(out, f)
 	}
 	return out
@@ -780,12 +736,12 @@ func (a *Analyzer) streamFindings(rep *Report, r *roles) []Finding {
 			continue
 		}
 		switch {
-		case s.LossPercent >= lossWarnPercent:
+		case s.LossPercent >= a.opt.Quality.LossWarnPercent:
 			lossWarn = append(lossWarn, i)
-		case s.LossPercent >= lossInfoPercent:
+		case s.LossPercent >= a.opt.Quality.LossInfoPercent:
 			lossInfo = append(lossInfo, i)
 		}
-		if s.JitterMs >= jitterWarnMs {
+		if s.JitterMs >= a.opt.Quality.JitterWarnMs {
 			jitter = append(jitter, i)
 		}
 	}
@@ -796,7 +752,7 @@ func (a *Analyzer) streamFindings(rep *Report, r *roles) []Finding {
 			Detail: "Media of " + plural(len(u.ids), "call") + " came from an address other than the one its sender's SDP announced: " +
 				"a NAT router rewrites the sender's address. Audio then works only if the receiver sends its media back to where it comes from (symmetric RTP); " +
 				"otherwise the far end's audio is lost.",
-			Remedy: []string{remedyPrivateIP, remedyRTPWhitelist}}
+			Remedy: []string{guide.RemedyPrivateIP, guide.RemedyRTPWhitelist}}
 		if len(u.ids) == 1 {
 			f.CallID = u.ids[0]
 		}
@@ -823,19 +779,19 @@ func (a *Analyzer) streamFindings(rep *Report, r *roles) []Finding {
 		list, ids := streamList(lossWarn)
 		out = append(out, Finding{Severity: Warning, Code: "rtp-loss", CallIDs: nonEmpty(ids),
 			Title:  fmt.Sprintf("RTP packet loss up to %.1f%% in %s", worst(lossWarn, func(s *RTPStream) float64 { return s.LossPercent }), plural(len(lossWarn), "stream")),
-			Detail: "Loss of 3% or more makes speech choppy. " + list + ".", Remedy: lossRemedy})
+			Detail: fmt.Sprintf("Loss of %.0f%% or more makes speech choppy. ", a.opt.Quality.LossWarnPercent) + list + ".", Remedy: lossRemedy})
 	}
 	if len(lossInfo) > 0 {
 		list, ids := streamList(lossInfo)
 		out = append(out, Finding{Severity: Info, Code: "rtp-loss-minor", CallIDs: nonEmpty(ids),
-			Title:  fmt.Sprintf("Minor RTP packet loss (1-3%%) in %s", plural(len(lossInfo), "stream")),
+			Title:  fmt.Sprintf("Minor RTP packet loss (%.0f-%.0f%%) in %s", a.opt.Quality.LossInfoPercent, a.opt.Quality.LossWarnPercent, plural(len(lossInfo), "stream")),
 			Detail: list + ".", Remedy: lossRemedy})
 	}
 	if len(jitter) > 0 {
 		list, ids := streamList(jitter)
 		out = append(out, Finding{Severity: Warning, Code: "rtp-jitter", CallIDs: nonEmpty(ids),
-			Title:  fmt.Sprintf("RTP jitter up to %.1f ms in %s", worst(jitter, func(s *RTPStream) float64 { return s.JitterMs }), plural(len(jitter), "stream")),
-			Detail: "Interarrival jitter (RFC 3550) of 30 ms or more overruns typical jitter buffers. " + list + ".",
+			Title:  fmt.Sprintf("RTP jitter reaching %.1f ms in %s", worst(jitter, func(s *RTPStream) float64 { return s.JitterMs }), plural(len(jitter), "stream")),
+			Detail: fmt.Sprintf("Interarrival jitter (RFC 3550, maximum over the stream) of %.0f ms or more overruns typical jitter buffers. ", a.opt.Quality.JitterWarnMs) + list + ".",
 			Remedy: []string{"Check the network path for congestion; prioritise voice traffic (QoS/DSCP EF) on the links."}})
 	}
 	return out
@@ -878,4 +834,10 @@ func rankFindings(fs []Finding) {
 		}
 		return cmp.Compare(x.Code, y.Code)
 	})
+}
+
+// cloudRTPRemedy is the guide's cloud firewall advice with the ranges.
+func (a *Analyzer) cloudRTPRemedy() string {
+	return fmt.Sprintf("On AWS, Azure or Google Cloud, open the RTP port ranges (UDP %d-%d, and the SBC's %d-%d if used) in the network security rules.",
+		a.opt.RTPLow, a.opt.RTPHigh, a.opt.SBCRTPLow, a.opt.SBCRTPHigh)
 }

@@ -2,7 +2,9 @@ package analyze
 
 import (
 	"net/netip"
+	"strings"
 	"testing"
+	"time"
 )
 
 // The same INVITE seen before and after a NAT (other source address) is
@@ -40,5 +42,27 @@ func TestResponseWithoutRequest(t *testing.T) {
 	r := s.report(pbxOpt(), nil)
 	if len(r.Calls) != 1 || r.Calls[0].FinalStatus != 200 || !r.Calls[0].Answered {
 		t.Fatalf("calls %+v", r.Calls)
+	}
+}
+
+// The media thresholds are settings: raised above what a stream shows,
+// its findings go away; the call keeps its score.
+func TestQualityThresholdsConfigurable(t *testing.T) {
+	s := newSim(t)
+	answeredCall(s, false, false)
+	s.rtp("198.51.100.20:11000", "203.0.113.10:50002", 1, 500*time.Millisecond, 150, func(i int) bool { return i%10 == 3 })
+	s.rtp("203.0.113.10:50002", "198.51.100.20:11000", 2, 500*time.Millisecond, 150, nil)
+	opt := pbxOpt()
+	opt.Quality = Thresholds{LossWarnPercent: 20, LossInfoPercent: 15, MOSWarn: 2}
+	r := s.report(opt, nil)
+	onlyFindings(t, r, "no-audio") // the trunk leg carries no RTP here
+	var q *CallQuality
+	for _, c := range r.Calls {
+		if c.CallID == "ext-leg" {
+			q = c.Quality
+		}
+	}
+	if q == nil || q.MOS > 3.6 || q.MOS < 3 || !strings.Contains(q.Direction, "extension 198.51.100.20 → pbx") {
+		t.Fatalf("call quality %+v", q)
 	}
 }

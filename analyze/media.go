@@ -19,13 +19,6 @@ const minMediaWindow = time.Second
 // not judged.
 const minStreamPackets = 50
 
-// Loss and jitter levels.
-const (
-	lossWarnPercent = 3.0
-	lossInfoPercent = 1.0
-	jitterWarnMs    = 30.0
-)
-
 type announcement struct {
 	d     *dialogState
 	party int

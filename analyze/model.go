@@ -139,6 +139,9 @@ type Dialog struct {
 	SDP             []SDP     `json:"sdp,omitempty"`
 	// Streams are indexes into Report.Streams.
 	Streams []int `json:"streams,omitempty"`
+	// Quality is the E-model score of the call's worse direction (nil
+	// when no stream of the call could be scored).
+	Quality *CallQuality `json:"quality,omitempty"`
 	// Related are the Call-IDs of the PBX's other leg of the same call
 	// (the extension's leg and the trunk's leg of one outbound call),
 	// matched by time.
@@ -182,6 +185,16 @@ type RTPStream struct {
 	// did not announce.
 	CallID   string `json:"call_id,omitempty"`
 	Expected bool   `json:"expected"`
+}
+
+// CallQuality is a call's score: the worse of its scored streams.
+type CallQuality struct {
+	Stream int     `json:"stream"` // index into Report.Streams
+	MOS    float64 `json:"mos"`
+	R      float64 `json:"r_factor"`
+	// Direction says which way the worse stream flows, e.g.
+	// "trunk → pbx".
+	Direction string `json:"direction"`
 }
 
 // HostState is what the bundle says about the PBX host.

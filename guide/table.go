@@ -136,7 +136,7 @@ var table = []Entry{
 	{Key: "sip-5xx", Title: "Server failure", Section: general, UsualSender: Any,
 		Meaning:   "A server failed to handle the request.",
 		Causes:    []Cause{{Any, "a server error at the sender"}},
-		Remedies:  []string{RemedyContactTrunk},
+		Remedies:  []string{RemedyCallerID, RemedyContactTrunk},
 		NextCheck: "The sender's own logs (callmanager.log for the PBX)."},
 	{Key: "sip-6xx", Title: "Global failure", Section: general, UsualSender: Any,
 		Meaning: "The destination will not accept the call anywhere.",
