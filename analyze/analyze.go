@@ -152,6 +152,9 @@ type Analyzer struct {
 	streamOrd     []*streamState
 	droppedRTP    int64
 
+	// evidence is what the SIP messages say about who the PBX is.
+	evidence map[netip.Addr]*pbxEvidence
+
 	// lastReq is the latest SIP request per UDP flow, for ICMP errors.
 	lastReq map[[2]netip.AddrPort]reqRef
 	icmp    []icmpHit
@@ -177,6 +180,7 @@ func New(opt Options) *Analyzer {
 		announcedPort: map[uint16]announcement{},
 		streams:       map[streamKey]*streamState{},
 		lastReq:       map[[2]netip.AddrPort]reqRef{},
+		evidence:      map[netip.Addr]*pbxEvidence{},
 	}
 	for _, p := range opt.SIPPorts {
 		a.sipPorts[p] = true
@@ -200,6 +204,7 @@ func (a *Analyzer) Add(ev *decode.Event) {
 	}
 	switch {
 	case ev.SIP != nil:
+		a.noteEvidence(ev.Src.Addr(), ev.Dst.Addr(), ev.SIP.Method, ev.SIP.Header("Server"), ev.SIP.UserAgent)
 		a.addSIP(ev)
 	case ev.RTP != nil:
 		a.addRTP(ev)
@@ -370,16 +375,18 @@ func (a *Analyzer) Finish(in *BundleInput, capture decode.Stats) *Report {
 		}
 		rep.Notes = append(rep.Notes, "PBX addresses: the capturing host's interface addresses (system/network.json).")
 	default:
-		if ip, ok := inferPBX(a.order, a.sipPorts); ok {
+		if ip, why, ok := a.placePBX(); ok {
 			pbx[ip] = true
-			rep.Notes = append(rep.Notes, fmt.Sprintf("PBX address inferred as %s: the address on a SIP port in the most dialogs; give it with --pbx-ip if that is wrong.", ip))
+			rep.Notes = append(rep.Notes, fmt.Sprintf("PBX address placed at %s: %s. Give the PBX's address explicitly if that is wrong.", ip, why))
+		} else if len(a.order) > 0 {
+			rep.Notes = append(rep.Notes, "The PBX could not be placed: "+why+". No side is called the PBX; give the PBX's address to place it.")
 		}
 	}
 	for ip := range pbx {
 		rep.PBX = append(rep.PBX, ip.String())
 	}
 	slices.Sort(rep.PBX)
-	r := assignRoles(a.order, pbx, a.sipPorts)
+	r := assignRoles(a.order, pbx, a.sipPorts, a.opt.Trunks)
 	rep.Peers = r.sortedPeers()
 
 	var callStates, regStates []*dialogState

@@ -3,6 +3,7 @@ package analyze
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -472,43 +473,6 @@ func (r *roles) role(ap, other netip.AddrPort) string {
 	return rolePeer
 }
 
-// inferPBX picks the address that appears on a SIP port in the most
-// dialogs (ties: the one in more messages).
-func inferPBX(dialogs []*dialogState, sipPorts map[int]bool) (netip.Addr, bool) {
-	type score struct{ dialogs, msgs int }
-	scores := map[netip.Addr]*score{}
-	for _, d := range dialogs {
-		seen := map[netip.Addr]bool{}
-		for _, m := range d.msgs {
-			for _, ap := range []netip.AddrPort{m.src, m.dst} {
-				if !sipPorts[int(ap.Port())] {
-					continue
-				}
-				ip := ap.Addr().Unmap()
-				s := scores[ip]
-				if s == nil {
-					s = &score{}
-					scores[ip] = s
-				}
-				s.msgs++
-				if !seen[ip] {
-					seen[ip] = true
-					s.dialogs++
-				}
-			}
-		}
-	}
-	var best netip.Addr
-	var bs *score
-	for ip, s := range scores {
-		if bs == nil || s.dialogs > bs.dialogs || (s.dialogs == bs.dialogs && (s.msgs > bs.msgs ||
-			(s.msgs == bs.msgs && ip.Less(best)))) {
-			best, bs = ip, s
-		}
-	}
-	return best, bs != nil
-}
-
 // assignRoles decides who is an extension and who is a trunk:
 //
 //   - a peer that sends REGISTER to the PBX, or authenticates to it
@@ -519,7 +483,10 @@ func inferPBX(dialogs []*dialogState, sipPorts map[int]bool) (netip.Addr, bool) 
 //     without ever registering or presenting credentials, is a trunk:
 //     trunks are trusted by their IP address;
 //   - anything else is a "peer" of unknown role.
-func assignRoles(dialogs []*dialogState, pbx map[netip.Addr]bool, sipPorts map[int]bool) *roles {
+//
+// A peer at a configured trunk address (Options.Trunks) is a trunk unless
+// it registers: the configuration outranks the heuristics.
+func assignRoles(dialogs []*dialogState, pbx map[netip.Addr]bool, sipPorts map[int]bool, trunks []netip.Addr) *roles {
 	r := &roles{pbx: pbx, sipPorts: sipPorts, peers: map[string]*peerInfo{}}
 	for _, d := range dialogs {
 		for _, t := range d.txOrder {
@@ -534,7 +501,7 @@ func assignRoles(dialogs []*dialogState, pbx map[netip.Addr]bool, sipPorts map[i
 				switch {
 				case t.method == "REGISTER" && p.extension == "":
 					p.extension = "registers to the PBX"
-				case t.auth && p.extension == "":
+				case t.auth && p.extension == "" && !slices.Contains(trunks, t.src.Addr().Unmap()):
 					p.extension = "authenticates to the PBX"
 				case t.method == "INVITE":
 					p.sentInvite = true
@@ -557,7 +524,17 @@ func assignRoles(dialogs []*dialogState, pbx map[netip.Addr]bool, sipPorts map[i
 	}
 	for _, k := range r.order {
 		p := r.peers[k]
+		ip, _ := netip.ParseAddr(k)
+		if ap, err := netip.ParseAddrPort(k); err == nil {
+			ip = ap.Addr()
+		}
 		switch {
+		case p.extension == "registers to the PBX":
+			p.Role, p.Reason = roleExtension, p.extension
+		case p.trunk == "the PBX registers to it":
+			p.Role, p.Reason = roleTrunk, p.trunk
+		case slices.Contains(trunks, ip.Unmap()):
+			p.Role, p.Reason = roleTrunk, "a configured trunk address"
 		case p.extension != "":
 			p.Role, p.Reason = roleExtension, p.extension
 		case p.trunk != "":
@@ -607,6 +584,7 @@ func (d *dialogState) build(r *roles, captureEnd time.Time) Dialog {
 		Start: d.start, End: d.end, RequestURI: d.ruri, Retransmissions: d.retrans,
 		FirstResponseMs: -1, AnswerMs: -1, Cancelled: d.cancelled}
 	out.Direction = direction(r.role(d.caller, d.callee), r.role(d.callee, d.caller))
+	out.RoleRule = r.roleRule(d.caller, d.callee)
 	if d.firstReq != nil && d.firstReq.seen {
 		out.FirstResponseMs = msSince(d.firstReq.first, d.firstResp)
 		if !d.answerTime.IsZero() {
@@ -696,4 +674,21 @@ func codeText(code int, reason string) string {
 		return strconv.Itoa(code)
 	}
 	return strconv.Itoa(code) + " " + reason
+}
+
+// roleRule says which rule gave the parties of a dialog their roles: the
+// rule of the party that is not the PBX.
+func (r *roles) roleRule(caller, callee netip.AddrPort) string {
+	if len(r.pbx) == 0 {
+		return "the PBX could not be placed"
+	}
+	for _, pair := range [][2]netip.AddrPort{{caller, callee}, {callee, caller}} {
+		if r.isPBX(pair[0], pair[1]) {
+			continue
+		}
+		if p := r.peers[r.peerKey(pair[0])]; p != nil {
+			return fmt.Sprintf("%s %s: %s", p.Address, p.Role, p.Reason)
+		}
+	}
+	return ""
 }

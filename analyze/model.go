@@ -117,6 +117,9 @@ type Dialog struct {
 	// Direction is "extension→PBX", "PBX→extension", "PBX→trunk",
 	// "trunk→PBX" or "unknown".
 	Direction string `json:"direction"`
+	// RoleRule says which rule made the far party an extension or a trunk
+	// (REGISTER, a configured trunk address, or a heuristic).
+	RoleRule string `json:"role_rule,omitempty"`
 	// FinalStatus is the final response (0: none seen), FinalBy who sent
 	// it ("pbx", "trunk", "extension", "peer").
 	FinalStatus int    `json:"final_status"`

@@ -1,0 +1,75 @@
+package analyze
+
+import (
+	"net/netip"
+	"strings"
+	"testing"
+)
+
+// Without a PBX address the PBX is placed from evidence, not from which
+// address is lowest or busiest.
+func TestPlacePBXFromEvidence(t *testing.T) {
+	// The trunk (192.0.2.30, the lower address, in more dialogs) answers
+	// 403; the PBX says it is PortSIP in its User-Agent.
+	s := newSim(t)
+	for i, id := range []string{"o1", "o2"} {
+		inv := s.request(pbxAddr, trunkAddr, sipReq{method: "INVITE", ruri: "sip:00441234@192.0.2.30", callID: id, cseq: uint32(i + 1), ua: "PortSIP PBX 22.1"})
+		s.respond(trunkAddr, pbxAddr, inv, 403, "Forbidden", "t1", nil)
+	}
+	s.request(trunkAddr, pbxAddr, sipReq{method: "OPTIONS", ruri: "sip:pbx", callID: "opt1", cseq: 1})
+	r := s.report(Options{}, nil)
+	if len(r.PBX) != 1 || r.PBX[0] != "203.0.113.10" {
+		t.Fatalf("PBX %v, notes %v", r.PBX, r.Notes)
+	}
+	f := finding(t, r, "sip-403")
+	contains(t, "sip-403", f.Title, "from the trunk")
+	if !strings.Contains(strings.Join(r.Notes, " "), "PortSIP PBX 22.1") {
+		t.Errorf("notes %v do not name the evidence", r.Notes)
+	}
+}
+
+func TestPlacePBXAsBackToBackAgent(t *testing.T) {
+	s := newSim(t)
+	in := s.request(extAddr, pbxAddr, sipReq{method: "INVITE", ruri: "sip:5551234@pbx.example.com", callID: "b1", cseq: 1, ua: "Yealink"})
+	out := s.request(pbxAddr, trunkAddr, sipReq{method: "INVITE", ruri: "sip:5551234@192.0.2.30", callID: "b1-t", cseq: 1, ua: "MyPBX"})
+	s.respond(trunkAddr, pbxAddr, out, 503, "Service Unavailable", "t9", nil)
+	s.respond(pbxAddr, extAddr, in, 503, "Service Unavailable", "p9", nil)
+	r := s.report(Options{}, nil)
+	if len(r.PBX) != 1 || r.PBX[0] != "203.0.113.10" || !strings.Contains(strings.Join(r.Notes, " "), "back-to-back") {
+		t.Fatalf("PBX %v, notes %v", r.PBX, r.Notes)
+	}
+}
+
+func TestPBXNotPlaced(t *testing.T) {
+	s := newSim(t)
+	a, b := netip.MustParseAddrPort("192.0.2.1:5060"), netip.MustParseAddrPort("192.0.2.2:5060")
+	inv := s.request(a, b, sipReq{method: "INVITE", ruri: "sip:2@192.0.2.2", callID: "p2p", cseq: 1})
+	s.respond(b, a, inv, 488, "Not Acceptable Here", "x", nil)
+	r := s.report(Options{}, nil)
+	if len(r.PBX) != 0 || !strings.Contains(strings.Join(r.Notes, " "), "could not be placed") {
+		t.Fatalf("PBX %v, notes %v", r.PBX, r.Notes)
+	}
+	for _, f := range r.Findings {
+		if strings.Contains(f.Title+f.Detail, "the PBX") {
+			t.Errorf("finding speaks of the PBX although none was placed: %s: %s", f.Title, f.Detail)
+		}
+	}
+}
+
+// A configured trunk address outranks the heuristics (an authenticating
+// trunk would otherwise look like an extension); each call names the rule.
+func TestConfiguredTrunkRule(t *testing.T) {
+	s := newSim(t)
+	inv := s.request(trunkAddr, pbxAddr, sipReq{method: "INVITE", ruri: "sip:3001@pbx.example.com", callID: "in1", cseq: 1, auth: true})
+	s.respond(pbxAddr, trunkAddr, inv, 404, "Not Found", "p1", nil)
+	opt := pbxOpt()
+	r := s.report(opt, nil)
+	if r.Calls[0].Direction != dirExtToPBX || !strings.Contains(r.Calls[0].RoleRule, "authenticates") {
+		t.Fatalf("heuristic: %+v", r.Calls[0])
+	}
+	opt.Trunks = []netip.Addr{trunkAddr.Addr()}
+	r = s.report(opt, nil)
+	if r.Calls[0].Direction != dirTrunkToPBX || r.Calls[0].RoleRule != "192.0.2.30 trunk: a configured trunk address" {
+		t.Fatalf("configured: %+v", r.Calls[0])
+	}
+}
