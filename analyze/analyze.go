@@ -152,6 +152,10 @@ type Analyzer struct {
 	streamOrd     []*streamState
 	droppedRTP    int64
 
+	// textKept counts the bytes of message text kept, textCut the
+	// messages whose text was not kept past the bound.
+	textKept, textCut int
+
 	// evidence is what the SIP messages say about who the PBX is.
 	evidence map[netip.Addr]*pbxEvidence
 
@@ -285,7 +289,7 @@ func callFailed(d *Dialog) bool {
 	if d.Answered {
 		return false
 	}
-	if d.NoResponse {
+	if d.NoResponse || d.ICMPError != "" {
 		return true
 	}
 	return d.FinalStatus >= 300 && !benignStatus(d.FinalStatus, d.Cancelled)
@@ -442,6 +446,9 @@ func (a *Analyzer) Finish(in *BundleInput, capture decode.Stats) *Report {
 
 	if a.droppedDlg > 0 {
 		rep.Notes = append(rep.Notes, fmt.Sprintf("%d dialogs beyond the limit of %d calls and registrations and %d other dialogs were not analysed.", a.droppedDlg, maxDialogs, maxOtherDialogs))
+	}
+	if a.textCut > 0 {
+		rep.Notes = append(rep.Notes, fmt.Sprintf("The text of %d SIP messages is not in the report: the report keeps %d MiB of message text.", a.textCut, maxTextTotal>>20))
 	}
 	if a.droppedRTP > 0 {
 		rep.Notes = append(rep.Notes, fmt.Sprintf("%d RTP packets of streams beyond the limit of %d streams were not analysed.", a.droppedRTP, maxStreams))

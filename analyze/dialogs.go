@@ -253,7 +253,7 @@ func (a *Analyzer) addSIP(ev *decode.Event) {
 	msg := msgRec{src: ev.Src, dst: ev.Dst, transport: ev.Transport, Message: Message{Frame: ev.Frame, Time: ev.Time,
 		Method: m.Method, Status: m.Status, Reason: m.Reason,
 		CSeq:   strings.TrimSpace(fmt.Sprintf("%d %s", m.CSeqNum, m.CSeqMethod)),
-		HasSDP: m.SDP != nil}}
+		HasSDP: m.SDP != nil, Text: a.keepText(m.Text)}}
 	var keep bool
 	if m.Method != "" {
 		keep = a.addRequest(d, ev, &msg)
@@ -398,6 +398,20 @@ func (a *Analyzer) addICMP(ev *decode.Event) {
 	}
 	if !ref.tx.icmp {
 		ref.tx.icmp, ref.tx.icmpFrame = true, ev.Frame
+	}
+	// The error is a rung of the call's ladder: from the host that
+	// refused the datagram (drawn at the port it refused) to the sender.
+	from := ev.Src
+	if ev.Src.Addr() == ic.OrigDst.Addr() {
+		from = ic.OrigDst
+	}
+	ref.d.msgTotal++
+	if len(ref.d.msgs) < maxMessages {
+		ref.d.msgs = append(ref.d.msgs, msgRec{src: from, dst: ic.OrigSrc, transport: "icmp",
+			Message: Message{Frame: ev.Frame, Time: ev.Time, ICMP: "ICMP port unreachable", CSeq: ref.tx.key.methodCSeq()}})
+	}
+	if ev.Time.After(ref.d.end) {
+		ref.d.end = ev.Time
 	}
 	if len(a.icmp) < maxEvidenceFrames*10 {
 		a.icmp = append(a.icmp, icmpHit{frame: ev.Frame, time: ev.Time, from: ev.Src, d: ref.d, tx: ref.tx, dst: ic.OrigDst})
@@ -597,6 +611,9 @@ func (d *dialogState) build(r *roles, captureEnd time.Time) Dialog {
 			out.FinalBy = r.role(t.finalSrc, t.src)
 		}
 		out.NoResponse = t.noResponse(captureEnd)
+		if t.icmp && t.final == 0 {
+			out.ICMPError = "ICMP port unreachable"
+		}
 		if d.kind == kindCall {
 			out.Answered = t.final >= 200 && t.final < 300
 		}
@@ -691,4 +708,26 @@ func (r *roles) roleRule(caller, callee netip.AddrPort) string {
 		}
 	}
 	return ""
+}
+
+func (k txKey) methodCSeq() string { return fmt.Sprintf("%d %s", k.cseq, k.method) }
+
+// Bounds of the message texts kept for the report.
+const (
+	maxMessageText = 8 << 10
+	maxTextTotal   = 32 << 20
+)
+
+// keepText returns the text of a message for the report, cut at
+// maxMessageText, while the total stays under maxTextTotal.
+func (a *Analyzer) keepText(t string) string {
+	if len(t) > maxMessageText {
+		t = t[:maxMessageText]
+	}
+	if a.textKept+len(t) > maxTextTotal {
+		a.textCut++
+		return ""
+	}
+	a.textKept += len(t)
+	return strings.Clone(t)
 }

@@ -601,6 +601,9 @@ func arrowHead(x, y, dir int) string {
 }
 
 func messageLabel(m Message) string {
+	if m.ICMP != "" {
+		return m.ICMP
+	}
 	if m.Method != "" {
 		return m.Method
 	}
@@ -615,6 +618,8 @@ func messageLabel(m Message) string {
 
 func messageColor(m Message) string {
 	switch {
+	case m.ICMP != "":
+		return colorFailure
 	case m.Method != "" || m.Status == 0:
 		return colorRequest
 	case m.Status < 200:
@@ -629,7 +634,7 @@ func messageColor(m Message) string {
 }
 
 func dialogFailed(d *Dialog) bool {
-	return d.NoResponse || d.FinalStatus >= 300
+	return d.NoResponse || d.ICMPError != "" || d.FinalStatus >= 300
 }
 
 func statusText(d *Dialog) (status, by string) {
@@ -639,6 +644,8 @@ func statusText(d *Dialog) (status, by string) {
 		if d.FinalReason != "" {
 			status += " " + d.FinalReason
 		}
+	case d.ICMPError != "":
+		status = d.ICMPError
 	case d.NoResponse:
 		status = "no response"
 	default:

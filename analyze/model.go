@@ -94,6 +94,12 @@ type Message struct {
 	CSeq           string `json:"cseq"`
 	Retransmission bool   `json:"retransmission,omitempty"`
 	HasSDP         bool   `json:"has_sdp,omitempty"`
+	// ICMP is set on an ICMP error about the dialog's request (e.g. "ICMP
+	// port unreachable"), drawn as a rung of the ladder.
+	ICMP string `json:"icmp,omitempty"`
+	// Text is the message as captured (start line, headers, body), cut
+	// at maxMessageText bytes.
+	Text string `json:"text,omitempty"`
 }
 
 // SDP is the media part of one SDP offer or answer.
@@ -128,6 +134,9 @@ type Dialog struct {
 	Answered    bool   `json:"answered"`
 	// Cancelled is set when the caller sent CANCEL before an answer.
 	Cancelled bool `json:"cancelled,omitempty"`
+	// ICMPError is set when the initial request drew an ICMP error and
+	// no response: the call failed at the network.
+	ICMPError string `json:"icmp_error,omitempty"`
 	// NoResponse is true when a request was sent (and retransmitted) and
 	// nothing at all came back.
 	NoResponse bool      `json:"no_response"`

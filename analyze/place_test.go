@@ -4,6 +4,8 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+
+	"github.com/pbxagent/pbxagent/analyze/decode"
 )
 
 // Without a PBX address the PBX is placed from evidence, not from which
@@ -71,5 +73,29 @@ func TestConfiguredTrunkRule(t *testing.T) {
 	r = s.report(opt, nil)
 	if r.Calls[0].Direction != dirTrunkToPBX || r.Calls[0].RoleRule != "192.0.2.30 trunk: a configured trunk address" {
 		t.Fatalf("configured: %+v", r.Calls[0])
+	}
+}
+
+// An INVITE answered by ICMP port unreachable: the error is a rung of the
+// call's ladder, and the call counts as failed.
+func TestICMPInCallLadder(t *testing.T) {
+	s := newSim(t)
+	s.request(pbxAddr, trunkAddr, sipReq{method: "INVITE", ruri: "sip:5551234@192.0.2.30", callID: "icmp1", cseq: 1})
+	s.add(decode.Event{Src: netip.AddrPortFrom(trunkAddr.Addr(), 0), Dst: netip.AddrPortFrom(pbxAddr.Addr(), 0), Transport: "icmp",
+		ICMP: &decode.ICMPError{Type: 3, Code: 3, OrigSrc: pbxAddr, OrigDst: trunkAddr, PortUnreachable: true}})
+	r := s.report(pbxOpt(), nil)
+	c := r.Calls[0]
+	if c.ICMPError == "" || !callFailed(&c) || len(c.Messages) != 2 {
+		t.Fatalf("call %+v", c)
+	}
+	m := c.Messages[1]
+	if m.ICMP == "" || m.Src.IP != "192.0.2.30" || m.Src.Port != 5060 || m.Dst.IP != "203.0.113.10" {
+		t.Fatalf("ICMP rung %+v", m)
+	}
+	if !strings.Contains(r.Summary(), "1 failed") {
+		t.Errorf("summary: %s", r.Summary())
+	}
+	if !strings.Contains(render(t, r), "ICMP port unreachable") {
+		t.Error("the ladder does not show the ICMP error")
 	}
 }

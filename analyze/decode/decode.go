@@ -108,6 +108,8 @@ type SIPMessage struct {
 	// multipart body).
 	Body []byte
 	SDP  *SDPBody
+	// Text is the whole message as captured.
+	Text string
 }
 
 // IsRequest reports whether m is a request.

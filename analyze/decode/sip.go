@@ -77,7 +77,7 @@ func ParseSIP(b []byte) (*SIPMessage, error) {
 		hdr, body = s[:i], s[i+2:]
 	}
 	line, rest := cutLine(hdr)
-	m := &SIPMessage{}
+	m := &SIPMessage{Text: s}
 	if strings.HasPrefix(line, "SIP/2.0 ") || strings.HasPrefix(line, "sip/2.0 ") {
 		code, reason, _ := strings.Cut(line[8:], " ")
 		n, err := strconv.Atoi(code)
