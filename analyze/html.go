@@ -27,6 +27,7 @@ var reportTemplate = template.Must(template.New("report").Funcs(template.FuncMap
 	"bytes":   formatBytes,
 	"pct":     func(f float64) string { return strconv.FormatFloat(f, 'f', 1, 64) + " %" },
 	"ms":      func(f float64) string { return strconv.FormatFloat(f, 'f', 1, 64) + " ms" },
+	"mos":     mos,
 	"count":   formatCount,
 	"bar": func(p float64) int {
 		return int(min(max(p, 0), 100) * 0.8)
@@ -193,6 +194,8 @@ type streamRow struct {
 
 // ladder is one call flow diagram, laid out.
 type ladder struct {
+	// Streams are the call's RTP streams, for its quality table.
+	Streams    []streamRow
 	Anchor     string
 	Kind       string // "Call", "Registration", "Dialog"
 	D          *Dialog
@@ -237,6 +240,9 @@ type rung struct {
 	RowY       int
 	Zebra      bool
 	LabelColor string
+	// AbsTime is the capture time; Text the message as captured.
+	AbsTime string
+	Text    string
 }
 
 func buildView(r *Report) *view {
@@ -305,7 +311,14 @@ func buildView(r *Report) *view {
 		if _, dup := ladderOf[p.d.CallID]; !dup {
 			ladderOf[p.d.CallID] = anchor
 		}
-		v.Ladders = append(v.Ladders, layoutLadder(anchor, p.kind, p.d))
+		l := layoutLadder(anchor, p.kind, p.d)
+		for _, si := range p.d.Streams {
+			if si >= 0 && si < len(r.Streams) && len(l.Streams) < 16 {
+				st := &r.Streams[si]
+				l.Streams = append(l.Streams, streamRow{S: st, SSRC: fmt.Sprintf("0x%08X", st.SSRC), Codec: streamCodec(st), Bad: streamBad(st)})
+			}
+		}
+		v.Ladders = append(v.Ladders, l)
 	}
 
 	// Calls.
@@ -393,7 +406,7 @@ func buildView(r *Report) *view {
 		row := streamRow{
 			S:     s,
 			SSRC:  fmt.Sprintf("0x%08X", s.SSRC),
-			Codec: payloadName(s.PayloadType),
+			Codec: streamCodec(s),
 			Bad:   streamBad(s) || !s.Expected,
 		}
 		if !s.Start.IsZero() && !s.End.IsZero() {
@@ -563,6 +576,10 @@ func layoutLadder(anchor, kind string, d *Dialog) ladder {
 		if !m.Time.IsZero() && !t0.IsZero() {
 			g.Offset = formatOffset(m.Time.Sub(t0))
 		}
+		if !m.Time.IsZero() {
+			g.AbsTime = m.Time.UTC().Format("2006-01-02 15:04:05.000000 UTC")
+		}
+		g.Text = m.Text
 		g.Full = fmt.Sprintf("%s  %s → %s", messageLabel(m), endpointAddr(m.Src), endpointAddr(m.Dst))
 		if m.CSeq != "" {
 			g.Full += "  CSeq: " + m.CSeq
@@ -822,4 +839,21 @@ func formatCount(n int64) string {
 		return "-" + b.String()
 	}
 	return b.String()
+}
+
+// streamCodec names a stream's codec: the SDP's encoding name, else the
+// static payload type's.
+func streamCodec(s *RTPStream) string {
+	if s.Codec != "" {
+		return s.Codec
+	}
+	return payloadName(s.PayloadType)
+}
+
+// mos formats a stream's score, "—" when it has none.
+func mos(q *Quality) string {
+	if q == nil {
+		return "—"
+	}
+	return strconv.FormatFloat(q.MOS, 'f', 2, 64)
 }

@@ -51,14 +51,30 @@ func TestReportHTMLInChromium(t *testing.T) {
 	must(t, os.WriteFile(canary, bytes.Replace(buf.Bytes(), []byte("</body>"),
 		[]byte(`<img src="http://192.0.2.1/probe.png" alt=""></body>`), 1), 0o644))
 
+	// The same page with the first message of the first ladder opened,
+	// as a support engineer clicking it would.
+	opened := filepath.Join(dir, "opened.html")
+	must(t, os.WriteFile(opened, bytes.Replace(buf.Bytes(), []byte(`<details class="msg">`), []byte(`<details class="msg" open>`), 1), 0o644))
+	openedShot := filepath.Join(dir, "opened.png")
+
 	shot := filepath.Join(dir, "report.png")
 	var (
 		wg                    sync.WaitGroup
 		shotLog, canaryLog    string
 		dom                   string
 		shotErr, canErr, dErr error
+		openedLog, openedDOM  string
+		oErr, odErr           error
 	)
-	wg.Add(3)
+	wg.Add(5)
+	go func() {
+		defer wg.Done()
+		_, openedLog, oErr = chromium(filepath.Join(dir, "p4"), "--screenshot="+openedShot, "--window-size=1280,2000", "file://"+opened)
+	}()
+	go func() {
+		defer wg.Done()
+		openedDOM, _, odErr = chromium(filepath.Join(dir, "p5"), "--dump-dom", "file://"+opened)
+	}()
 	go func() {
 		defer wg.Done()
 		_, shotLog, shotErr = chromium(filepath.Join(dir, "p1"), "--screenshot="+shot, "--window-size=1280,2000", "file://"+page)
@@ -72,14 +88,14 @@ func TestReportHTMLInChromium(t *testing.T) {
 		dom, _, dErr = chromium(filepath.Join(dir, "p3"), "--dump-dom", "file://"+page)
 	}()
 	wg.Wait()
-	for _, err := range []error{shotErr, canErr, dErr} {
+	for _, err := range []error{shotErr, canErr, dErr, oErr, odErr} {
 		if err != nil {
 			t.Fatal(err)
 		}
 	}
 	if keep := os.Getenv("PBXAGENT_E2E_KEEP"); keep != "" {
 		must(t, os.MkdirAll(keep, 0o755))
-		for _, f := range []string{page, shot} {
+		for _, f := range []string{page, shot, openedShot} {
 			b, err := os.ReadFile(f)
 			must(t, err)
 			must(t, os.WriteFile(filepath.Join(keep, filepath.Base(f)), b, 0o644))
@@ -115,6 +131,30 @@ func TestReportHTMLInChromium(t *testing.T) {
 		}
 		if !strings.Contains(dom, "&lt;script&gt;") {
 			t.Error("the From header is not shown")
+		}
+	})
+
+	t.Run("opened message", func(t *testing.T) {
+		if msgs := consoleLines(openedLog); len(msgs) > 0 {
+			t.Errorf("console messages:\n%s", strings.Join(msgs, "\n"))
+		}
+		// The opened <details> shows the message's full text, its markup
+		// as text.
+		m := regexp.MustCompile(`(?s)<details class="msg" open="">.*?</details>`).FindString(openedDOM)
+		if !strings.Contains(m, "<pre>INVITE sip:+4930123456@pbx.example.com SIP/2.0") || !strings.Contains(m, "&lt;b&gt;not bold&lt;/b&gt;") {
+			t.Fatalf("opened message in the DOM:\n%.1500s", m)
+		}
+		if !strings.Contains(m, "2026-03-14 09:26:53.000000 UTC") {
+			t.Errorf("the message has no absolute time:\n%.600s", m)
+		}
+		// In the screenshot the text's box (background #fbf8ec, used only
+		// by an opened message) appears, and only on the opened page.
+		box := colourPixels(t, openedShot, [3]uint8{0xfb, 0xf8, 0xec})
+		if box < 5000 {
+			t.Errorf("%d pixels of the opened message's box, want > 5000", box)
+		}
+		if closed := colourPixels(t, shot, [3]uint8{0xfb, 0xf8, 0xec}); closed != 0 {
+			t.Errorf("%d message-box pixels with every message closed, want 0", closed)
 		}
 	})
 
@@ -212,11 +252,17 @@ func browserReport() *analyze.Report {
 	ext := analyze.Endpoint{IP: "10.0.0.21", Port: 5060, Transport: "udp", Role: "extension"}
 	pbx := analyze.Endpoint{IP: "192.0.2.10", Port: 5060, Transport: "udp", Role: "pbx"}
 	trunk := analyze.Endpoint{IP: "203.0.113.5", Port: 5060, Transport: "udp", Role: "trunk"}
+	text := func(start string) string {
+		return start + "\r\nVia: SIP/2.0/UDP 10.0.0.21:5060;branch=z9hG4bK776asdhds\r\nCall-ID: a84b4c76e66710@pc33.atlanta.example.com\r\n" +
+			"CSeq: 1 INVITE\r\nUser-Agent: <b>not bold</b>\r\nContent-Length: 0\r\n\r\n"
+	}
 	rq := func(f, ms int, s, d analyze.Endpoint, m string, sdp, re bool) analyze.Message {
-		return analyze.Message{Frame: f, Time: at(ms), Src: s, Dst: d, Method: m, CSeq: "1 " + m, HasSDP: sdp, Retransmission: re}
+		return analyze.Message{Frame: f, Time: at(ms), Src: s, Dst: d, Method: m, CSeq: "1 " + m, HasSDP: sdp, Retransmission: re,
+			Text: text(m + " sip:+4930123456@pbx.example.com SIP/2.0")}
 	}
 	rs := func(f, ms int, s, d analyze.Endpoint, st int, why string, sdp bool) analyze.Message {
-		return analyze.Message{Frame: f, Time: at(ms), Src: s, Dst: d, Status: st, Reason: why, CSeq: "1 INVITE", HasSDP: sdp}
+		return analyze.Message{Frame: f, Time: at(ms), Src: s, Dst: d, Status: st, Reason: why, CSeq: "1 INVITE", HasSDP: sdp,
+			Text: text(fmt.Sprintf("SIP/2.0 %d %s", st, why))}
 	}
 	failed := analyze.Dialog{
 		CallID: "a84b4c76e66710@pc33.atlanta.example.com", Method: "INVITE",
@@ -278,4 +324,25 @@ func browserReport() *analyze.Report {
 				Remedy: []string{"Contact your trunk support team.", "Check the trunk's maximum call limit."}},
 		},
 	}
+}
+
+// colourPixels counts the pixels of exactly one colour in a PNG.
+func colourPixels(t *testing.T, file string, rgb [3]uint8) int {
+	t.Helper()
+	f, err := os.Open(file)
+	must(t, err)
+	defer f.Close()
+	img, err := png.Decode(f)
+	must(t, err)
+	n := 0
+	b := img.Bounds()
+	for y := b.Min.Y; y < b.Max.Y; y++ {
+		for x := b.Min.X; x < b.Max.X; x++ {
+			r, g, bl, _ := img.At(x, y).RGBA()
+			if uint8(r>>8) == rgb[0] && uint8(g>>8) == rgb[1] && uint8(bl>>8) == rgb[2] {
+				n++
+			}
+		}
+	}
+	return n
 }
