@@ -221,6 +221,12 @@ func parseHost(in *BundleInput) *hostFacts {
 			}
 		}
 	}
+	h.state.Checks = hostChecks(in.System, map[string]bool{
+		"gateway":     h.state.Gateway != "" && h.state.Gateway != string(portsip.GatewayUp),
+		"containers":  len(h.state.Containers) > 0,
+		"disks":       len(diskCrit)+len(diskWarn) > 0,
+		"blocked_ips": len(h.state.Blocked) > 0,
+	})
 	if len(diskCrit) > 0 {
 		f := Finding{Severity: Critical, Code: "disk-full",
 			Title:  "Disk full: " + diskCrit[0],

@@ -211,6 +211,10 @@ type CallQuality struct {
 
 // HostState is what the bundle says about the PBX host.
 type HostState struct {
+	// Checks says for each host statement (gateway, containers, disks,
+	// blocked_ips) whether its check ran and found it fine or a problem,
+	// or did not run and why.
+	Checks []HostCheck `json:"checks"`
 	// Disks lists filesystems with use at or above the warning level.
 	Disks []DiskUse `json:"disks,omitempty"`
 	// Containers lists portsip.* containers not running or unhealthy.
