@@ -241,4 +241,17 @@ type Options struct {
 	// they carry plain SIP; empty means 5061 and 5065. Streams that start
 	// with a TLS record are TLS on any port of SIPPorts.
 	TLSPorts []int
+	// Raw, when set, sees every packet as captured before it is decoded
+	// (to copy packets out of a capture); Data is only valid during the
+	// call.
+	Raw func(RawPacket) error
+}
+
+// RawPacket is one captured packet as it is in the file.
+type RawPacket struct {
+	Frame    int
+	Time     time.Time
+	LinkType int // the pcap LINKTYPE_ value of its interface
+	Data     []byte
+	Len      int // length on the wire
 }

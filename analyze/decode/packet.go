@@ -53,6 +53,7 @@ type decoder struct {
 	ifaces   []iface
 	ngIfaces []ngIface // pcapng: parallel to ifaces
 
+	raw       func(RawPacket) error
 	rtpRanges []PortRange
 	media     map[netip.AddrPort]MediaKind // learnt from SDP
 	sipPorts  portSet                      // TCP ports followed for SIP
@@ -75,7 +76,7 @@ type decoder struct {
 }
 
 func newDecoder(ctx context.Context, opt Options, fn func(*Event) error) *decoder {
-	d := &decoder{ctx: ctx, fn: fn}
+	d := &decoder{ctx: ctx, fn: fn, raw: opt.Raw}
 	lo, hi := opt.RTPLow, opt.RTPHigh
 	if lo == 0 && hi == 0 {
 		lo, hi = 1024, 65535
@@ -130,6 +131,11 @@ func (d *decoder) packet(ifn int, ts time.Time, data []byte, origLen int, dir Di
 	}
 	d.ts, d.iface, d.origLen, d.dir = ts, ifn, origLen, dir
 	d.cut = len(data) < origLen
+	if d.raw != nil {
+		if err := d.raw(RawPacket{Frame: d.frame, Time: ts, LinkType: d.ifaces[ifn].link, Data: data, Len: origLen}); err != nil {
+			return err
+		}
+	}
 	var et uint16
 	switch d.ifaces[ifn].link {
 	case linkEthernet:

@@ -19,6 +19,7 @@ func (a *app) analyzeCmd() *cobra.Command {
 	var out string
 	var asJSON bool
 	var pbxIPs []string
+	var callID, writeCall string
 	cmd := &cobra.Command{
 		Use:   "analyze BUNDLE|PCAP",
 		Short: "Walk the troubleshooting guide over a bundle or capture: findings, ladders, fixes",
@@ -32,7 +33,8 @@ Writes analysis.json and a self-contained report.html (ladder diagrams of the
 failed calls) to --out, by default a folder next to the input, and prints a
 short summary. Every 'pbxagent bundle --duration' already carries both.`,
 		Example: `  pbxagent analyze /var/lib/pbxagent/bundles/pbx-support-pbx1-20261127T101500Z.tar.gz
-  pbxagent analyze trace.pcap --pbx-ip 203.0.113.10 --out /tmp/trace-report`,
+  pbxagent analyze trace.pcap --pbx-ip 203.0.113.10 --out /tmp/trace-report
+  pbxagent analyze trace.pcap --call a84b4c76e66710@pc33 --write call.pcapng`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) != 1 {
 				return usageError("analyze needs exactly one BUNDLE or PCAP argument (see 'pbxagent analyze --help')")
@@ -43,6 +45,12 @@ short summary. Every 'pbxagent bundle --duration' already carries both.`,
 			in := args[0]
 			if _, err := os.Stat(in); err != nil {
 				return usageError("cannot read %s: %v", in, err)
+			}
+			if (callID == "") != (writeCall == "") {
+				return usageError("--call and --write go together: pbxagent analyze CAPTURE --call CALL-ID --write call.pcapng")
+			}
+			if writeCall != "" && isBundleName(in) {
+				return usageError("--write copies packets out of a capture file; extract capture/*.pcapng from the bundle %s first", in)
 			}
 			opt := a.agent().AnalyzeOptions()
 			for _, s := range pbxIPs {
@@ -55,6 +63,9 @@ short summary. Every 'pbxagent bundle --duration' already carries both.`,
 			rep, err := analyze.AnalyzeFile(cmd.Context(), in, opt)
 			if err != nil {
 				return fmt.Errorf("analyze %s: %w", in, err)
+			}
+			if writeCall != "" {
+				return a.writeCall(cmd, in, rep, callID, writeCall)
 			}
 			data, err := json.MarshalIndent(rep, "", "  ")
 			if err != nil {
@@ -89,8 +100,33 @@ short summary. Every 'pbxagent bundle --duration' already carries both.`,
 	}
 	cmd.Flags().StringVarP(&out, "out", "o", "", "folder for analysis.json and report.html (default: next to the input)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print analysis.json on stdout instead of the summary")
-	cmd.Flags().StringArrayVar(&pbxIPs, "pbx-ip", nil, "the PBX's address in a bare capture (repeatable; default: inferred)")
+	cmd.Flags().StringArrayVar(&pbxIPs, "pbx-ip", nil, "the PBX's address in a bare capture (repeatable; default: placed from the SIP evidence)")
+	cmd.Flags().StringVar(&callID, "call", "", "with --write: the Call-ID of the call to save")
+	cmd.Flags().StringVar(&writeCall, "write", "", "write the call's SIP and RTP packets to this pcapng file (with --call)")
 	return cmd
+}
+
+// writeCall saves one call's packets, as sngrep's "save dialog" does.
+func (a *app) writeCall(cmd *cobra.Command, in string, rep *analyze.Report, callID, path string) error {
+	var buf bytes.Buffer
+	n, err := analyze.WriteCall(cmd.Context(), in, rep, callID, &buf)
+	if err != nil {
+		return fmt.Errorf("--call %s: %w", callID, err)
+	}
+	if err := atomicfile.Write(path, buf.Bytes(), 0o600); err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stdout, "wrote %d packets of call %s to %s\n", n, callID, path)
+	return nil
+}
+
+func isBundleName(p string) bool {
+	for _, ext := range []string{".tar.gz", ".tgz", ".tar.zst", ".zip"} {
+		if strings.HasSuffix(p, ext) {
+			return true
+		}
+	}
+	return false
 }
 
 // defaultAnalysisDir is "<input without extensions>-analysis" beside the
