@@ -11,7 +11,8 @@ import (
 // The rules, in order (the first that names exactly one address decides):
 //
 //  1. the address whose responses carry a Server header, or whose requests
-//     a User-Agent header, naming the PortSIP PBX;
+//     a User-Agent header, naming the PortSIP PBX (when several do, the
+//     one that sends more than half of those messages);
 //  2. the one address that both receives INVITEs and sends INVITEs on to
 //     another party (a back-to-back user agent), receiving REGISTERs
 //     deciding between several;
@@ -25,6 +26,7 @@ const maxEvidenceAddrs = 4096
 
 type pbxEvidence struct {
 	portsip     string // the header naming PortSIP PBX
+	portsipMsgs int    // messages with such a header
 	invitesFrom map[netip.Addr]bool
 	invitesTo   map[netip.Addr]bool
 	registersIn int
@@ -42,8 +44,11 @@ func (a *Analyzer) noteEvidence(src, dst netip.Addr, method, server, ua string) 
 	}
 	src, dst = src.Unmap(), dst.Unmap()
 	if s := portsipPBX(server, ua); s != "" {
-		if e := ev(src); e != nil && e.portsip == "" {
-			e.portsip = s
+		if e := ev(src); e != nil {
+			if e.portsip == "" {
+				e.portsip = s
+			}
+			e.portsipMsgs++
 		}
 	}
 	switch method {
@@ -91,9 +96,11 @@ func (a *Analyzer) placePBX() (netip.Addr, string, bool) {
 	for _, s := range [][]netip.Addr{portsip, relays, registrars} {
 		slices.SortFunc(s, func(x, y netip.Addr) int { return x.Compare(y) })
 	}
+	if ip, ok := a.dominantPortSIP(portsip); ok {
+		e := a.evidence[ip]
+		return ip, fmt.Sprintf("it sends %q (%d messages)", e.portsip, e.portsipMsgs), true
+	}
 	switch {
-	case len(portsip) == 1:
-		return portsip[0], fmt.Sprintf("it sends %q", a.evidence[portsip[0]].portsip), true
 	case len(relays) == 1:
 		return relays[0], "it receives INVITEs and sends INVITEs on to another party (a back-to-back user agent)", true
 	case len(relays) > 1:
@@ -146,4 +153,21 @@ func firstN2(ips []netip.Addr, n int) []netip.Addr {
 		return ips[:n]
 	}
 	return ips
+}
+
+// dominantPortSIP returns the address sending more than half of the
+// messages that name the PortSIP PBX.
+func (a *Analyzer) dominantPortSIP(ips []netip.Addr) (netip.Addr, bool) {
+	total, best := 0, netip.Addr{}
+	for _, ip := range ips {
+		n := a.evidence[ip].portsipMsgs
+		total += n
+		if !best.IsValid() || n > a.evidence[best].portsipMsgs {
+			best = ip
+		}
+	}
+	if best.IsValid() && 2*a.evidence[best].portsipMsgs > total {
+		return best, true
+	}
+	return netip.Addr{}, false
 }

@@ -56,7 +56,9 @@ func WriteCall(ctx context.Context, capture string, rep *Report, callID string, 
 	return copyFrames(ctx, capture, frames, w)
 }
 
-func unmapAP(ap netip.AddrPort) netip.AddrPort { return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()) }
+func unmapAP(ap netip.AddrPort) netip.AddrPort {
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+}
 
 func findDialog(rep *Report, callID string) *Dialog {
 	for _, list := range [][]Dialog{rep.Calls, rep.Registrations, rep.Others} {
