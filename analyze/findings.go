@@ -604,8 +604,13 @@ func (a *Analyzer) mediaFindings(rep *Report, callStates []*dialogState, r *role
 			b.WriteString("The call was answered and both sides announced audio in their SDP, but no RTP was captured in either direction. ")
 		} else {
 			p := g.missing[0]
-			rx, _ := party(p)
-			tx, _ := party(1 - p)
+			rx, rxAddr := party(p)
+			tx, txAddr := party(1 - p)
+			if rx == tx {
+				// Same role on both sides (unplaced PBX, two peers):
+				// name them by address, never "the far end ... the far end".
+				rx, tx = fmt.Sprintf("%s %s", rx, rxAddr.Addr()), fmt.Sprintf("%s %s", tx, txAddr.Addr())
+			}
 			sdp := st.latestSDP(p)
 			f.Title = fmt.Sprintf("One-way audio in %s: %s receives no audio from %s", plural(len(g.dialogs), "answered call"), rx, tx)
 			fmt.Fprintf(&b, "%s sent RTP to %s, but no RTP came back to the address %s announced in its SDP (%s:%d). ", upperFirst(rx), tx, rx, sdp.Addr, sdp.Port)

@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/pbxagent/pbxagent/analyze/decode"
 )
@@ -98,4 +99,17 @@ func TestICMPInCallLadder(t *testing.T) {
 	if !strings.Contains(render(t, r), "ICMP port unreachable") {
 		t.Error("the ladder does not show the ICMP error")
 	}
+}
+
+// With the PBX unplaced, one-way audio names both sides by address.
+func TestOneWayAudioUnplacedNamesAddresses(t *testing.T) {
+	s := newSim(t)
+	a, b := netip.MustParseAddrPort("192.0.2.1:5060"), netip.MustParseAddrPort("192.0.2.2:5060")
+	inv := s.request(a, b, sipReq{method: "INVITE", ruri: "sip:2@192.0.2.2", callID: "ow", cseq: 1, sdp: sdpFor("192.0.2.1", 4000)})
+	s.respond(b, a, inv, 200, "OK", "x", sdpFor("192.0.2.2", 5000))
+	s.rtp("192.0.2.1:4000", "192.0.2.2:5000", 1, 100*time.Millisecond, 100, nil)
+	s.at(3 * time.Second)
+	r := s.report(Options{}, nil)
+	f := finding(t, r, "one-way-audio")
+	contains(t, "one-way-audio", f.Title, "192.0.2.1 receives no audio from", "192.0.2.2")
 }

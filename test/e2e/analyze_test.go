@@ -229,7 +229,7 @@ func TestAnalyzeRealCalls(t *testing.T) {
 		ns := newNetns(t, "anlo")
 		capFile := filepath.Join(dir, "clean.pcap")
 		td := startTcpdump(t, ns, "lo", capFile)
-		uas := startServer(t, ns, dir, "sipp", "127.0.0.1", 5060, 47000, "-sn", "uas", "-i", "127.0.0.1", "-p", "5060",
+		uas := startServer(t, ns, dir, "sipp", "127.0.0.1", 5060, 47000, "-sf", scenario(t, dir, "uas_portsip.xml"), "-i", "127.0.0.1", "-p", "5060",
 			"-mi", "127.0.0.1", "-mp", "47000", "-rtp_echo", "-nostdin", "-m", "1")
 		runSipp(t, ns, dir, "-sf", rtpScenario(t, dir, audio, 1500), "127.0.0.1:5060", "-i", "127.0.0.1", "-p", "5070",
 			"-mi", "127.0.0.1", "-mp", "46000", "-timeout", "15s")
@@ -313,7 +313,7 @@ func TestAnalyzeRealCalls(t *testing.T) {
 		// Its SDP carries its private address to the public trunk.
 		capFile := filepath.Join(dir, "oneway.pcap")
 		td := startTcpdump(t, pbx, "vpbx", capFile)
-		uas := startServer(t, pbx, dir, "sipp", pbxIP, 5060, 0, "-sn", "uas", "-i", pbxIP, "-p", "5060",
+		uas := startServer(t, pbx, dir, "sipp", pbxIP, 5060, 0, "-sf", scenario(t, dir, "uas_portsip.xml"), "-i", pbxIP, "-p", "5060",
 			"-mi", pbxIP, "-mp", "47000", "-nostdin", "-m", "1")
 		runSipp(t, trunk, dir, "-sf", rtpScenario(t, dir, audio, 1500), pbxSIP, "-i", trunkIP, "-p", "5070",
 			"-mi", trunkIP, "-mp", "46000", "-timeout", "15s")
@@ -330,7 +330,7 @@ func TestAnalyzeRealCalls(t *testing.T) {
 		// address to the public trunk.
 		capFile := filepath.Join(dir, "private.pcap")
 		td := startTcpdump(t, pbx, "vpbx", capFile)
-		uas := startServer(t, pbx, dir, "sipp", pbxIP, 5060, 47000, "-sn", "uas", "-i", pbxIP, "-p", "5060",
+		uas := startServer(t, pbx, dir, "sipp", pbxIP, 5060, 47000, "-sf", scenario(t, dir, "uas_portsip.xml"), "-i", pbxIP, "-p", "5060",
 			"-mi", pbxIP, "-mp", "47000", "-rtp_echo", "-nostdin", "-m", "1")
 		runSipp(t, trunk, dir, "-sf", rtpScenario(t, dir, audio, 1500), pbxSIP, "-i", trunkIP, "-p", "5070",
 			"-mi", trunkIP, "-mp", "46000", "-timeout", "15s")
