@@ -441,8 +441,15 @@ func (a *Analyzer) noResponseFindings(r *roles) []Finding {
 		}
 	}
 	var out []Finding
+	var probes []*group
 	for _, k := range order {
 		g := groups[k]
+		if g.role == rolePeer && len(g.methods) == 1 && g.methods["OPTIONS"] > 0 {
+			// OPTIONS to addresses of no known role: probes or
+			// keep-alives to hosts that are gone, grouped below.
+			probes = append(probes, g)
+			continue
+		}
 		var ms []string
 		for m, n := range g.methods {
 			ms = append(ms, fmt.Sprintf("%d %s", n, m))
@@ -485,6 +492,22 @@ func (a *Analyzer) noResponseFindings(r *roles) []Finding {
 			f.Remedy = []string{"Check that the phone is online; shorten its registration or keep-alive interval if it sits behind NAT."}
 		}
 		f.Detail = strings.TrimSpace(b.String())
+		out = append(out, f)
+	}
+	if len(probes) > 0 {
+		f := Finding{Severity: Info, Code: "options-unanswered"}
+		var addrs []string
+		for _, g := range probes {
+			addrs = append(addrs, g.dst.String())
+			f.CallIDs = append(f.CallIDs, g.ids...)
+			f.Frames = appendFrames(f.Frames, g.frames...)
+		}
+		f.Title = fmt.Sprintf("OPTIONS to %d addresses went unanswered", len(probes))
+		if len(probes) == 1 {
+			f.Title = "OPTIONS to 1 address went unanswered"
+		}
+		f.Detail = "No response to OPTIONS from " + strings.Join(firstN(addrs, 10), ", ") +
+			": keep-alives or probes to hosts that are gone or drop them. No call or registration to these addresses was seen."
 		out = append(out, f)
 	}
 	return out
@@ -737,7 +760,9 @@ func (a *Analyzer) streamFindings(rep *Report, r *roles) []Finding {
 				u.frames = appendFrames(u.frames, sd.Frame)
 			}
 		}
-		if s.Packets < minStreamPackets {
+		if s.Packets < minStreamPackets || s.Video {
+			// Video sends each frame as a burst of packets with one
+			// timestamp: its jitter and loss are not judged as speech.
 			continue
 		}
 		switch {

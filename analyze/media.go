@@ -318,7 +318,9 @@ func (st *streamState) fillStats(s *RTPStream) {
 	}
 	s.JitterMs = math.Round(x.maxJit*100) / 100
 	s.JitterMeanMs = math.Round(x.meanJit*100) / 100
-	if _, rate := encoding(st.d, st.toParty, int(st.pt)); rate == 0 || s.Packets < 2 {
+	_, rate := encoding(st.d, st.toParty, int(st.pt))
+	s.Video = rate == 90000 // the RTP clock of every video payload format
+	if rate == 0 || s.Video || s.Packets < 2 {
 		return // no clock rate: no jitter, no score
 	}
 	ptime := st.ptimeMs

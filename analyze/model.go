@@ -190,7 +190,10 @@ type RTPStream struct {
 	JitterMeanMs float64   `json:"jitter_mean_ms"`
 	Start        time.Time `json:"start"`
 	End          time.Time `json:"end"`
-	// Quality is the E-model estimate (nil without a known clock rate).
+	// Video is set for a 90 kHz (video) payload: no speech score.
+	Video bool `json:"video,omitempty"`
+	// Quality is the E-model estimate (nil without a known clock rate,
+	// and for video).
 	Quality *Quality `json:"quality,omitempty"`
 	// CallID is the call whose SDP announced this stream's destination, ""
 	// when none did; Expected is false for media from an address the SDP
