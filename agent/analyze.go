@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/pbxagent/pbxagent/analyze"
+	"github.com/pbxagent/pbxagent/analyze/report"
 	"github.com/pbxagent/pbxagent/bundle"
 	"github.com/pbxagent/pbxagent/config"
 )
@@ -78,7 +79,7 @@ func (a *Agent) addAnalysis(ctx context.Context, w *bundle.Writer, win *window, 
 		return err
 	}
 	var html bytes.Buffer
-	if err := analyze.RenderHTML(&html, rep); err != nil {
+	if err := report.RenderHTML(&html, rep); err != nil {
 		w.Missing(reportHTMLName, "analyze", err.Error())
 		return nil
 	}

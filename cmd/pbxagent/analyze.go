@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/pbxagent/pbxagent/analyze"
+	"github.com/pbxagent/pbxagent/analyze/report"
 	"github.com/pbxagent/pbxagent/internal/atomicfile"
 )
 
@@ -73,7 +74,7 @@ short summary. Every 'pbxagent bundle --duration' already carries both.`,
 			}
 			data = append(data, '\n')
 			var html bytes.Buffer
-			if err := analyze.RenderHTML(&html, rep); err != nil {
+			if err := report.RenderHTML(&html, rep); err != nil {
 				return fmt.Errorf("render report: %w", err)
 			}
 			if out == "" {

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/pbxagent/pbxagent/analyze"
+	"github.com/pbxagent/pbxagent/analyze/report"
 )
 
 // arrowRGB is the stroke of request arrows in the ladder (#1f6feb); the page
@@ -40,7 +41,7 @@ func TestReportHTMLInChromium(t *testing.T) {
 	r := browserReport()
 	page := filepath.Join(dir, "report.html")
 	var buf bytes.Buffer
-	if err := analyze.RenderHTML(&buf, r); err != nil {
+	if err := report.RenderHTML(&buf, r); err != nil {
 		t.Fatal(err)
 	}
 	must(t, os.WriteFile(page, buf.Bytes(), 0o644))

@@ -1,4 +1,4 @@
-package analyze
+package report
 
 import (
 	"bytes"
@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pbxagent/pbxagent/analyze"
 )
 
 // Injections a caller can put into any SIP header.
@@ -22,32 +24,32 @@ var t0 = time.Date(2026, 3, 14, 9, 26, 53, 0, time.UTC)
 func at(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
 
 var (
-	epExt   = Endpoint{IP: "10.0.0.21", Port: 5060, Transport: "udp", Role: "extension"}
-	epPBX   = Endpoint{IP: "192.0.2.10", Port: 5060, Transport: "udp", Role: "pbx"}
-	epTrunk = Endpoint{IP: "203.0.113.5", Port: 5060, Transport: "udp", Role: "trunk"}
+	epExt   = analyze.Endpoint{IP: "10.0.0.21", Port: 5060, Transport: "udp", Role: "extension"}
+	epPBX   = analyze.Endpoint{IP: "192.0.2.10", Port: 5060, Transport: "udp", Role: "pbx"}
+	epTrunk = analyze.Endpoint{IP: "203.0.113.5", Port: 5060, Transport: "udp", Role: "trunk"}
 )
 
-func req(frame, ms int, src, dst Endpoint, method string, sdp, retrans bool) Message {
-	return Message{Frame: frame, Time: at(ms), Src: src, Dst: dst, Method: method, CSeq: "1 " + method, HasSDP: sdp, Retransmission: retrans}
+func req(frame, ms int, src, dst analyze.Endpoint, method string, sdp, retrans bool) analyze.Message {
+	return analyze.Message{Frame: frame, Time: at(ms), Src: src, Dst: dst, Method: method, CSeq: "1 " + method, HasSDP: sdp, Retransmission: retrans}
 }
 
-func resp(frame, ms int, src, dst Endpoint, status int, reason string, sdp bool) Message {
-	return Message{Frame: frame, Time: at(ms), Src: src, Dst: dst, Status: status, Reason: reason, CSeq: "1 INVITE", HasSDP: sdp}
+func resp(frame, ms int, src, dst analyze.Endpoint, status int, reason string, sdp bool) analyze.Message {
+	return analyze.Message{Frame: frame, Time: at(ms), Src: src, Dst: dst, Status: status, Reason: reason, CSeq: "1 INVITE", HasSDP: sdp}
 }
 
 // richReport has a call that fails with 407 then 403 from the trunk (with a
 // retransmitted INVITE and a hostile From header), an answered call with
 // two streams, a registration, an unanswered OPTIONS, host state and
 // findings listed out of order.
-func richReport() *Report {
-	failed := Dialog{
+func richReport() *analyze.Report {
+	failed := analyze.Dialog{
 		CallID:    "a84b4c76e66710@pc33.atlanta.example.com-" + evilSVG,
 		Method:    "INVITE",
 		From:      `"Alice ` + evilScript + `" <sip:1001@pbx.example.com>` + evilSVG,
 		To:        "<sip:+4930123456@pbx.example.com>",
 		Direction: "PBX→trunk", FinalStatus: 403, FinalReason: "Forbidden", FinalBy: "trunk",
 		Start: at(0), End: at(2400), FirstResponseMs: 12, AnswerMs: -1, Retransmissions: 1,
-		Messages: []Message{
+		Messages: []analyze.Message{
 			req(101, 0, epExt, epPBX, "INVITE", true, false),
 			resp(102, 12, epPBX, epExt, 407, "Proxy Authentication Required", false),
 			req(103, 20, epExt, epPBX, "ACK", false, false),
@@ -61,14 +63,14 @@ func richReport() *Report {
 			resp(117, 2320, epPBX, epExt, 403, "Forbidden", false),
 			req(118, 2400, epExt, epPBX, "ACK", false, false),
 		},
-		SDP: []SDP{{Frame: 101, From: epExt, Addr: "10.0.0.21", Port: 4000, Codecs: []string{"PCMU", "PCMA"}, Direction: "sendrecv", Private: true}},
+		SDP: []analyze.SDP{{Frame: 101, From: epExt, Addr: "10.0.0.21", Port: 4000, Codecs: []string{"PCMU", "PCMA"}, Direction: "sendrecv", Private: true}},
 	}
-	answered := Dialog{
+	answered := analyze.Dialog{
 		CallID: "3848276298220188511@203.0.113.5", Method: "INVITE",
 		From: "<sip:+4930999@carrier.example>", To: "<sip:1002@pbx.example.com>",
 		Direction: "trunk→PBX", FinalStatus: 200, FinalReason: "OK", FinalBy: "extension", Answered: true,
 		Start: at(5000), End: at(65000), FirstResponseMs: 5, AnswerMs: 3210,
-		Messages: []Message{
+		Messages: []analyze.Message{
 			req(201, 5000, epTrunk, epPBX, "INVITE", true, false),
 			resp(202, 5005, epPBX, epTrunk, 100, "Trying", false),
 			req(203, 5010, epPBX, epExt, "INVITE", true, false),
@@ -83,65 +85,65 @@ func richReport() *Report {
 		},
 		Streams: []int{0, 1},
 	}
-	reg := Dialog{
+	reg := analyze.Dialog{
 		CallID: "reg-77@10.0.0.21", Method: "REGISTER", From: "<sip:1001@pbx.example.com>", To: "<sip:1001@pbx.example.com>",
 		Direction: "extension→PBX", FinalStatus: 200, FinalReason: "OK", FinalBy: "pbx",
 		Start: at(-3000), End: at(-2900), UserAgents: []string{"Yealink SIP-T46U 108.86.0.20"},
-		Messages: []Message{
+		Messages: []analyze.Message{
 			req(10, -3000, epExt, epPBX, "REGISTER", false, false),
 			resp(11, -2990, epPBX, epExt, 401, "Unauthorized", false),
 			req(12, -2950, epExt, epPBX, "REGISTER", false, false),
 			resp(13, -2900, epPBX, epExt, 200, "OK", false),
 		},
 	}
-	options := Dialog{
+	options := analyze.Dialog{
 		CallID: "opt-1@192.0.2.10", Method: "OPTIONS", From: "<sip:ping@pbx.example.com>", To: "<sip:203.0.113.5>",
 		Direction: "PBX→trunk", NoResponse: true, Retransmissions: 2, Start: at(-1000),
-		Messages: []Message{
+		Messages: []analyze.Message{
 			req(20, -1000, epPBX, epTrunk, "OPTIONS", false, false),
 			req(21, -500, epPBX, epTrunk, "OPTIONS", false, true),
 			req(22, 500, epPBX, epTrunk, "OPTIONS", false, true),
 		},
 	}
-	return &Report{
-		Version: ModelVersion, Source: "bundle-pbx1-20260314.tar.gz " + evilScript, Generated: t0.Add(time.Hour),
-		Capture: CaptureInfo{
+	return &analyze.Report{
+		Version: analyze.ModelVersion, Source: "bundle-pbx1-20260314.tar.gz " + evilScript, Generated: t0.Add(time.Hour),
+		Capture: analyze.CaptureInfo{
 			File: "capture/pbx.pcap", Packets: 48211, Bytes: 9_876_543, SIP: 31, RTP: 47980, ICMP: 3, TLS: 12, Malformed: 2,
 			Start: at(-3000), End: at(66000), Interfaces: []string{"eth0"},
 		},
 		PBX:           []string{"192.0.2.10", "10.0.0.1"},
-		Calls:         []Dialog{failed, answered},
-		Registrations: []Dialog{reg},
-		Others:        []Dialog{options},
-		Streams: []RTPStream{
-			{SSRC: 0x1a2b3c4d, Src: Endpoint{IP: "203.0.113.5", Port: 30000, Role: "trunk"}, Dst: Endpoint{IP: "192.0.2.10", Port: 40000, Role: "pbx"},
+		Calls:         []analyze.Dialog{failed, answered},
+		Registrations: []analyze.Dialog{reg},
+		Others:        []analyze.Dialog{options},
+		Streams: []analyze.RTPStream{
+			{SSRC: 0x1a2b3c4d, Src: analyze.Endpoint{IP: "203.0.113.5", Port: 30000, Role: "trunk"}, Dst: analyze.Endpoint{IP: "192.0.2.10", Port: 40000, Role: "pbx"},
 				PayloadType: 8, Packets: 2850, Lost: 3, LossPercent: 0.1, JitterMs: 2.4, Start: at(8300), End: at(65000), CallID: answered.CallID, Expected: true},
-			{SSRC: 0xdeadbeef, Src: Endpoint{IP: "192.0.2.10", Port: 40000, Role: "pbx"}, Dst: Endpoint{IP: "203.0.113.5", Port: 30000, Role: "trunk"},
+			{SSRC: 0xdeadbeef, Src: analyze.Endpoint{IP: "192.0.2.10", Port: 40000, Role: "pbx"}, Dst: analyze.Endpoint{IP: "203.0.113.5", Port: 30000, Role: "trunk"},
 				PayloadType: 8, Packets: 1900, Lost: 950, LossPercent: 33.3, JitterMs: 61.0, Start: at(8300), End: at(65000), CallID: answered.CallID, Expected: true},
 		},
-		Host: &HostState{
-			Disks:      []DiskUse{{Mount: "/var/lib/portsip", UsedPercent: 97.5, Free: 512 << 20}},
+		Host: &analyze.HostState{
+			Disks:      []analyze.DiskUse{{Mount: "/var/lib/portsip", UsedPercent: 97.5, Free: 512 << 20}},
 			Containers: []string{"portsip.apigateway (exited)"},
 			Gateway:    "GET /api/health: connection refused",
 			Blocked:    []string{"198.51.100.7"},
-			LogErrors:  []LogLine{{File: "callmanager.log", Line: 8812, Time: at(2300), Text: "ERROR trunk rejected INVITE: 403 " + evilScript}},
+			LogErrors:  []analyze.LogLine{{File: "callmanager.log", Line: 8812, Time: at(2300), Text: "ERROR trunk rejected INVITE: 403 " + evilScript}},
 		},
-		Findings: []Finding{
-			{Severity: Info, Code: "tls-opaque", Title: "12 packets of SIP over TLS could not be read", Detail: "Calls over TLS are not in the ladders."},
-			{Severity: Critical, Code: "sip-403", Title: "Trunk refused the call: 403 Forbidden", CallID: failed.CallID,
+		Findings: []analyze.Finding{
+			{Severity: analyze.Info, Code: "tls-opaque", Title: "12 packets of SIP over TLS could not be read", Detail: "Calls over TLS are not in the ladders."},
+			{Severity: analyze.Critical, Code: "sip-403", Title: "Trunk refused the call: 403 Forbidden", CallID: failed.CallID,
 				Detail: "The trunk answered 403 to the PBX's INVITE.\nThe PBX passed it on to the extension.",
 				Frames: []int{106, 115, 117},
-				Lines:  []LogLine{{File: "callmanager.log", Line: 8812, Text: "ERROR trunk rejected INVITE " + evilSVG}},
+				Lines:  []analyze.LogLine{{File: "callmanager.log", Line: 8812, Text: "ERROR trunk rejected INVITE " + evilSVG}},
 				Remedy: []string{"Contact your trunk support team.", "Check the trunk's maximum call limit.", "See https://support.portsip.com for the guide."}},
-			{Severity: Warning, Code: "one-way-audio", Title: "Heavy loss from the PBX to the trunk", CallID: answered.CallID, Frames: []int{206, 207},
+			{Severity: analyze.Warning, Code: "one-way-audio", Title: "Heavy loss from the PBX to the trunk", CallID: answered.CallID, Frames: []int{206, 207},
 				Remedy: []string{"Whitelist the PBX's IP address at the trunk provider."}},
-			{Severity: Critical, Code: "disk-full", Title: "Disk /var/lib/portsip is 97.5 % full",
+			{Severity: analyze.Critical, Code: "disk-full", Title: "Disk /var/lib/portsip is 97.5 % full",
 				Remedy: []string{"Delete archived .gz logs in /var/lib/portsip/pbx/log."}},
 		},
 	}
 }
 
-func render(t testing.TB, r *Report) string {
+func render(t testing.TB, r *analyze.Report) string {
 	t.Helper()
 	var b bytes.Buffer
 	if err := RenderHTML(&b, r); err != nil {
@@ -173,7 +175,7 @@ func TestRenderHTMLLadders(t *testing.T) {
 	if n, m := strings.Count(page, "<svg"), strings.Count(page, "</svg>"); n != m {
 		t.Errorf("%d <svg> but %d </svg>", n, m)
 	}
-	endpoints := [][]Endpoint{{epExt, epPBX, epTrunk}, {epTrunk, epPBX, epExt}}
+	endpoints := [][]analyze.Endpoint{{epExt, epPBX, epTrunk}, {epTrunk, epPBX, epExt}}
 	for i, svg := range svgs {
 		d := r.Calls[i]
 		if n := strings.Count(svg, `class="arrow"`); n != len(d.Messages) {
@@ -232,7 +234,7 @@ func TestRenderHTMLLadders(t *testing.T) {
 			t.Errorf("ladder %d: %d dashed arrows, want %d", i, n, retrans)
 		}
 		if n := strings.Count(svg, `<tspan class="sdp"`); n != sdp {
-			t.Errorf("ladder %d: %d SDP marks, want %d", i, n, sdp)
+			t.Errorf("ladder %d: %d analyze.SDP marks, want %d", i, n, sdp)
 		}
 		for _, m := range d.Messages {
 			if !strings.Contains(svg, ">#"+strconv.Itoa(m.Frame)+"<") {
@@ -467,7 +469,7 @@ func endTag(s, name string) int {
 func isLetter(c byte) bool { return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' }
 
 func TestRenderHTMLRungCap(t *testing.T) {
-	d := Dialog{CallID: "long@example", Method: "INVITE", FinalStatus: 487, FinalReason: "Request Terminated", FinalBy: "pbx"}
+	d := analyze.Dialog{CallID: "long@example", Method: "INVITE", FinalStatus: 487, FinalReason: "Request Terminated", FinalBy: "pbx"}
 	for i := range 700 {
 		src, dst := epExt, epPBX
 		if i%2 == 1 {
@@ -475,7 +477,7 @@ func TestRenderHTMLRungCap(t *testing.T) {
 		}
 		d.Messages = append(d.Messages, req(i+1, i*10, src, dst, "INFO", false, false))
 	}
-	page := render(t, &Report{Calls: []Dialog{d}})
+	page := render(t, &analyze.Report{Calls: []analyze.Dialog{d}})
 	svgs := ladders(page)
 	if len(svgs) != 1 {
 		t.Fatalf("%d ladders", len(svgs))
@@ -495,20 +497,20 @@ func TestRenderHTMLRungCap(t *testing.T) {
 // With many calls only the failed ones and those with findings get a
 // ladder; a finding about a registration draws that registration.
 func TestRenderHTMLLadderSelection(t *testing.T) {
-	r := &Report{}
+	r := &analyze.Report{}
 	for i := range 30 {
-		d := Dialog{CallID: fmt.Sprintf("call-%02d@x", i), Method: "INVITE", FinalStatus: 200, Answered: true,
-			Messages: []Message{req(i*2+1, i*100, epExt, epPBX, "INVITE", true, false), resp(i*2+2, i*100+5, epPBX, epExt, 200, "OK", true)}}
+		d := analyze.Dialog{CallID: fmt.Sprintf("call-%02d@x", i), Method: "INVITE", FinalStatus: 200, Answered: true,
+			Messages: []analyze.Message{req(i*2+1, i*100, epExt, epPBX, "INVITE", true, false), resp(i*2+2, i*100+5, epPBX, epExt, 200, "OK", true)}}
 		if i == 7 {
 			d.FinalStatus, d.Answered = 480, false
 		}
 		r.Calls = append(r.Calls, d)
 	}
-	r.Registrations = []Dialog{{CallID: "reg@x", Method: "REGISTER", FinalStatus: 403, Messages: []Message{
+	r.Registrations = []analyze.Dialog{{CallID: "reg@x", Method: "REGISTER", FinalStatus: 403, Messages: []analyze.Message{
 		req(100, 0, epExt, epPBX, "REGISTER", false, false), resp(101, 1, epPBX, epExt, 403, "Forbidden", false)}}}
-	r.Findings = []Finding{
-		{Severity: Warning, Code: "x", Title: "about call 12", CallID: "call-12@x"},
-		{Severity: Critical, Code: "y", Title: "about the registration", CallID: "reg@x"},
+	r.Findings = []analyze.Finding{
+		{Severity: analyze.Warning, Code: "x", Title: "about call 12", CallID: "call-12@x"},
+		{Severity: analyze.Critical, Code: "y", Title: "about the registration", CallID: "reg@x"},
 	}
 	page := render(t, r)
 	if n := len(ladders(page)); n != 3 {
@@ -526,4 +528,44 @@ func abs(n int) int {
 		return -n
 	}
 	return n
+}
+
+// Host statements that were not checked say so and why, never "all
+// running" or "none listed".
+func TestRenderHostNotChecked(t *testing.T) {
+	r := &analyze.Report{Host: &analyze.HostState{Checks: []analyze.HostCheck{
+		{Name: "gateway", State: analyze.CheckFine, Detail: "the REST API gateway answers"},
+		{Name: "containers", State: analyze.CheckNotChecked, Detail: "not applicable on this host: Docker is not installed"},
+		{Name: "disks", State: analyze.CheckFine, Detail: "2 filesystems"},
+		{Name: "blocked_ips", State: analyze.CheckNotChecked, Detail: "the bundle holds no system/blocked_ips.json"},
+	}}}
+	page := render(t, r)
+	for _, bad := range []string{"All PortSIP containers running", "None listed"} {
+		if strings.Contains(page, bad) {
+			t.Errorf("the page says %q although it was not checked", bad)
+		}
+	}
+	for _, s := range []string{"Not checked: not applicable on this host: Docker is not installed.",
+		"Not checked: the bundle holds no system/blocked_ips.json.", "Checked: the REST API gateway answers"} {
+		if !strings.Contains(page, s) {
+			t.Errorf("the page lacks %q", s)
+		}
+	}
+}
+
+// An ICMP error is a rung of its call's ladder, and the call shows as
+// failed with it.
+func TestRenderICMPRung(t *testing.T) {
+	pbx := analyze.Endpoint{IP: "203.0.113.10", Port: 5060, Role: "pbx"}
+	trunk := analyze.Endpoint{IP: "192.0.2.30", Port: 5060, Role: "trunk"}
+	r := &analyze.Report{Calls: []analyze.Dialog{{CallID: "icmp1", Method: "INVITE", ICMPError: "ICMP port unreachable",
+		Messages: []analyze.Message{
+			{Frame: 1, Time: at(0), Src: pbx, Dst: trunk, Method: "INVITE", CSeq: "1 INVITE"},
+			{Frame: 2, Time: at(1), Src: trunk, Dst: pbx, ICMP: "ICMP port unreachable", CSeq: "1 INVITE"},
+		}}}}
+	page := render(t, r)
+	ls := ladders(page)
+	if len(ls) != 1 || !strings.Contains(ls[0], "ICMP port unreachable") || strings.Count(ls[0], `class="arrow"`) != 2 {
+		t.Fatalf("ladder:\n%s", ls)
+	}
 }

@@ -1,4 +1,7 @@
-package analyze
+// Package report renders an analysis (analyze.Report) as one self-contained
+// HTML page: ladder diagrams, findings, streams and the host's state, with
+// inline CSS and SVG and no script. It imports analyze, never the reverse.
+package report
 
 import (
 	"bytes"
@@ -14,6 +17,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/pbxagent/pbxagent/analyze"
 )
 
 //go:embed templates
@@ -82,7 +87,7 @@ const (
 // RenderHTML writes r as one self-contained HTML page: inline CSS and SVG,
 // no script, no external resource. Everything taken from the capture is
 // escaped, since SIP headers are chosen by whoever sent the packet.
-func RenderHTML(w io.Writer, r *Report) error {
+func RenderHTML(w io.Writer, r *analyze.Report) error {
 	if r == nil {
 		return errors.New("analyze: render HTML: nil report")
 	}
@@ -97,7 +102,7 @@ func RenderHTML(w io.Writer, r *Report) error {
 
 // view is what the template reads: the report, pre-digested.
 type view struct {
-	R *Report
+	R *analyze.Report
 
 	Title     string
 	Generated string
@@ -123,8 +128,8 @@ type view struct {
 	Streams        []streamRow
 	StreamsOmitted int
 
-	Host           *HostState
-	HostLogs       []LogLine
+	Host           *analyze.HostState
+	HostLogs       []analyze.LogLine
 	HostLogOmitted int
 
 	ArrowLegend []legendItem
@@ -142,20 +147,20 @@ type legendItem struct {
 }
 
 type findingView struct {
-	Finding
+	analyze.Finding
 	Class        string // badge class: critical, warning, info
 	Label        string
 	Link         string // "#ladder-N" or "#call-N", "" when none
 	LinkText     string
 	Frames       string
 	FramesMore   int
-	Lines        []LogLine
+	Lines        []analyze.LogLine
 	LinesOmitted int
 }
 
 type callRow struct {
 	Anchor, Ladder string
-	D              *Dialog
+	D              *analyze.Dialog
 	Failed         bool
 	Status, By     string
 	Answer         string
@@ -169,7 +174,7 @@ type mediaCell struct {
 
 type regRow struct {
 	Anchor, Ladder string
-	D              *Dialog
+	D              *analyze.Dialog
 	Failed         bool
 	Status, By     string
 	Source         string
@@ -177,13 +182,13 @@ type regRow struct {
 }
 
 type otherRow struct {
-	D          *Dialog
+	D          *analyze.Dialog
 	Status, By string
 	Failed     bool
 }
 
 type streamRow struct {
-	S         *RTPStream
+	S         *analyze.RTPStream
 	SSRC      string
 	Codec     string
 	Duration  string
@@ -198,7 +203,7 @@ type ladder struct {
 	Streams    []streamRow
 	Anchor     string
 	Kind       string // "Call", "Registration", "Dialog"
-	D          *Dialog
+	D          *analyze.Dialog
 	Status, By string
 	Failed     bool
 	Width      int
@@ -245,7 +250,7 @@ type rung struct {
 	Text    string
 }
 
-func buildView(r *Report) *view {
+func buildView(r *analyze.Report) *view {
 	v := &view{R: r, Host: r.Host}
 	v.Title = "PBX analysis"
 	if r.Source != "" {
@@ -275,7 +280,7 @@ func buildView(r *Report) *view {
 		}
 	}
 	type pick struct {
-		d    *Dialog
+		d    *analyze.Dialog
 		kind string
 	}
 	var picks []pick
@@ -289,7 +294,7 @@ func buildView(r *Report) *view {
 		}
 	}
 	for _, group := range []struct {
-		ds   []Dialog
+		ds   []analyze.Dialog
 		kind string
 	}{{r.Registrations, "Registration"}, {r.Others, "Dialog"}} {
 		for i := range group.ds {
@@ -476,12 +481,12 @@ func buildView(r *Report) *view {
 
 // layoutLadder places one lifeline per endpoint, in order of first
 // appearance, and one arrow per message in time order.
-func layoutLadder(anchor, kind string, d *Dialog) ladder {
+func layoutLadder(anchor, kind string, d *analyze.Dialog) ladder {
 	l := ladder{Anchor: anchor, Kind: kind, D: d, Failed: dialogFailed(d)}
 	l.Status, l.By = statusText(d)
 
 	msgs := slices.Clone(d.Messages)
-	slices.SortStableFunc(msgs, func(a, b Message) int {
+	slices.SortStableFunc(msgs, func(a, b analyze.Message) int {
 		if c := a.Time.Compare(b.Time); c != 0 {
 			return c
 		}
@@ -494,8 +499,8 @@ func layoutLadder(anchor, kind string, d *Dialog) ladder {
 
 	// Endpoints and the widest label decide the column distance.
 	index := map[string]int{}
-	var eps []Endpoint
-	add := func(e Endpoint) int {
+	var eps []analyze.Endpoint
+	add := func(e analyze.Endpoint) int {
 		k := endpointAddr(e)
 		if i, ok := index[k]; ok {
 			if eps[i].Role == "" {
@@ -617,7 +622,7 @@ func arrowHead(x, y, dir int) string {
 	return fmt.Sprintf("%d,%d %d,%d %d,%d", x, y, b, y-ladderHeadHalf, b, y+ladderHeadHalf)
 }
 
-func messageLabel(m Message) string {
+func messageLabel(m analyze.Message) string {
 	if m.ICMP != "" {
 		return m.ICMP
 	}
@@ -633,7 +638,7 @@ func messageLabel(m Message) string {
 	return strconv.Itoa(m.Status) + " " + m.Reason
 }
 
-func messageColor(m Message) string {
+func messageColor(m analyze.Message) string {
 	switch {
 	case m.ICMP != "":
 		return colorFailure
@@ -650,11 +655,11 @@ func messageColor(m Message) string {
 	}
 }
 
-func dialogFailed(d *Dialog) bool {
+func dialogFailed(d *analyze.Dialog) bool {
 	return d.NoResponse || d.ICMPError != "" || d.FinalStatus >= 300
 }
 
-func statusText(d *Dialog) (status, by string) {
+func statusText(d *analyze.Dialog) (status, by string) {
 	switch {
 	case d.FinalStatus > 0:
 		status = strconv.Itoa(d.FinalStatus)
@@ -671,27 +676,27 @@ func statusText(d *Dialog) (status, by string) {
 	return status, d.FinalBy
 }
 
-func streamBad(s *RTPStream) bool {
+func streamBad(s *analyze.RTPStream) bool {
 	return s.Packets == 0 || s.LossPercent >= 5 || s.JitterMs >= 50
 }
 
-func severityRank(s Severity) int {
+func severityRank(s analyze.Severity) int {
 	switch s {
-	case Critical:
+	case analyze.Critical:
 		return 0
-	case Warning:
+	case analyze.Warning:
 		return 1
-	case Info:
+	case analyze.Info:
 		return 2
 	}
 	return 3
 }
 
-func severityClass(s Severity) string {
+func severityClass(s analyze.Severity) string {
 	switch s {
-	case Critical:
+	case analyze.Critical:
 		return "critical"
-	case Warning:
+	case analyze.Warning:
 		return "warning"
 	}
 	return "info"
@@ -706,7 +711,7 @@ func roleClass(role string) string {
 }
 
 // endpointAddr is "IP:port", with IPv6 addresses in brackets.
-func endpointAddr(e Endpoint) string {
+func endpointAddr(e analyze.Endpoint) string {
 	if e.IP == "" && e.Port == 0 {
 		return "?"
 	}
@@ -716,7 +721,7 @@ func endpointAddr(e Endpoint) string {
 	return net.JoinHostPort(e.IP, strconv.Itoa(e.Port))
 }
 
-func endpointLabel(e Endpoint) string {
+func endpointLabel(e analyze.Endpoint) string {
 	s := endpointAddr(e)
 	if e.Role != "" {
 		s += " (" + e.Role + ")"
@@ -841,9 +846,9 @@ func formatCount(n int64) string {
 	return b.String()
 }
 
-// streamCodec names a stream's codec: the SDP's encoding name, else the
+// streamCodec names a stream's codec: the analyze.SDP's encoding name, else the
 // static payload type's.
-func streamCodec(s *RTPStream) string {
+func streamCodec(s *analyze.RTPStream) string {
 	if s.Codec != "" {
 		return s.Codec
 	}
@@ -851,7 +856,7 @@ func streamCodec(s *RTPStream) string {
 }
 
 // mos formats a stream's score, "—" when it has none.
-func mos(q *Quality) string {
+func mos(q *analyze.Quality) string {
 	if q == nil {
 		return "—"
 	}
