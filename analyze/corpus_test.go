@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -14,25 +13,12 @@ import (
 	"testing"
 
 	"github.com/pbxagent/pbxagent/analyze/decode"
+	"github.com/pbxagent/pbxagent/internal/testutil"
 )
-
-// needTool returns a program's path; without it the test is skipped, or
-// fails under CI (scripts/test.sh installs tshark).
-func needTool(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("CI is set but %s is not installed (scripts/test.sh installs it)", name)
-		}
-		t.Skipf("%s is not installed", name)
-	}
-	return p
-}
 
 func tshark(t *testing.T, args ...string) string {
 	t.Helper()
-	out, err := exec.Command(needTool(t, "tshark"), args...).Output()
+	out, err := exec.Command(testutil.NeedTool(t, "tshark"), args...).Output()
 	if err != nil {
 		t.Fatalf("tshark %s: %v", strings.Join(args, " "), err)
 	}
