@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/gopacket/gopacket/layers"
+
+	"github.com/pbxagent/pbxagent/internal/pkttest"
 )
 
 func FuzzParseSIP(f *testing.F) {
@@ -55,6 +57,16 @@ func FuzzRead(f *testing.F) {
 		ip4("10.0.0.7", "198.51.100.10", 6, tcpPkt(40000, 5063, 1000, 0, []byte(trying+ringing))),
 		ip4frag("203.0.113.7", "198.51.100.10", 17, udpPkt(5060, 5060, []byte(inviteSDP))[:400], 5, 0, true, false),
 		ip4("203.0.113.9", "198.51.100.10", 1, append([]byte{3, 3, 0, 0, 0, 0, 0, 0}, ip4("198.51.100.10", "203.0.113.9", 17, udpPkt(5060, 5070, nil))...)),
+	))
+	// Tunnels: PPPoE, GRE, VXLAN, GTP-U around SIP with SDP and its RTP.
+	sip := ip4("192.168.1.20", "198.51.100.10", 17, udpPkt(5060, 5060, []byte(inviteSDP)))
+	rtp := ip4("198.51.100.10", "192.168.1.20", 17, udpPkt(7078, 45002, rtpPkt(0, 1, 7, 160)))
+	outer := func(proto byte, p []byte) []byte { return eth(0x0800, ip4("10.9.0.1", "10.9.0.2", proto, p)) }
+	f.Add(pcapFile(&testing.T{}, layers.LinkTypeEthernet, false,
+		eth(0x8864, pkttest.PPPoE(sip)), eth(0x8864, pkttest.PPPoE(rtp)),
+		outer(47, pkttest.GRE(0x0800, sip)), outer(47, pkttest.GRE(0x6558, eth(0x0800, rtp))),
+		outer(17, udpPkt(51000, 4789, pkttest.VXLAN(1, eth(0x0800, sip)))),
+		outer(17, udpPkt(2152, 2152, pkttest.GTPU(9, rtp))),
 	))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		Read(context.Background(), bytes.NewReader(b), Options{}, func(e *Event) error {
