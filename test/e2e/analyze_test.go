@@ -267,6 +267,8 @@ func TestAnalyzeRealCalls(t *testing.T) {
 			{"480", "Temporarily Unavailable", "1002"},
 			{"503", "Service Unavailable", "1003"},
 			{"407", "Proxy Authentication Required", "+33620012861"},
+			{"488", "Not Acceptable Here", "1004"},
+			{"486", "Busy Here", "1005"},
 		} {
 			uas := startServer(t, pbx, dir, "sipp", pbxIP, 5060, 0, "-sf", scenario(t, dir, "uas_code.xml", "@CODE@", c.code, "@REASON@", c.reason),
 				"-i", pbxIP, "-p", "5060", "-nostdin", "-m", "1")
@@ -276,7 +278,10 @@ func TestAnalyzeRealCalls(t *testing.T) {
 		}
 		td.stop(t)
 		a := analyzeCapture(t, f.config, capFile)
-		wantFindings(t, a, "sip-403", "sip-404", "sip-407", "sip-480", "sip-503")
+		wantFindings(t, a, "callee-busy", "sip-403", "sip-404", "sip-407", "sip-480", "sip-488", "sip-503")
+		if !slices.Equal(a.PBX, []string{pbxIP}) {
+			t.Errorf("PBX %v: the PBX's Server header places it without --pbx-ip", a.PBX)
+		}
 		for _, c := range a.Calls {
 			if c.Direction != "trunk→PBX" || c.FinalBy != "pbx" || c.Answered {
 				t.Errorf("call %+v", c)
@@ -286,6 +291,7 @@ func TestAnalyzeRealCalls(t *testing.T) {
 		says(t, a, "sip-404", "extension number does not exist", "outbound rule")
 		says(t, a, "sip-480", "not online")
 		says(t, a, "sip-503", "PBX cannot provide service")
+		says(t, a, "sip-488", "codecs")
 		says(t, a, "sip-407", "trunk→PBX", "Associated IP Addresses", "DID pool", "+33620012861 starts with +", "33620012861")
 	})
 
@@ -341,6 +347,30 @@ func TestAnalyzeRealCalls(t *testing.T) {
 		says(t, a, "private-sdp", "warning", "c=10.0.0.1", "Audio still reached the PBX")
 		if len(a.Calls) != 1 || a.Calls[0].Direction != "trunk→PBX" || !slices.Equal(a.PBX, []string{pbxIP}) {
 			t.Errorf("calls %+v PBX %v", a.Calls, a.PBX)
+		}
+	})
+
+	t.Run("media-outside-ranges", func(t *testing.T) {
+		// Audio both ways on ports outside the PBX's and the SBC's RTP
+		// ranges: found from the SDP all the same.
+		capFile := filepath.Join(dir, "outside.pcap")
+		td := startTcpdump(t, pbx, "vpbx", capFile)
+		uas := startServer(t, pbx, dir, "sipp", pbxIP, 5060, 12000, "-sf", scenario(t, dir, "uas_portsip.xml"), "-i", pbxIP, "-p", "5060",
+			"-mi", pbxIP, "-mp", "12000", "-rtp_echo", "-nostdin", "-m", "1")
+		runSipp(t, trunk, dir, "-sf", rtpScenario(t, dir, audio, 1500), pbxSIP, "-i", trunkIP, "-p", "5070",
+			"-mi", trunkIP, "-mp", "13000", "-timeout", "15s")
+		stopServer(t, uas)
+		td.stop(t)
+		a := analyzeCapture(t, f.config, capFile)
+		wantFindings(t, a, "private-sdp")
+		media := 0
+		for _, s := range a.Streams {
+			if len(a.Calls) == 1 && s.CallID == a.Calls[0].CallID && s.Packets > 0 && s.Expected {
+				media++
+			}
+		}
+		if media != 2 {
+			t.Errorf("streams %+v: want both directions found from the SDP", a.Streams)
 		}
 	})
 
