@@ -374,6 +374,22 @@ func TestAnalyzeRealCalls(t *testing.T) {
 		}
 	})
 
+	t.Run("cancel", func(t *testing.T) {
+		// The caller hangs up while it rings: 487 after CANCEL is the
+		// caller's choice, not a fault; nothing may be reported.
+		capFile := filepath.Join(dir, "cancel.pcap")
+		td := startTcpdump(t, pbx, "vpbx", capFile)
+		uas := startServer(t, pbx, dir, "sipp", pbxIP, 5060, 0, "-sf", scenario(t, dir, "uas_cancel.xml"), "-i", pbxIP, "-p", "5060", "-nostdin", "-m", "1")
+		runSipp(t, trunk, dir, "-sf", scenario(t, dir, "uac_cancel.xml"), "-s", "1002", pbxSIP, "-i", trunkIP, "-p", "5070", "-timeout", "10s")
+		stopServer(t, uas)
+		td.stop(t)
+		a := analyzeCapture(t, f.config, capFile)
+		wantFindings(t, a)
+		if len(a.Calls) != 1 || a.Calls[0].FinalStatus != 487 || a.Calls[0].Answered {
+			t.Errorf("calls %+v", a.Calls)
+		}
+	})
+
 	t.Run("kamailio-registrar", func(t *testing.T) {
 		// A real registrar: user 1001 registers after a digest
 		// challenge; user 9999 does not exist.
