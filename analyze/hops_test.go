@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pbxagent/pbxagent/analyze/decode"
 )
 
 // The same INVITE seen before and after a NAT (other source address) is
@@ -64,5 +66,63 @@ func TestQualityThresholdsConfigurable(t *testing.T) {
 	}
 	if q == nil || q.MOS > 3.6 || q.MOS < 3 || !strings.Contains(q.Direction, "extension 198.51.100.20 → pbx") {
 		t.Fatalf("call quality %+v", q)
+	}
+}
+
+// A call put on hold (re-INVITE a=sendonly, answered a=recvonly) carries
+// audio one way only on purpose: no one-way-audio finding. The re-INVITE's
+// new media port is followed.
+func TestHoldIsNotOneWayAudio(t *testing.T) {
+	s := newSim(t)
+	a, b := netip.MustParseAddrPort("198.51.100.20:5062"), pbxAddr
+	withDir := func(addr string, port int, dir string) *decode.SDPBody {
+		sdp := sdpFor(addr, port)
+		sdp.Media[0].Direction = dir
+		return sdp
+	}
+	inv := s.request(a, b, sipReq{method: "INVITE", ruri: "sip:1002@pbx.example.com", callID: "hold1", cseq: 1, sdp: sdpFor("198.51.100.20", 11000)})
+	s.respond(b, a, inv, 200, "OK", "p1", sdpFor("203.0.113.10", 50002))
+	s.rtp("198.51.100.20:11000", "203.0.113.10:50002", 1, 100*time.Millisecond, 50, nil)
+	s.rtp("203.0.113.10:50002", "198.51.100.20:11000", 2, 100*time.Millisecond, 50, nil)
+	s.at(1200 * time.Millisecond)
+	re := s.request(a, b, sipReq{method: "INVITE", ruri: "sip:1002@pbx.example.com", callID: "hold1", cseq: 2, toTag: "p1",
+		sdp: withDir("198.51.100.20", 11002, "sendonly")})
+	s.respond(b, a, re, 200, "OK", "p1", withDir("203.0.113.10", 50004, "recvonly"))
+	s.rtp("198.51.100.20:11002", "203.0.113.10:50004", 3, 1300*time.Millisecond, 150, nil) // music on hold one way
+	s.at(5 * time.Second)
+	r := s.report(pbxOpt(), nil)
+	onlyFindings(t, r)
+	found := false
+	for _, st := range r.Streams {
+		if st.SSRC == 3 && st.CallID == "hold1" && st.Expected && st.Packets == 150 {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatalf("the stream to the re-INVITE's port is not the call's: %+v", r.Streams)
+	}
+}
+
+// A codec on a dynamic payload type at 16 kHz: the clock rate comes from
+// a=rtpmap, so perfectly paced packets show no jitter (taken at 8 kHz they
+// would show 20 ms).
+func TestDynamicPayload16kHz(t *testing.T) {
+	s := newSim(t)
+	wb := func(addr string, port int) *decode.SDPBody {
+		return &decode.SDPBody{ConnAddr: addr, Media: []decode.SDPMedia{{Type: "audio", Port: port, Proto: "RTP/AVP",
+			Formats: []int{96, 101}, ConnAddr: addr, RTPMap: []string{"96 AMR-WB/16000", "101 telephone-event/8000"}, Direction: "sendrecv"}}}
+	}
+	inv := s.request(extAddr, pbxAddr, sipReq{method: "INVITE", ruri: "sip:1002@pbx.example.com", callID: "wb", cseq: 1, sdp: wb("198.51.100.20", 11000)})
+	s.respond(pbxAddr, extAddr, inv, 200, "OK", "p1", wb("203.0.113.10", 50002))
+	for i := range 100 {
+		s.frame++
+		s.events = append(s.events, decode.Event{Frame: s.frame, Time: simT0.Add(time.Duration(100+20*i) * time.Millisecond),
+			Src: netip.MustParseAddrPort("198.51.100.20:11000"), Dst: netip.MustParseAddrPort("203.0.113.10:50002"), Transport: "udp",
+			RTP: &decode.RTPHeader{PayloadType: 96, Seq: uint16(i), Timestamp: uint32(320 * i), SSRC: 5, PayloadLen: 60}})
+	}
+	r := s.report(pbxOpt(), nil)
+	st := r.Streams[0]
+	if st.Codec != "AMR-WB" || st.JitterMs > 0.01 || st.Quality == nil {
+		t.Fatalf("stream %+v", st)
 	}
 }
