@@ -553,6 +553,10 @@ func assignRoles(dialogs []*dialogState, pbx map[netip.Addr]bool, sipPorts map[i
 			p.Role, p.Reason = roleExtension, p.extension
 		case p.trunk != "":
 			p.Role, p.Reason = roleTrunk, p.trunk
+		case p.sentInvite && r.pbx[ip.Unmap()]:
+			// Another program on the PBX's own host (loopback, a local
+			// test tool): IP trust says nothing about what it is.
+			p.Role, p.Reason = rolePeer, "runs on the PBX's own address and neither registers nor authenticates: not placed"
 		case p.sentInvite:
 			p.Role, p.Reason = roleTrunk, "exchanges calls with the PBX without registering or presenting credentials"
 		default:

@@ -110,3 +110,16 @@ func TestOneWayAudioUnplacedNamesAddresses(t *testing.T) {
 	f := finding(t, r, "one-way-audio")
 	contains(t, "one-way-audio", f.Title, "192.0.2.1 receives no audio from", "192.0.2.2")
 }
+
+// A program on the PBX's own address that calls it without registering
+// or credentials is not called a trunk.
+func TestLoopbackPeerIsNotATrunk(t *testing.T) {
+	s := newSim(t)
+	pbx, tool := netip.MustParseAddrPort("127.0.0.1:5060"), netip.MustParseAddrPort("127.0.0.1:5070")
+	inv := s.request(tool, pbx, sipReq{method: "INVITE", ruri: "sip:1002@127.0.0.1", callID: "lo1", cseq: 1})
+	s.respond(pbx, tool, inv, 404, "Not Found", "p1", nil)
+	r := s.report(Options{PBX: []netip.Addr{pbx.Addr()}}, nil)
+	if len(r.Peers) != 1 || r.Peers[0].Role != rolePeer || r.Calls[0].Direction != dirUnknown {
+		t.Fatalf("peers %+v, calls %+v", r.Peers, r.Calls)
+	}
+}
