@@ -65,9 +65,6 @@ func (d Delivery) validate(add func(key, format string, args ...any)) {
 			add(fmt.Sprintf("delivery.encrypt_to[%d]", i), "is empty; give an age public key (age1...), an SSH public key or a file of them")
 		}
 	}
-	if d.RequireEncryption && len(d.EncryptTo) == 0 {
-		add("delivery.require_encryption", "is true but delivery.encrypt_to lists no recipient; add support's age public key")
-	}
 	u := d.Upload
 	if u.Endpoint != "" {
 		p, err := url.Parse(u.Endpoint)
