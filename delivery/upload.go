@@ -129,12 +129,7 @@ func Upload(ctx context.Context, path string, opt UploadOptions) (*Receipt, erro
 		return nil, err
 	}
 	defer f.Close()
-	if opt.Log == nil {
-		opt.Log = slog.New(slog.DiscardHandler)
-	}
-	if opt.Backoff <= 0 {
-		opt.Backoff = time.Second
-	}
+	opt = opt.withLog()
 	sum, err := fileSHA256(ctx, f)
 	if err != nil {
 		return nil, err
@@ -143,6 +138,17 @@ func Upload(ctx context.Context, path string, opt UploadOptions) (*Receipt, erro
 		return uploadPresigned(ctx, f, fi, sum, opt)
 	}
 	return uploadS3(ctx, f, fi, sum, opt)
+}
+
+// withLog fills the logger and backoff defaults.
+func (opt UploadOptions) withLog() UploadOptions {
+	if opt.Log == nil {
+		opt.Log = slog.New(slog.DiscardHandler)
+	}
+	if opt.Backoff <= 0 {
+		opt.Backoff = time.Second
+	}
+	return opt
 }
 
 func openBundle(path string) (*os.File, os.FileInfo, error) {
