@@ -387,3 +387,34 @@ func TestUploadPresigned(t *testing.T) {
 		t.Fatalf("the pre-signed URL's signature was stored in the receipt: %s", data)
 	}
 }
+
+// TestBundleUpload: bundle --encrypt-to --upload writes the encrypted
+// bundle and uploads it with its signature and receipt in one command.
+func TestBundleUpload(t *testing.T) {
+	have(t, "age-keygen")
+	f := newFixture(t)
+	s := startS3(t)
+	deliveryConfig(t, f, uploadSection(s.proxy, ""))
+	_, rcpt := ageKey(t)
+	r := runAgentEnv(t, s3Env(s3Secret), "bundle", "--config", f.config, "--encrypt-to", rcpt, "--upload", "--case", "c-42", "--json")
+	var out struct {
+		Path     string `json:"path"`
+		Delivery struct {
+			Upload receiptJSON `json:"upload"`
+		} `json:"delivery"`
+	}
+	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &out) != nil {
+		t.Fatalf("bundle --upload: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	rc := out.Delivery.Upload
+	if !strings.HasSuffix(out.Path, ".age") || !strings.HasPrefix(rc.Object, "c-42/") || rc.Signature == "" {
+		t.Fatalf("bundle --upload: %s", r.stdout)
+	}
+	if got := s.objectSHA256(t, rc.Object); got != fileSHA256(t, out.Path) {
+		t.Fatalf("object SHA-256 %s differs from the bundle's", got)
+	}
+	l := runAgent(t, "bundles", "list", "--config", f.config)
+	if !strings.Contains(l.stdout, rc.Object) {
+		t.Fatalf("bundles list does not show the upload:\n%s", l.stdout)
+	}
+}
