@@ -23,7 +23,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/pbxagent/pbxagent/config"
@@ -69,8 +68,9 @@ type Outcome struct {
 	Removed []Bundle `json:"removed,omitempty"`
 }
 
-// Deliver uploads the bundle at path when asked, then prunes its folder
-// to the retention limits (never the bundle itself). An upload error is
+// Deliver uploads the bundle at path when asked, then prunes the
+// retention folder (opt.Retention.Dir) to its limits, never removing the
+// bundle itself. An upload error is
 // returned after pruning; nothing local is removed because of it.
 func Deliver(ctx context.Context, path string, opt Options) (*Outcome, error) {
 	out := &Outcome{}
@@ -80,8 +80,8 @@ func Deliver(ctx context.Context, path string, opt Options) (*Outcome, error) {
 	}
 	r := opt.Retention
 	r.Keep = path
-	if r.MaxTotal > 0 || r.MaxAge > 0 {
-		removed, err := Prune(filepath.Dir(path), opt.PublicKey, r, time.Now(), opt.Log)
+	if r.Dir != "" && (r.MaxTotal > 0 || r.MaxAge > 0) {
+		removed, err := Prune(r.Dir, opt.PublicKey, r, time.Now(), opt.Log)
 		out.Removed = removed
 		if err != nil && uerr == nil {
 			return out, fmt.Errorf("retention: %w", err)
@@ -125,7 +125,8 @@ func FromConfig(c *config.Config, getenv func(string) string, log *slog.Logger) 
 			StateDir:  c.Agent.StateDir,
 			Log:       log,
 		},
-		Retention: Retention{MaxTotal: int64(c.Delivery.Retention.MaxTotalSize), MaxAge: c.Delivery.Retention.MaxAge.D()},
+		Retention: Retention{MaxTotal: int64(c.Delivery.Retention.MaxTotalSize), MaxAge: c.Delivery.Retention.MaxAge.D(),
+			Dir: c.OutputDir()},
 	}
 	if pub, err := minisign.LoadPublicKey(c.PublicKeyPath()); err == nil {
 		opt.PublicKey = &pub

@@ -124,6 +124,10 @@ type Retention struct {
 	// Keep is a bundle path never removed (the one just written), though
 	// it counts towards MaxTotal.
 	Keep string
+	// Dir is the folder the limits apply to (the configured output
+	// folder); Deliver leaves other folders, such as a USB stick given
+	// to one run, alone.
+	Dir string
 }
 
 // Prune removes proven bundles (and their sidecars) beyond the limits,
