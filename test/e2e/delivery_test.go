@@ -36,6 +36,7 @@ const (
 // on the same port and folder.
 type s3Server struct {
 	t       *testing.T
+	tlsArgs []string
 	dir     string
 	addr    string // the server's own address
 	proxy   string // what the agent talks to
@@ -59,7 +60,8 @@ func startS3(t *testing.T) *s3Server {
 }
 
 func (s *s3Server) start() {
-	cmd := exec.Command("versitygw", "--access", s3Access, "--secret", s3Secret, "--port", s.addr, "--quiet", "posix", s.dir)
+	args := append([]string{"--access", s3Access, "--secret", s3Secret, "--port", s.addr, "--quiet"}, s.tlsArgs...)
+	cmd := exec.Command("versitygw", append(args, "posix", s.dir)...)
 	s.proc = startProc(s.t, "versitygw", cmd, "")
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
@@ -131,9 +133,12 @@ func deliveryConfig(t *testing.T, f *pbxFixture, section string) {
 }
 
 func uploadSection(endpoint string, extra string) string {
+	if !strings.Contains(endpoint, "://") {
+		endpoint = "http://" + endpoint
+	}
 	return fmt.Sprintf(`delivery:
   upload:
-    endpoint: http://%s
+    endpoint: %s
     bucket: %s
     region: us-east-1
     part_size: 8MiB
@@ -331,6 +336,7 @@ func TestUploadErrors(t *testing.T) {
 		{"wrong secret", s.addr, s3Bucket, "not-the-secret", "the secret key is wrong"},
 		{"missing bucket", s.addr, "no-such-bucket", s3Secret, "the bucket does not exist"},
 		{"server down", fmt.Sprintf("127.0.0.1:%d", freePort(t)), s3Bucket, s3Secret, "cannot reach the server"},
+		{"TLS to a plain-HTTP server", "https://" + s.addr, s3Bucket, s3Secret, "TLS error: the server does not speak TLS"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -419,5 +425,35 @@ func TestBundleUpload(t *testing.T) {
 	l := runAgent(t, "bundles", "list", "--config", f.config)
 	if !strings.Contains(l.stdout, rc.Object) {
 		t.Fatalf("bundles list does not show the upload:\n%s", l.stdout)
+	}
+}
+
+// TestUploadTLS: a server whose certificate the system does not trust is
+// refused with a one-line TLS error; with its CA in
+// delivery.upload.ca_file the upload goes through.
+func TestUploadTLS(t *testing.T) {
+	have(t, "versitygw")
+	f := newFixture(t)
+	r := runAgent(t, "bundle", "--config", f.config, "--json")
+	if r.code != 0 {
+		t.Fatalf("bundle: %s", r.stderr)
+	}
+	path := parseBundleJSON(t, r).Path
+	cert, key := writeCert(t, t.TempDir())
+	s := &s3Server{t: t, dir: t.TempDir(), addr: fmt.Sprintf("127.0.0.1:%d", freePort(t)), tlsArgs: []string{"--cert", cert, "--key", key}}
+	s.start()
+	base, err := os.ReadFile(f.config)
+	must(t, err)
+	cfg := filepath.Join(t.TempDir(), "c.yaml")
+	write(t, cfg, string(base)+uploadSection("https://"+s.addr, ""))
+	r = runAgentEnv(t, s3Env(s3Secret), "upload", "--config", cfg, path)
+	if msg := strings.TrimSpace(r.stderr); r.code != 1 || strings.Contains(msg, "\n") || !strings.Contains(msg, "unknown authority") || !strings.Contains(msg, "ca_file") {
+		t.Fatalf("untrusted certificate: exit %d %q", r.code, msg)
+	}
+	// Trusted through ca_file, the bucket is missing: the TLS part works.
+	write(t, cfg, string(base)+uploadSection("https://"+s.addr, "    ca_file: "+cert+"\n"))
+	r = runAgentEnv(t, s3Env(s3Secret), "upload", "--config", cfg, path)
+	if r.code != 1 || !strings.Contains(r.stderr, "the bucket does not exist") {
+		t.Fatalf("with ca_file: exit %d %s", r.code, r.stderr)
 	}
 }
