@@ -15,6 +15,7 @@ import (
 	"github.com/pbxagent/pbxagent/bundle"
 	"github.com/pbxagent/pbxagent/collectors"
 	"github.com/pbxagent/pbxagent/config"
+	"github.com/pbxagent/pbxagent/delivery"
 	"github.com/pbxagent/pbxagent/follow"
 	"github.com/pbxagent/pbxagent/internal/safefs"
 	"github.com/pbxagent/pbxagent/minisign"
@@ -45,6 +46,9 @@ type BundleRequest struct {
 	Stop <-chan struct{}
 	// Progress receives the current step; it must not block.
 	Progress func(Progress)
+	// EncryptTo adds age recipients to the configured ones
+	// (delivery.encrypt_to); with any, the archive is encrypted as written.
+	EncryptTo []string
 }
 
 // Progress is a step of a bundle run, for the terminal or the service log.
@@ -134,6 +138,13 @@ func (a *Agent) Bundle(ctx context.Context, req BundleRequest) (*BundleResult, e
 	started := time.Now().UTC()
 	host := Hostname()
 	name := fmt.Sprintf("pbx-support-%s-%s%s", host, started.Format("20060102T150405Z"), req.Format.Ext())
+	encrypt, err := delivery.Encryption(a.cfg, req.EncryptTo)
+	if err != nil {
+		return nil, err
+	}
+	if encrypt != nil {
+		name += bundle.EncryptExt
+	}
 
 	if err := os.MkdirAll(req.OutputDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create output folder %s: %w (choose another with --output)", req.OutputDir, err)
@@ -163,7 +174,7 @@ func (a *Agent) Bundle(ctx context.Context, req BundleRequest) (*BundleResult, e
 		res.PublicKey = priv.Public().String()
 	}
 
-	w, err := bundle.Create(bundle.Options{Dir: req.OutputDir, Name: name, Format: req.Format, Guard: guard})
+	w, err := bundle.Create(bundle.Options{Dir: req.OutputDir, Name: name, Format: req.Format, Guard: guard, Encrypt: encrypt})
 	if err != nil {
 		return nil, err
 	}

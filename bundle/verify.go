@@ -76,11 +76,18 @@ type seenFile struct {
 	sum  string
 }
 
-func checkContents(ctx context.Context, name string, f *os.File, v *Verification) []string {
+// CheckContents reads the archive from r (named name, for its format) and
+// records in v every difference between its files and manifest.json. The
+// signature is the caller's to check.
+func CheckContents(ctx context.Context, name string, r io.Reader, v *Verification) {
+	v.Problems = append(v.Problems, checkContents(ctx, name, r, v)...)
+}
+
+func checkContents(ctx context.Context, name string, f io.Reader, v *Verification) []string {
 	seen := map[string]seenFile{}
 	var dups []string
 	var manifestData []byte
-	err := Walk(ctx, name, f, func(p string, r io.Reader) error {
+	err := WalkReader(ctx, name, f, func(p string, r io.Reader) error {
 		if p == ManifestName {
 			var err error
 			manifestData, err = io.ReadAll(io.LimitReader(r, maxManifest))

@@ -20,18 +20,21 @@ var ErrNotArchive = errors.New("not a bundle archive (tar.gz, tar.zst or zip)")
 // and a reader valid during the call. Verification and the analysis both
 // read bundles through it.
 func Walk(ctx context.Context, name string, f *os.File, fn func(p string, r io.Reader) error) error {
-	format, _, err := archives.Identify(ctx, name, f)
+	return WalkReader(ctx, name, f, fn)
+}
+
+// WalkReader is Walk over any reader, such as a stream being decrypted.
+// A zip needs random access: give it an *os.File.
+func WalkReader(ctx context.Context, name string, r io.Reader, fn func(p string, r io.Reader) error) error {
+	format, r, err := archives.Identify(ctx, name, r)
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrNotArchive, err)
-	}
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return fmt.Errorf("rewind %s: %w", name, err)
 	}
 	ex, ok := format.(archives.Extractor)
 	if !ok {
 		return fmt.Errorf("%w: %s is not an archive format", ErrNotArchive, format.Extension())
 	}
-	return ex.Extract(ctx, f, func(ctx context.Context, fi archives.FileInfo) error {
+	return ex.Extract(ctx, r, func(ctx context.Context, fi archives.FileInfo) error {
 		if fi.IsDir() {
 			return nil
 		}

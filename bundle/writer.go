@@ -65,6 +65,23 @@ type Options struct {
 	Format Format
 	// Guard keeps the output filesystem's reserve; required.
 	Guard *Guard
+	// Encrypt, when set, wraps the file's writer so the archive is
+	// encrypted as it is streamed (no plaintext copy on disk); Name must
+	// then end in the format's extension plus EncryptExt. The size, SHA-256
+	// and signature cover the encrypted file; the trusted comment also
+	// records the plaintext archive's SHA-256 (plain_sha256).
+	Encrypt func(dst io.Writer) (io.WriteCloser, error)
+}
+
+// EncryptExt is appended to the name of an encrypted archive.
+const EncryptExt = ".age"
+
+// ext is the final file name's required extension.
+func (o Options) ext() string {
+	if o.Encrypt != nil {
+		return o.Format.Ext() + EncryptExt
+	}
+	return o.Format.Ext()
 }
 
 // Writer streams one bundle archive. Its methods are safe for concurrent
@@ -78,6 +95,8 @@ type Writer struct {
 	pre     hash.Hash
 	size    atomic.Int64 // written by the compressor's goroutines
 	comp    io.WriteCloser
+	enc     io.WriteCloser
+	plain   hash.Hash
 	ctx     context.Context
 	cancel  context.CancelFunc
 	jobs    chan archives.ArchiveAsyncJob
@@ -103,8 +122,8 @@ func Create(opt Options) (*Writer, error) {
 	if opt.Guard == nil {
 		return nil, errors.New("bundle: a free-space guard is required")
 	}
-	if !strings.HasSuffix(opt.Name, opt.Format.Ext()) || len(opt.Name) == len(opt.Format.Ext()) || strings.ContainsAny(opt.Name, `/\`) {
-		return nil, fmt.Errorf("bundle: file name %q must be a plain name ending in %s", opt.Name, opt.Format.Ext())
+	if !strings.HasSuffix(opt.Name, opt.ext()) || len(opt.Name) == len(opt.ext()) || strings.ContainsAny(opt.Name, `/\`) {
+		return nil, fmt.Errorf("bundle: file name %q must be a plain name ending in %s", opt.Name, opt.ext())
 	}
 	if err := os.MkdirAll(opt.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create output folder %s: %w", opt.Dir, err)
@@ -135,6 +154,14 @@ func Create(opt Options) (*Writer, error) {
 	}
 	w.buf = bufio.NewWriterSize(opt.Guard.Writer(f), 1<<20)
 	var out io.Writer = io.MultiWriter(w.buf, w.sha, w.pre, countWriter{&w.size})
+	if opt.Encrypt != nil {
+		if w.enc, err = opt.Encrypt(out); err != nil {
+			w.removeTemp()
+			return nil, fmt.Errorf("start encryption: %w", err)
+		}
+		w.plain = sha256.New()
+		out = io.MultiWriter(w.enc, w.plain)
+	}
 	arch, compressor := opt.Format.archiver()
 	if compressor != nil {
 		w.comp, err = compressor(out)
@@ -280,6 +307,10 @@ type Result struct {
 	Missing       int       `json:"missing"`
 	Warnings      []string  `json:"warnings,omitempty"`
 	Manifest      *Manifest `json:"-"`
+
+	// PlainSHA256 is the SHA-256 of the archive before encryption; empty
+	// when the bundle is not encrypted.
+	PlainSHA256 string `json:"plain_sha256,omitempty"`
 }
 
 // Close writes manifest.json (m completed with the files, missing entries
@@ -341,9 +372,15 @@ func (w *Writer) Close(m *Manifest, signer Signer) (*Result, error) {
 		Warnings: m.Warnings,
 		Manifest: m,
 	}
+	if w.plain != nil {
+		res.PlainSHA256 = hex.EncodeToString(w.plain.Sum(nil))
+	}
 	if signer != nil {
 		trusted := fmt.Sprintf("timestamp:%d\tfile:%s\thashed\thost:%s\tsha256:%s",
 			m.FinishedAt.Unix(), filepath.Base(final), m.Host, res.SHA256)
+		if res.PlainSHA256 != "" {
+			trusted += "\tplain_sha256:" + res.PlainSHA256
+		}
 		sig, err := signer.SignPrehashed(w.pre.Sum(nil), trusted, "signature from pbxagent secret key")
 		if err != nil {
 			return res, fmt.Errorf("sign %s: %w", final, err)
@@ -386,6 +423,11 @@ func (w *Writer) finish() error {
 			return fmt.Errorf("finish compression of %s: %w", w.tmpPath, err)
 		}
 	}
+	if w.enc != nil {
+		if err := w.enc.Close(); err != nil {
+			return fmt.Errorf("finish encryption of %s: %w", w.tmpPath, err)
+		}
+	}
 	if err := w.buf.Flush(); err != nil {
 		return fmt.Errorf("write %s: %w", w.tmpPath, err)
 	}
@@ -403,7 +445,7 @@ func (w *Writer) finish() error {
 // existing file.
 func (w *Writer) rename() (string, error) {
 	base := w.opt.Name
-	ext := w.opt.Format.Ext()
+	ext := w.opt.ext()
 	stem := base[:len(base)-len(ext)]
 	for i := 0; i < 100; i++ {
 		name := base

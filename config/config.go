@@ -25,6 +25,8 @@ type Config struct {
 	Checks  Checks  `yaml:"checks"`
 	Alerts  Alerts  `yaml:"alerts"`
 	Metrics Metrics `yaml:"metrics"`
+
+	Delivery Delivery `yaml:"delivery"`
 }
 
 // Metrics configures the Prometheus /metrics endpoint of `pbxagent run`.
@@ -339,7 +341,8 @@ func defaultFor(goos string, getenv func(string) string) *Config {
 			Alertmanager: Alertmanager{Timeout: Duration(10 * time.Second)},
 			Webhook:      Webhook{Timeout: Duration(10 * time.Second)},
 		},
-		Metrics: Metrics{Listen: DefaultMetricsListen},
+		Metrics:  Metrics{Listen: DefaultMetricsListen},
+		Delivery: defaultDelivery(),
 	}
 	if goos == "windows" {
 		p := windows.DefaultPaths(getenv)

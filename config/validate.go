@@ -238,6 +238,7 @@ func (c *Config) validate(goos string) []Problem {
 		}
 		absPath("metrics.web_config", m.WebConfig, false)
 	}
+	c.Delivery.validate(add)
 	return ps
 }
 

@@ -19,7 +19,7 @@ for pair in minisign:minisign tshark:tshark tcpdump:tcpdump sipp:sip-tester pigz
 	osslsigncode:osslsigncode openssl:openssl systemd-analyze:systemd man:man-db \
 	chromium:chromium kamailio:kamailio age:age prometheus:prometheus promtool:prometheus \
 	prometheus-alertmanager:prometheus-alertmanager systemd-nspawn:systemd-container tmux:tmux \
-	gcc:gcc prometheus-node-exporter:prometheus-node-exporter; do
+	gcc:gcc prometheus-node-exporter:prometheus-node-exporter ssh-keygen:openssh-client; do
 	cmd=${pair%%:*} pkg=${pair#*:}
 	command -v "$cmd" >/dev/null 2>&1 || need_pkgs+=("$pkg")
 done

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -41,6 +40,10 @@ type bundleFlags struct {
 	snaplen      int
 	maxCapture   config.ByteSize
 	maxPackets   int64
+
+	encryptTo []string
+	upload    bool
+	up        uploadFlags
 }
 
 func (a *app) bundleCmd() *cobra.Command {
@@ -95,6 +98,9 @@ is an error: replace it with 'pbxagent keygen --force', or pass --no-sign.`,
 	fl.Var(&f.maxCapture, "max-capture-size", "cap on the capture file, e.g. 200MiB (default 200MiB)")
 	fl.Int64Var(&f.maxPackets, "max-packets", 0, "cap on captured packets (default 5000000)")
 	fl.BoolVar(&f.json, "json", false, "print the result as JSON on stdout (for scripts)")
+	fl.StringArrayVar(&f.encryptTo, "encrypt-to", nil, "encrypt the bundle to this age or SSH public key, or a file of them (repeatable; adds to delivery.encrypt_to)")
+	fl.BoolVar(&f.upload, "upload", false, "upload the bundle when it is written (see 'pbxagent upload --help')")
+	f.up.register(cmd, false)
 	return cmd
 }
 
@@ -202,6 +208,7 @@ func (a *app) runBundle(cmd *cobra.Command, f bundleFlags) error {
 		NoCapture:   f.noCapture,
 		NoSign:      f.noSign,
 		CommandLine: a.args,
+		EncryptTo:   f.encryptTo,
 	}
 	if cmd.Flags().Changed("since") && f.since == 0 {
 		return usageError("--since must be longer than 0, e.g. 24h")
@@ -217,6 +224,10 @@ func (a *app) runBundle(cmd *cobra.Command, f bundleFlags) error {
 		return err
 	}
 	req.Capture = cr
+	dopt, err := a.bundleDelivery(cmd, f)
+	if err != nil {
+		return err
+	}
 	if f.format != "" {
 		fm, err := bundle.ParseFormat(f.format)
 		if err != nil {
@@ -274,13 +285,7 @@ func (a *app) runBundle(cmd *cobra.Command, f bundleFlags) error {
 		}
 		return fmt.Errorf("bundle failed: %w", err)
 	}
-	if f.json {
-		enc := json.NewEncoder(a.stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(res)
-	}
-	a.printBundle(res)
-	return nil
+	return a.deliverBundle(ctx, res, dopt, f)
 }
 
 func (a *app) printBundle(res *agent.BundleResult) {

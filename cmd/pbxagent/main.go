@@ -133,6 +133,8 @@ Exit codes: 0 success, 1 failure, 2 usage or configuration error.`,
 	root.AddCommand(
 		a.bundleCmd(),
 		a.verifyCmd(),
+		a.uploadCmd(),
+		a.bundlesCmd(),
 		a.analyzeCmd(),
 		a.keygenCmd(),
 		a.configCmd(),

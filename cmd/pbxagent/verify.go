@@ -6,14 +6,16 @@ import (
 	"fmt"
 	"os"
 
+	"filippo.io/age"
 	"github.com/spf13/cobra"
 
 	"github.com/pbxagent/pbxagent/bundle"
+	"github.com/pbxagent/pbxagent/delivery"
 	"github.com/pbxagent/pbxagent/minisign"
 )
 
 func (a *app) verifyCmd() *cobra.Command {
-	var pubkey, sigPath string
+	var pubkey, sigPath, identity string
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "verify ARCHIVE",
@@ -22,10 +24,17 @@ func (a *app) verifyCmd() *cobra.Command {
 signature ARCHIVE.minisig must match the public key, and every file inside
 must match the SHA-256 in manifest.json. Any difference is listed.
 
-Without --pubkey the host's own public key is used.`,
+Without --pubkey the host's own public key is used.
+
+An encrypted bundle (ARCHIVE ending in .age) is checked in one command with
+--identity: first the signature over the encrypted file (a changed byte is
+reported before anything is decrypted), then the archive is decrypted as a
+stream and checked against the plaintext SHA-256 in the signature and every
+hash in manifest.json. Decrypt it for reading with age -d -i IDENTITY.`,
 		Example: `  pbxagent verify /var/lib/pbxagent/bundles/pbx-support-pbx1-20261127T101500Z.tar.gz
   pbxagent verify bundle.tar.gz --pubkey RWQf6LRCGA9i53mlYecO4IzT51TGPpvWucNSCh1CBM0QTaLn73Y7GFO3
-  pbxagent verify bundle.tar.gz --pubkey pbx1.pub`,
+  pbxagent verify bundle.tar.gz --pubkey pbx1.pub
+  pbxagent verify bundle.tar.gz.age --pubkey pbx1.pub --identity support.key`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) != 1 {
 				return usageError("verify needs exactly one ARCHIVE argument (see 'pbxagent verify --help')")
@@ -44,7 +53,13 @@ Without --pubkey the host's own public key is used.`,
 			if sigPath == "" {
 				sigPath = archive + ".minisig"
 			}
-			v, err := bundle.Verify(cmd.Context(), archive, sigPath, pub)
+			var ids []age.Identity
+			if identity != "" {
+				if ids, err = delivery.ReadIdentities(identity); err != nil {
+					return usageError("--identity: %v", err)
+				}
+			}
+			v, err := delivery.Verify(cmd.Context(), archive, sigPath, pub, ids)
 			if err != nil {
 				return err
 			}
@@ -66,6 +81,7 @@ Without --pubkey the host's own public key is used.`,
 	cmd.Flags().StringVarP(&pubkey, "pubkey", "p", "", "public key: a .pub file or the base64 key itself (default: this host's key)")
 	cmd.Flags().StringVarP(&sigPath, "signature", "x", "", "signature file (default ARCHIVE.minisig)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
+	cmd.Flags().StringVarP(&identity, "identity", "i", "", "age identity file (or SSH private key) to decrypt an encrypted bundle")
 	return cmd
 }
 
