@@ -63,6 +63,9 @@ type Progress struct {
 // BundleResult is what a finished run reports.
 type BundleResult struct {
 	*bundle.Result
+	// PBXMissing says that no PortSIP install was found at pbx.data_dir;
+	// empty when one was.
+	PBXMissing string `json:"pbx_not_found,omitempty"`
 	// KeyCreated is true when this run created the host's signing key.
 	KeyCreated    bool   `json:"key_created,omitempty"`
 	PublicKey     string `json:"public_key,omitempty"`
@@ -148,7 +151,7 @@ func (a *Agent) Bundle(ctx context.Context, req BundleRequest) (*BundleResult, e
 		return nil, err
 	}
 
-	res := &BundleResult{SecretKeyFile: a.cfg.SecretKeyPath(), PublicKeyFile: a.cfg.PublicKeyPath()}
+	res := &BundleResult{SecretKeyFile: a.cfg.SecretKeyPath(), PublicKeyFile: a.cfg.PublicKeyPath(), PBXMissing: a.PBXMissing()}
 	var signer bundle.Signer
 	var keyWarning string
 	if req.NoSign {
@@ -346,6 +349,9 @@ func (a *Agent) addSystem(ctx context.Context, w *bundle.Writer) (map[string][]b
 	system := map[string][]byte{}
 	outs := collectors.Run(ctx, append(a.Snapshot(), a.Checks()...), 20*time.Second)
 	var summary strings.Builder
+	if miss := a.PBXMissing(); miss != "" {
+		fmt.Fprintf(&summary, "UNKNOWN: %s\n\n", miss)
+	}
 	fmt.Fprintf(&summary, "PBX host snapshot taken %s by pbxagent %s\n\n", time.Now().UTC().Format(time.RFC3339), a.version)
 	for _, o := range outs {
 		p := "system/" + o.Name + ".json"

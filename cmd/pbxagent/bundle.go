@@ -289,6 +289,9 @@ func (a *app) printBundle(res *agent.BundleResult) {
 	if res.Partial {
 		state = "Partial bundle written (interrupted)"
 	}
+	if res.PBXMissing != "" {
+		fmt.Fprintf(w, "UNKNOWN: %s\n\n", res.PBXMissing)
+	}
 	fmt.Fprintf(w, "%s: %s\n", state, res.Path)
 	fmt.Fprintf(w, "  size:    %s (%d bytes), %d files, %d items not collected (see manifest.json)\n",
 		config.HumanBytes(res.Size), res.Size, res.Files, res.Missing)

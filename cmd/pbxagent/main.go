@@ -102,7 +102,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if !strings.HasPrefix(msg, "pbxagent") {
 		msg = "pbxagent: " + msg
 	}
-	fmt.Fprintln(stderr, msg)
+	reportFatal(stderr, msg)
 	return code
 }
 
