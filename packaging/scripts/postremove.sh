@@ -22,8 +22,17 @@ reload() {
 	fi
 }
 
+# deb-systemd-helper's bookkeeping, as debhelper's postrm: a removed
+# package's unit is masked (its enablement is remembered), a purged one is
+# forgotten.
+dsh() {
+	command -v deb-systemd-helper >/dev/null 2>&1 && deb-systemd-helper "$@" >/dev/null 2>&1 || true
+}
+
 case "$1" in
 purge)
+	dsh purge pbxagent.service
+	dsh unmask pbxagent.service
 	rm -f "$STATE_DIR/pbxagent.key" "$STATE_DIR/pbxagent.pub" \
 		"$STATE_DIR/alert-state.json" "$STATE_DIR/api-login-rejected.json" \
 		"$STATE_DIR/last-round.json" "$STATE_DIR/.enabled-before-remove"
@@ -33,7 +42,11 @@ purge)
 	rmdir /etc/pbxagent 2>/dev/null || true
 	reload
 	;;
-remove | 0)
+remove)
+	dsh mask pbxagent.service
+	reload
+	;;
+0)
 	reload
 	;;
 esac
