@@ -58,6 +58,11 @@ type Progress struct {
 	// number written so far.
 	Capturing bool
 	Packets   int64
+	// Live, when set, reads the counts as they are now (safe to call from
+	// another goroutine until the run returns), so a display can show them
+	// changing between steps: bytes collected (archive, capture and log
+	// window so far) and packets captured.
+	Live func() (bytes, packets int64)
 }
 
 // BundleResult is what a finished run reports.
@@ -204,9 +209,18 @@ func (a *Agent) Bundle(ctx context.Context, req BundleRequest) (*BundleResult, e
 	}
 	defer win.close()
 
+	capture, spool := win.capture, win.spool
+	live := func() (int64, int64) {
+		n := w.Written() + capture.Bytes()
+		if spool != nil {
+			n += spool.Size()
+		}
+		return n, capture.Packets()
+	}
 	step := func(s string) {
-		progress(Progress{Step: s, WindowEnd: windowEnd, Written: w.Written(),
-			Capturing: win.capture != nil, Packets: win.capture.Packets()})
+		n, pk := live()
+		progress(Progress{Step: s, WindowEnd: windowEnd, Written: n,
+			Capturing: capture != nil, Packets: pk, Live: live})
 	}
 
 	step("collecting system snapshot")
