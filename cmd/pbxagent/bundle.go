@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"os"
@@ -263,6 +264,16 @@ func (a *app) runBundle(cmd *cobra.Command, f bundleFlags) error {
 		}
 	}()
 	req.Progress = prog.update
+	if prog.tty {
+		// Log lines go above the live line, which is then redrawn; on a
+		// terminal the line tells the progress, so the log shows warnings
+		// and errors only unless --log-level asks for more.
+		lv := a.level
+		if a.logLevel == "" {
+			lv = max(lv, slog.LevelWarn)
+		}
+		a.log = slog.New(slog.NewTextHandler(prog.logWriter(), &slog.HandlerOptions{Level: lv}))
+	}
 	res, err := a.agent().Bundle(ctx, req)
 	prog.done()
 	if err != nil {

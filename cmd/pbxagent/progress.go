@@ -168,6 +168,22 @@ func (p *progress) note(msg string) {
 	p.render()
 }
 
+// logWriter returns a writer for log lines: each write erases the live
+// line, prints the text and redraws the line below it.
+func (p *progress) logWriter() io.Writer { return progressLog{p} }
+
+type progressLog struct{ p *progress }
+
+func (l progressLog) Write(b []byte) (int, error) {
+	p := l.p
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.clear()
+	n, err := p.w.Write(b)
+	p.render()
+	return n, err
+}
+
 // done removes the live line.
 func (p *progress) done() {
 	p.mu.Lock()
