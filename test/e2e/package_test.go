@@ -558,8 +558,10 @@ func TestPackages(t *testing.T) {
 		must(t, os.MkdirAll(in("run/systemd/system"), 0o755))
 		write(t, in("usr/bin/systemctl"), `#!/bin/sh
 echo "$*" >>/tmp/systemctl.log
-case "$1" in
-is-enabled) [ -L /etc/systemd/system/multi-user.target.wants/pbxagent.service ] ;;
+wants=/etc/systemd/system/multi-user.target.wants/pbxagent.service
+case "$*" in
+*" preset pbxagent.service") mkdir -p "${wants%/*}" && ln -sf /lib/systemd/system/pbxagent.service "$wants" ;;
+"is-enabled --quiet pbxagent.service") [ -L "$wants" ] ;;
 esac
 `)
 		must(t, os.Chmod(in("usr/bin/systemctl"), 0o755))
@@ -574,18 +576,20 @@ esac
 		}
 		const unit = "pbxagent.service"
 		chroot("dpkg", "-i", "/tmp/pbxagent_1.deb")
-		// Enabling is deb-systemd-helper's (links); systemctl only reloads,
-		// starts and stops.
-		calls("install", "daemon-reload", "is-enabled --quiet "+unit, "start "+unit)
+		// Enabling is deb-systemd-helper's: it asks systemctl for the
+		// preset in enable-only mode on a first install and reloads systemd
+		// after masking and unmasking; the scripts start, restart and stop.
+		calls("install", "--root=/ --system --preset-mode=enable-only preset "+unit, "daemon-reload",
+			"is-enabled --quiet "+unit, "start "+unit)
 		chroot("dpkg", "-i", "/tmp/pbxagent_2.deb")
 		calls("upgrade", "daemon-reload", "is-enabled --quiet "+unit, "restart "+unit)
 		chroot("dpkg", "-r", "pbxagent")
-		calls("remove", "is-enabled --quiet "+unit, "stop "+unit, "daemon-reload", "reset-failed "+unit)
+		calls("remove", "is-enabled --quiet "+unit, "stop "+unit, "daemon-reload", "daemon-reload", "reset-failed "+unit)
 		chroot("dpkg", "-i", "/tmp/pbxagent_2.deb")
-		calls("install after remove", "daemon-reload", "is-enabled --quiet "+unit, "restart "+unit)
+		calls("install after remove", "daemon-reload", "daemon-reload", "is-enabled --quiet "+unit, "restart "+unit)
 		chroot("dpkg", "-P", "pbxagent")
-		calls("purge", "is-enabled --quiet "+unit, "stop "+unit, "daemon-reload", "reset-failed "+unit,
-			"daemon-reload", "reset-failed "+unit)
+		calls("purge", "is-enabled --quiet "+unit, "stop "+unit, "daemon-reload", "daemon-reload", "reset-failed "+unit,
+			"daemon-reload", "daemon-reload", "reset-failed "+unit)
 		gone(t, in("var/lib/pbxagent/.enabled-before-remove"))
 		gone(t, in("var/lib/pbxagent/pbxagent.key"))
 	})
