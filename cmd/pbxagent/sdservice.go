@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime"
 	"strings"
 	"syscall"
 	"time"
@@ -104,12 +105,31 @@ func parseLevel(configured, flag string) (slog.Level, error) {
 	return lv, nil
 }
 
+// onAbort handles SIGABRT, which systemd's watchdog sends to a hung agent:
+// Go's default would print the stacks and exit with status 2, the status of
+// a configuration error that the unit does not restart. The stacks (what
+// hung) go to the log's stream and the exit status is 1, so the unit
+// restarts.
+func (a *app) onAbort() {
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGABRT)
+	go func() {
+		<-sig
+		a.log.Error("aborted by the service manager (watchdog: the watch loop stopped answering); goroutine stacks follow on stderr")
+		buf := make([]byte, 1<<20)
+		n := runtime.Stack(buf, true)
+		_, _ = a.stderr.Write(buf[:n])
+		os.Exit(exitFailure)
+	}()
+}
+
 // serve runs the agent under the service manager with journald logging,
 // sd_notify and reloads.
 func (a *app) serve() error {
 	level := new(slog.LevelVar)
 	level.Set(a.level)
 	a.log = a.serviceLogger(level)
+	a.onAbort()
 	return a.runService(func(ctx context.Context) error {
 		ag := a.agent()
 		return ag.Serve(ctx, agent.ServeOptions{

@@ -60,9 +60,10 @@ Type=notify
 NotifyAccess=main
 WatchdogSec=%s
 ExecStart=%s run --config %s
-ExecReload=/bin/kill -HUP $MAINPID
+# The shell's own kill: /bin/kill (procps) is missing on minimal systems.
+ExecReload=/bin/sh -c 'kill -HUP $MAINPID'
 Restart=always
-RestartSec=5
+RestartSec=3
 # Exit status 2 is a configuration error: restarting would fail the same
 # way, so the unit stays failed with the error in systemctl status.
 RestartPreventExitStatus=2
