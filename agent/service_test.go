@@ -3,6 +3,8 @@ package agent
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -95,5 +97,32 @@ func TestServeReadyHeartbeatReload(t *testing.T) {
 	}
 	if ready, _, status := n.snapshot(); ready != 1 || !strings.Contains(strings.Join(status, "\n"), "reload refused") {
 		t.Errorf("ready %d, status %q", ready, status)
+	}
+}
+
+// TestPurgeListInterruptedWrites: temporary files of an atomic write the
+// agent was killed in are its own and go with a purge; others' files stay.
+func TestPurgeListInterruptedWrites(t *testing.T) {
+	cfg := testConfig(t)
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(os.MkdirAll(cfg.QueueDir(), 0o700))
+	for _, f := range []string{".last-round.json.123.tmp", ".alert-state.json.9.tmp", "notes.txt", ".other.json.1.tmp", "queue/.x.mail.json.5.tmp"} {
+		must(os.WriteFile(filepath.Join(cfg.Agent.StateDir, f), nil, 0o600))
+	}
+	list := strings.Join(PurgeList(cfg, ""), "\n")
+	for _, want := range []string{".last-round.json.123.tmp", ".alert-state.json.9.tmp", ".x.mail.json.5.tmp"} {
+		if !strings.Contains(list, want) {
+			t.Errorf("purge list lacks %s:\n%s", want, list)
+		}
+	}
+	for _, keep := range []string{"notes.txt", ".other.json.1.tmp"} {
+		if strings.Contains(list, keep) {
+			t.Errorf("purge list holds %s, not the agent's:\n%s", keep, list)
+		}
 	}
 }

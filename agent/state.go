@@ -145,7 +145,21 @@ func PurgeList(cfg *config.Config, configPath string) []string {
 	for _, r := range []string{"alertmanager", "webhook"} {
 		ours(filepath.Join(cfg.QueueDir(), r), func(n string) bool { return strings.HasSuffix(n, ".event.json") })
 	}
-	ours(cfg.QueueDir(), func(n string) bool { return strings.HasSuffix(n, ".mail.json") })
+	ours(cfg.QueueDir(), func(n string) bool {
+		return strings.HasSuffix(n, ".mail.json") || strings.HasPrefix(n, ".") && strings.Contains(n, ".mail.json.") && strings.HasSuffix(n, ".tmp")
+	})
 	ours(cfg.OutputDir(), func(n string) bool { return strings.HasPrefix(n, "pbx-support-") })
+	// Temporary files of an atomic write that did not finish (the agent was
+	// killed while writing): ".<name>.<random>.tmp".
+	if ents, err := os.ReadDir(cfg.Agent.StateDir); err == nil {
+		for _, e := range ents {
+			n := e.Name()
+			for _, own := range []string{alert.StateFileName, portsip.RejectedMarkerFile, lastRoundFile} {
+				if e.Type().IsRegular() && strings.HasPrefix(n, "."+own+".") && strings.HasSuffix(n, ".tmp") {
+					out = append(out, filepath.Join(cfg.Agent.StateDir, n))
+				}
+			}
+		}
+	}
 	return append(out, cfg.Agent.StateDir)
 }

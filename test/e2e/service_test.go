@@ -253,7 +253,7 @@ func TestServiceBooted(t *testing.T) {
 		t.Fatalf("the agent was restarted although it was not hung (main PID %s, then %s)", pid, got)
 	}
 	b.run("sh", "-c", "kill -STOP "+pid)
-	pid = b.waitActive(pid)
+	b.waitActive(pid)
 	if j := b.run("journalctl", "--no-pager", "-o", "cat", "-u", "pbxagent"); !strings.Contains(j, "Watchdog timeout") ||
 		!strings.Contains(j, "aborted by the service manager") {
 		t.Errorf("no watchdog timeout and abort report in the journal:\n%s", lastLines(j, 30))
@@ -322,7 +322,10 @@ func TestServiceBooted(t *testing.T) {
 			t.Errorf("apt remove removed /%s: %v", p, err)
 		}
 	}
-	b.run("apt-get", "purge", "-y", "pbxagent")
+	if out := b.run("apt-get", "purge", "-y", "pbxagent"); strings.Contains(out, "kept /var/lib/pbxagent") {
+		left, _ := b.try("find", "/var/lib/pbxagent")
+		t.Errorf("apt purge kept /var/lib/pbxagent:\n%s\nholding:\n%s", out, left)
+	}
 	for _, p := range []string{"etc/pbxagent", "var/lib/pbxagent", "etc/systemd/system/multi-user.target.wants/pbxagent.service"} {
 		gone(t, filepath.Join(dir, p))
 	}
