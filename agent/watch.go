@@ -237,7 +237,15 @@ func (a *Agent) sendDue(eng *alert.Engine, m *mailer.Mailer, fl *fleet) {
 	if d == nil {
 		return
 	}
-	a.log.Warn("alert", "subject", d.Subject())
+	for _, it := range d.Items {
+		// One entry per check, with its name and state as journal fields
+		// (journalctl -u pbxagent CHECK=disk).
+		level := slog.LevelWarn
+		if it.Kind == alert.KindRecovery {
+			level = slog.LevelInfo
+		}
+		a.log.Log(context.Background(), level, "alert", "subject", d.Subject(), "check", it.Check, "state", it.To.String(), "kind", it.Kind.String())
+	}
 	a.sendFleet(fl, d)
 	if m == nil {
 		return

@@ -223,7 +223,7 @@ func TestServiceBooted(t *testing.T) {
 	if info := b.journal("-p", "info..info"); !strings.Contains(info, "pbxagent running") || strings.Contains(info, "WARNING disk") {
 		t.Errorf("info-only journal lines are wrong:\n%s", info)
 	}
-	if js := b.run("journalctl", "--no-pager", "-o", "verbose", "-u", "pbxagent", "-p", "warning"); !strings.Contains(js, "PRIORITY=4") || !strings.Contains(js, "SUBJECT=") {
+	if js := b.run("journalctl", "--no-pager", "-o", "verbose", "-u", "pbxagent", "-p", "warning"); !strings.Contains(js, "PRIORITY=4") || !strings.Contains(js, "CHECK=disk") || !strings.Contains(js, "STATE=WARNING") {
 		t.Errorf("no structured fields in the warning entries:\n%s", js)
 	}
 
