@@ -197,6 +197,12 @@ func (a *app) loadConfig(cmd *cobra.Command) error {
 	a.configExplicit = cmd.Flags().Changed("config")
 	cfg, err := config.Load(a.configPath, a.configExplicit)
 	if err != nil {
+		if cmd.Name() == "status" {
+			// The running service refuses such a file on reload and keeps
+			// the one it loaded: say so, since status cannot ask it.
+			return &exitError{code: exitUsage, err: fmt.Errorf("invalid configuration, nothing was done:\n%w\n"+
+				"a running service refuses this file on reload and keeps its previous configuration (systemctl status pbxagent shows it)", err)}
+		}
 		return &exitError{code: exitUsage, err: fmt.Errorf("invalid configuration, nothing was done:\n%w", err)}
 	}
 	a.cfg = cfg
