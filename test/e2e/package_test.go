@@ -569,7 +569,15 @@ esac
 			t.Helper()
 			data, _ := os.ReadFile(in("tmp/systemctl.log"))
 			os.Remove(in("tmp/systemctl.log"))
-			got := strings.Split(strings.TrimSpace(string(data)), "\n")
+			// deb-systemd-helper reloads systemd after each change it
+			// makes; how often in a row is its own business.
+			var got []string
+			for _, c := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+				if c == "daemon-reload" && len(got) > 0 && got[len(got)-1] == c {
+					continue
+				}
+				got = append(got, c)
+			}
 			if strings.Join(got, "; ") != strings.Join(want, "; ") {
 				t.Errorf("%s: systemctl %q, want %q", step, got, want)
 			}
@@ -584,12 +592,12 @@ esac
 		chroot("dpkg", "-i", "/tmp/pbxagent_2.deb")
 		calls("upgrade", "daemon-reload", "is-enabled --quiet "+unit, "restart "+unit)
 		chroot("dpkg", "-r", "pbxagent")
-		calls("remove", "is-enabled --quiet "+unit, "stop "+unit, "daemon-reload", "daemon-reload", "reset-failed "+unit)
+		calls("remove", "is-enabled --quiet "+unit, "stop "+unit, "daemon-reload", "reset-failed "+unit)
 		chroot("dpkg", "-i", "/tmp/pbxagent_2.deb")
-		calls("install after remove", "daemon-reload", "daemon-reload", "is-enabled --quiet "+unit, "restart "+unit)
+		calls("install after remove", "daemon-reload", "is-enabled --quiet "+unit, "restart "+unit)
 		chroot("dpkg", "-P", "pbxagent")
-		calls("purge", "is-enabled --quiet "+unit, "stop "+unit, "daemon-reload", "daemon-reload", "reset-failed "+unit,
-			"daemon-reload", "daemon-reload", "reset-failed "+unit)
+		calls("purge", "is-enabled --quiet "+unit, "stop "+unit, "daemon-reload", "reset-failed "+unit,
+			"daemon-reload", "reset-failed "+unit)
 		gone(t, in("var/lib/pbxagent/.enabled-before-remove"))
 		gone(t, in("var/lib/pbxagent/pbxagent.key"))
 	})
