@@ -5,6 +5,9 @@
 package agent
 
 import (
+	"errors"
+	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"regexp"
@@ -23,6 +26,12 @@ type Agent struct {
 	log        *slog.Logger
 	redactor   *redact.Redactor
 	watch      watchers
+
+	// Service state (Serve): who hears about the life cycle, which
+	// configuration is in force, and the latest round for `status`.
+	notify   Notifier
+	cfgState ConfigState
+	lastOuts []collectors.Outcome
 }
 
 // New returns an Agent for cfg, loaded from configPath (which may not exist
@@ -36,6 +45,24 @@ func New(cfg *config.Config, configPath, version string, log *slog.Logger) *Agen
 
 // Config returns the agent's configuration.
 func (a *Agent) Config() *config.Config { return a.cfg }
+
+// PBXMissing returns "PortSIP not found at <data_dir>" (with how to fix it)
+// when the configured PBX data folder does not exist, else "". It is the
+// first thing a user who mistyped pbx.data_dir needs to read.
+func (a *Agent) PBXMissing() string {
+	dir := a.cfg.PBX.DataDir
+	fi, err := os.Stat(dir)
+	switch {
+	case err == nil && fi.IsDir():
+		return ""
+	case err == nil:
+		return fmt.Sprintf("PortSIP not found at %s: it is not a folder (check pbx.data_dir in %s)", dir, a.configPathOrDefault())
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Sprintf("PortSIP not found at %s: the folder does not exist; set pbx.data_dir in %s if PortSIP is installed elsewhere", dir, a.configPathOrDefault())
+	default:
+		return fmt.Sprintf("PortSIP not found at %s: %v", dir, err)
+	}
+}
 
 // Snapshot returns the collectors of the host snapshot, with process
 // command lines passed through the redactor.

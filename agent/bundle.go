@@ -62,11 +62,19 @@ type Progress struct {
 	// number written so far.
 	Capturing bool
 	Packets   int64
+	// Live, when set, reads the counts as they are now (safe to call from
+	// another goroutine until the run returns), so a display can show them
+	// changing between steps: bytes collected (archive, capture and log
+	// window so far) and packets captured.
+	Live func() (bytes, packets int64)
 }
 
 // BundleResult is what a finished run reports.
 type BundleResult struct {
 	*bundle.Result
+	// PBXMissing says that no PortSIP install was found at pbx.data_dir;
+	// empty when one was.
+	PBXMissing string `json:"pbx_not_found,omitempty"`
 	// KeyCreated is true when this run created the host's signing key.
 	KeyCreated    bool   `json:"key_created,omitempty"`
 	PublicKey     string `json:"public_key,omitempty"`
@@ -159,7 +167,7 @@ func (a *Agent) Bundle(ctx context.Context, req BundleRequest) (*BundleResult, e
 		return nil, err
 	}
 
-	res := &BundleResult{SecretKeyFile: a.cfg.SecretKeyPath(), PublicKeyFile: a.cfg.PublicKeyPath()}
+	res := &BundleResult{SecretKeyFile: a.cfg.SecretKeyPath(), PublicKeyFile: a.cfg.PublicKeyPath(), PBXMissing: a.PBXMissing()}
 	var signer bundle.Signer
 	var keyWarning string
 	if req.NoSign {
@@ -212,9 +220,18 @@ func (a *Agent) Bundle(ctx context.Context, req BundleRequest) (*BundleResult, e
 	}
 	defer win.close()
 
+	capture, spool := win.capture, win.spool
+	live := func() (int64, int64) {
+		n := w.Written() + capture.Bytes()
+		if spool != nil {
+			n += spool.Size()
+		}
+		return n, capture.Packets()
+	}
 	step := func(s string) {
-		progress(Progress{Step: s, WindowEnd: windowEnd, Written: w.Written(),
-			Capturing: win.capture != nil, Packets: win.capture.Packets()})
+		n, pk := live()
+		progress(Progress{Step: s, WindowEnd: windowEnd, Written: n,
+			Capturing: capture != nil, Packets: pk, Live: live})
 	}
 
 	step("collecting system snapshot")
@@ -357,6 +374,9 @@ func (a *Agent) addSystem(ctx context.Context, w *bundle.Writer) (map[string][]b
 	system := map[string][]byte{}
 	outs := collectors.Run(ctx, append(a.Snapshot(), a.Checks()...), 20*time.Second)
 	var summary strings.Builder
+	if miss := a.PBXMissing(); miss != "" {
+		fmt.Fprintf(&summary, "UNKNOWN: %s\n\n", miss)
+	}
 	fmt.Fprintf(&summary, "PBX host snapshot taken %s by pbxagent %s\n\n", time.Now().UTC().Format(time.RFC3339), a.version)
 	for _, o := range outs {
 		p := "system/" + o.Name + ".json"

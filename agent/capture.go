@@ -58,6 +58,7 @@ type liveCapture struct {
 	spool   *bundle.Spool
 	opt     capture.Options
 	packets atomic.Int64
+	bytes   atomic.Int64
 	done    chan struct{}
 	stats   capture.Stats
 	err     error
@@ -114,6 +115,7 @@ func (a *Agent) startCapture(ctx context.Context, req BundleRequest, w *bundle.W
 		defer close(lc.done)
 		lc.stats, lc.err = capture.Run(ctx, sp, lc.opt, func(s capture.Stats) {
 			lc.packets.Store(s.Written)
+			lc.bytes.Store(s.Bytes)
 			armOnce.Do(func() { close(armed) })
 		})
 	}()
@@ -142,6 +144,14 @@ func (lc *liveCapture) Packets() int64 {
 		return 0
 	}
 	return lc.packets.Load()
+}
+
+// Bytes returns the size of the capture written so far.
+func (lc *liveCapture) Bytes() int64 {
+	if lc == nil {
+		return 0
+	}
+	return lc.bytes.Load()
 }
 
 // finish waits for the capture to stop (its context must be cancelled) and

@@ -25,6 +25,9 @@ type Round struct {
 	Worst  collectors.State `json:"worst"`
 	Checks []RoundCheck     `json:"checks"`
 	Queued int              `json:"queued_mails,omitempty"`
+	// Config says which configuration the service runs on (and whether
+	// the last reload was refused).
+	Config *ConfigState `json:"config,omitempty"`
 }
 
 // RoundCheck is one check's result in a Round.
@@ -51,6 +54,10 @@ func (r *Round) Summary() string {
 // saveRound writes the round for `pbxagent status`.
 func (a *Agent) saveRound(outs []collectors.Outcome) {
 	r := Round{Time: time.Now().UTC(), Worst: collectors.Worst(outs)}
+	if !a.cfgState.LoadedAt.IsZero() {
+		cs := a.cfgState
+		r.Config = &cs
+	}
 	for _, o := range outs {
 		if o.Applicable() {
 			r.Checks = append(r.Checks, RoundCheck{Name: o.Name, State: o.State(), Summary: o.Line()})
@@ -63,6 +70,33 @@ func (a *Agent) saveRound(outs []collectors.Outcome) {
 	if err != nil {
 		a.log.Debug("last round not saved", "err", err)
 	}
+}
+
+// rewriteRound saves the latest round again, with the current
+// configuration state (after a refused reload).
+func (a *Agent) rewriteRound() {
+	if a.lastOuts != nil {
+		a.saveRound(a.lastOuts)
+	}
+}
+
+// roundLine is the one-line status of a round for the service manager.
+func (a *Agent) roundLine(outs []collectors.Outcome) string {
+	r := Round{Worst: collectors.Worst(outs)}
+	for _, o := range outs {
+		switch {
+		case o.NoData:
+		case o.Err != nil:
+			r.Checks = append(r.Checks, RoundCheck{Name: o.Name, State: collectors.StateUnknown})
+		default:
+			r.Checks = append(r.Checks, RoundCheck{Name: o.Name, State: o.Report.State})
+		}
+	}
+	line := "last round " + time.Now().Format("15:04:05") + ": " + r.Summary()
+	if a.cfgState.ReloadError != "" {
+		line += "; reload REFUSED (invalid configuration), running on the previous one"
+	}
+	return line
 }
 
 // LastRound reads the service's latest round of checks.
@@ -111,7 +145,21 @@ func PurgeList(cfg *config.Config, configPath string) []string {
 	for _, r := range []string{"alertmanager", "webhook"} {
 		ours(filepath.Join(cfg.QueueDir(), r), func(n string) bool { return strings.HasSuffix(n, ".event.json") })
 	}
-	ours(cfg.QueueDir(), func(n string) bool { return strings.HasSuffix(n, ".mail.json") })
+	ours(cfg.QueueDir(), func(n string) bool {
+		return strings.HasSuffix(n, ".mail.json") || strings.HasPrefix(n, ".") && strings.Contains(n, ".mail.json.") && strings.HasSuffix(n, ".tmp")
+	})
 	ours(cfg.OutputDir(), func(n string) bool { return strings.HasPrefix(n, "pbx-support-") })
+	// Temporary files of an atomic write that did not finish (the agent was
+	// killed while writing): ".<name>.<random>.tmp".
+	if ents, err := os.ReadDir(cfg.Agent.StateDir); err == nil {
+		for _, e := range ents {
+			n := e.Name()
+			for _, own := range []string{alert.StateFileName, portsip.RejectedMarkerFile, lastRoundFile} {
+				if e.Type().IsRegular() && strings.HasPrefix(n, "."+own+".") && strings.HasSuffix(n, ".tmp") {
+					out = append(out, filepath.Join(cfg.Agent.StateDir, n))
+				}
+			}
+		}
+	}
 	return append(out, cfg.Agent.StateDir)
 }

@@ -130,7 +130,17 @@ func (a *Agent) configPathOrDefault() string {
 // over the results, mails through the on-disk queue, and optional log
 // pruning. It returns when ctx is cancelled, after flushing the mail queue
 // for at most a few seconds.
-func (a *Agent) Run(ctx context.Context) error {
+func (a *Agent) Run(ctx context.Context) error { return a.Serve(ctx, ServeOptions{}) }
+
+// Serve is Run under a service manager: it reports readiness after the
+// first round, sends heartbeats from the loop and applies configuration
+// reloads without restarting (the alert engine keeps its memory).
+func (a *Agent) Serve(ctx context.Context, opts ServeOptions) error {
+	a.notify = opts.Notify
+	if a.notify == nil {
+		a.notify = nopNotifier{}
+	}
+	a.cfgState = ConfigState{LoadedAt: time.Now()}
 	eng, err := alert.New(alert.Options{Host: Hostname(), Alerts: a.cfg.Alerts, StateDir: a.cfg.Agent.StateDir, Log: a.log})
 	if err != nil {
 		return fmt.Errorf("start alert rules: %w", err)
@@ -142,48 +152,46 @@ func (a *Agent) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	var m *mailer.Mailer
-	if a.cfg.SMTP.Host != "" {
-		if m, err = a.Mailer(fl.mailerHooks()...); err != nil {
-			return err
-		}
-		fl.watchMailQueue(m)
-	} else {
-		a.log.Warn("no mail server configured (smtp.host): problems are logged but not mailed")
+	mr, err := a.startMailer(ctx, fl)
+	if err != nil {
+		return err
 	}
-	if m != nil {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := m.Run(ctx); err != nil {
-				a.log.Error("mail queue stopped", "err", err)
-			}
-		}()
-	}
-	checks := a.Checks()
-	a.log.Info("pbxagent running", "version", a.version, "checks", len(checks), "interval", a.cfg.Checks.Interval.String())
-	round := time.NewTicker(a.cfg.Checks.Interval.D())
+	a.log.Info("pbxagent running", "version", a.version, "checks", len(a.Checks()), "interval", a.cfg.Checks.Interval.String())
+	interval := a.cfg.Checks.Interval.D()
+	round := time.NewTicker(interval)
 	defer round.Stop()
 	due := time.NewTicker(5 * time.Second)
 	defer due.Stop()
-	a.round(ctx, eng, m, fl, checks)
+	var beat <-chan time.Time
+	if opts.Heartbeat > 0 {
+		t := time.NewTicker(opts.Heartbeat)
+		defer t.Stop()
+		beat = t.C
+	}
+	a.round(ctx, eng, mr.m, fl, a.Checks())
+	a.notify.Ready()
 	for {
 		select {
 		case <-ctx.Done():
-			wg.Wait()
-			if m != nil {
-				fctx, cancel := context.WithTimeout(context.Background(), 4*time.Second)
-				if err := m.Flush(fctx); err != nil {
-					a.log.Warn("mails still queued at shutdown; they are sent after the next start", "err", err)
-				}
-				cancel()
-			}
+			mr.stop(true, a)
 			a.log.Info("pbxagent stopped")
 			return nil
+		case <-beat:
+			a.notify.Alive()
+		case r := <-opts.Reloads:
+			a.applyReload(ctx, r, &mr, fl)
+			eng.SetAlerts(a.cfg.Alerts)
+			if d := a.cfg.Checks.Interval.D(); d != interval {
+				interval = d
+				round.Reset(d)
+			}
+			if r.Err == nil {
+				a.round(ctx, eng, mr.m, fl, a.Checks())
+			}
 		case <-round.C:
-			a.round(ctx, eng, m, fl, checks)
+			a.round(ctx, eng, mr.m, fl, a.Checks())
 		case <-due.C:
-			a.sendDue(eng, m, fl)
+			a.sendDue(eng, mr.m, fl)
 		}
 	}
 }
@@ -209,7 +217,11 @@ func (a *Agent) round(ctx context.Context, eng *alert.Engine, m *mailer.Mailer, 
 		}
 		a.log.Log(ctx, lvl, "check", "check", o.Name, "state", o.Label(), "summary", o.Line(), "duration", o.Duration)
 	}
+	a.lastOuts = outs
 	a.saveRound(outs)
+	if a.notify != nil {
+		a.notify.Status(a.roundLine(outs))
+	}
 	a.observeFleet(ctx, fl, start, outs)
 	// The service idles until the next round: hand the round's garbage
 	// back to the OS so its RSS stays at its working set (bench/idle.sh).
@@ -225,7 +237,15 @@ func (a *Agent) sendDue(eng *alert.Engine, m *mailer.Mailer, fl *fleet) {
 	if d == nil {
 		return
 	}
-	a.log.Warn("alert", "subject", d.Subject())
+	for _, it := range d.Items {
+		// One entry per check, with its name and state as journal fields
+		// (journalctl -u pbxagent CHECK=disk).
+		level := slog.LevelWarn
+		if it.Kind == alert.KindRecovery {
+			level = slog.LevelInfo
+		}
+		a.log.Log(context.Background(), level, "alert", "subject", d.Subject(), "check", it.Check, "state", it.To.String(), "kind", it.Kind.String())
+	}
 	a.sendFleet(fl, d)
 	if m == nil {
 		return

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"html/template"
 	"maps"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/pbxagent/pbxagent/collectors"
+	"github.com/pbxagent/pbxagent/config"
 )
 
 // Kind says why a check is in a digest.
@@ -282,7 +284,8 @@ func color(s collectors.State) string {
 	}
 }
 
-// formatMetric renders "name{k=v} = 96 %".
+// formatMetric renders "name{k=v} = value" with the value in human form:
+// sizes with binary units, ratios as percentages, seconds as durations.
 func formatMetric(m collectors.Metric) string {
 	s := m.Name
 	if len(m.Label) > 0 {
@@ -292,11 +295,40 @@ func formatMetric(m collectors.Metric) string {
 		}
 		s += "{" + strings.Join(kv, ", ") + "}"
 	}
-	s += " = " + strconv.FormatFloat(m.Value, 'g', 10, 64)
+	return oneLine(s + " = " + humanValue(m))
+}
+
+// valueFormats render a metric's value by its unit.
+var valueFormats = map[string]func(float64) string{
+	"B":   func(v float64) string { return config.HumanBytes(int64(v)) },
+	"B/h": func(v float64) string { return config.HumanBytes(int64(v)) + "/h" },
+	"B/s": func(v float64) string { return config.HumanBytes(int64(v)) + "/s" },
+	"s": func(v float64) string {
+		d := time.Duration(v * float64(time.Second))
+		if d < time.Minute {
+			return d.Round(time.Millisecond).String()
+		}
+		return FormatDuration(d)
+	},
+	"%": func(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) + "%" },
+}
+
+// humanValue is the metric's value for people.
+func humanValue(m collectors.Metric) string {
+	if f, ok := valueFormats[m.Unit]; ok && !math.IsNaN(m.Value) && !math.IsInf(m.Value, 0) {
+		return f(m.Value)
+	}
+	if m.Unit == "" && strings.HasSuffix(m.Name, "_ratio") {
+		return strconv.FormatFloat(m.Value*100, 'f', 1, 64) + "%"
+	}
+	s := strconv.FormatFloat(m.Value, 'f', -1, 64)
+	if math.Abs(m.Value) >= 1e6 || (m.Value != 0 && math.Abs(m.Value) < 1e-3) {
+		s = strconv.FormatFloat(m.Value, 'g', 4, 64)
+	}
 	if m.Unit != "" {
 		s += " " + m.Unit
 	}
-	return oneLine(s)
+	return s
 }
 
 // FormatDuration renders a duration for people: "45s", "12m", "3h12m",

@@ -159,6 +159,16 @@ func New(opts Options) (*Engine, error) {
 	return e, nil
 }
 
+// SetAlerts applies new rule settings (a configuration reload) and keeps
+// everything the engine remembers about the checks.
+func (e *Engine) SetAlerts(a config.Alerts) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.consecutive = max(a.Consecutive, 1)
+	e.reminder = max(a.Reminder.D(), 0)
+	e.digest = max(a.Digest.D(), 0)
+}
+
 // Observe feeds one round of outcomes into the engine at time now. Outcomes
 // without data are ignored (a component that is not installed is not a
 // failure); a failed collector counts as UNKNOWN with its error as summary.

@@ -397,7 +397,7 @@ func TestBodies(t *testing.T) {
 		t.Fatal("no digest")
 	}
 	text, html := d.Text(), d.HTML()
-	for _, want := range []string{"disk_used_percent{mount=/var/lib/portsip} = 96.5 %", "pbxagent logs prune --dry-run", "OK → CRITICAL since 2026-03-01 10:00:00 UTC"} {
+	for _, want := range []string{"disk_used_percent{mount=/var/lib/portsip} = 96.5%", "pbxagent logs prune --dry-run", "OK → CRITICAL since 2026-03-01 10:00:00 UTC"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("text lacks %q:\n%s", want, text)
 		}

@@ -291,6 +291,19 @@ func (fs *DiskFilesystem) summaryLine() string {
 	if fs.Forecast.Status == ForecastGrowing && fs.Forecast.ETA < forecastMaxETA {
 		s += fmt.Sprintf(" (full in %s at %s/h)", etaText(fs.Forecast.ETA), formatBytes(uint64(fs.Forecast.SlopeBytesPerHour)))
 	}
+	if fs.State != StateOK {
+		// The levels that fired, so that an alert says why (the forecast
+		// is already in the line).
+		var fired []string
+		for _, p := range fs.Problems {
+			if !strings.HasPrefix(p, "forecast ") {
+				fired = append(fired, p)
+			}
+		}
+		if len(fired) > 0 {
+			s += " — " + strings.Join(fired, "; ")
+		}
+	}
 	return s
 }
 

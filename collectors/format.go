@@ -2,22 +2,17 @@ package collectors
 
 import (
 	"fmt"
+	"math"
 	"strings"
 	"time"
+
+	"github.com/pbxagent/pbxagent/config"
 )
 
-// formatBytes renders a byte count with binary units ("4.2 GiB").
+// formatBytes renders a byte count with binary units ("4.2 GiB"), with
+// the one formatter every package uses.
 func formatBytes(b uint64) string {
-	const unit = 1024
-	if b < unit {
-		return fmt.Sprintf("%d B", b)
-	}
-	div, exp := uint64(unit), 0
-	for n := b / unit; n >= unit && exp < 5; n /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(b)/float64(div), "KMGTPE"[exp])
+	return config.HumanBytes(int64(min(b, math.MaxInt64)))
 }
 
 // formatDuration renders a long duration as "3d 4h 5m" (seconds are dropped

@@ -6,23 +6,59 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pbxagent/pbxagent/platform/linux"
 	"github.com/pbxagent/pbxagent/portsip"
 )
 
+// PBXPaths are the configured PortSIP folders that remedies name, so that
+// a PBX installed elsewhere is told its own paths; empty fields mean the
+// stock Linux ones.
+type PBXPaths struct {
+	// InstallDir holds pbx_ctl.sh (pbx.install_dir, /opt/portsip).
+	InstallDir string
+	// LogDir is the PBX log folder (pbx.log_dir).
+	LogDir string
+}
+
+// ctl is the pbx_ctl.sh command line for verb ("status", "restart").
+func (p PBXPaths) ctl(verb string) string {
+	dir := p.InstallDir
+	if dir == "" {
+		dir = linux.PBXInstallDir
+	}
+	return "cd " + dir + " && sh pbx_ctl.sh " + verb
+}
+
+func (p PBXPaths) logDir() string {
+	if p.LogDir == "" {
+		return linux.PBXDataDir + "/log"
+	}
+	return p.LogDir
+}
+
 // Advice for a gateway that is down, from section 5 of PortSIP's
-// troubleshooting guide.
-const (
-	gatewayDownAdvice = "PortSIP's troubleshooting guide: a 502 means the PBX API gateway is down, and a full disk can cause it too. " +
-		"Check the disk (pbxagent status), free space by deleting archived *.gz logs in /var/lib/portsip/pbx/log " +
-		"(pbxagent logs prune --dry-run), then restart the PBX: cd /opt/portsip && sh pbx_ctl.sh restart " +
+// troubleshooting guide, with the configured paths.
+func (p PBXPaths) gatewayDownAdvice() string {
+	return "PortSIP's troubleshooting guide: a 502 means the PBX API gateway is down, and a full disk can cause it too. " +
+		"Check the disk (pbxagent status), free space by deleting archived *.gz logs in " + p.logDir() + " " +
+		"(pbxagent logs prune --dry-run), then restart the PBX: " + p.ctl("restart") + " " +
 		"(Windows: restart the \"PortSIP Gateway Server\" service). If that does not help, contact PortSIP support (support@portsip.com)."
-	diskFullAdvice = "PortSIP's troubleshooting guide: a 500 (\"Unknown Error\") usually means the server is out of disk space. " +
-		"Check the disk (pbxagent status); free space by deleting archived *.gz logs in /var/lib/portsip/pbx/log " +
+}
+
+func (p PBXPaths) diskFullAdvice() string {
+	return "PortSIP's troubleshooting guide: a 500 (\"Unknown Error\") usually means the server is out of disk space. " +
+		"Check the disk (pbxagent status); free space by deleting archived *.gz logs in " + p.logDir() + " " +
 		"(pbxagent logs prune --dry-run); for a lasting fix, enlarge the disk. If the disk is fine, restart the PBX " +
-		"(cd /opt/portsip && sh pbx_ctl.sh restart) and contact PortSIP support if it persists."
-	notListeningAdvice = "Nothing answers on the REST API port. Check that the PBX runs (cd /opt/portsip && sh pbx_ctl.sh status; " +
-		"Windows: the \"PortSIP Gateway Server\" service) and restart it (cd /opt/portsip && sh pbx_ctl.sh restart); check the disk, " +
+		"(" + p.ctl("restart") + ") and contact PortSIP support if it persists."
+}
+
+func (p PBXPaths) notListeningAdvice() string {
+	return "Nothing answers on the REST API port. Check that the PBX runs (" + p.ctl("status") + "; " +
+		"Windows: the \"PortSIP Gateway Server\" service) and restart it (" + p.ctl("restart") + "); check the disk, " +
 		"since a full disk stops the gateway. If api.url points to the wrong port, fix it (the portal and API listen on 8887)."
+}
+
+const (
 	tlsAdvice = "The TLS handshake with the REST API failed. A stock PBX uses a self-signed certificate: set api.insecure_skip_verify: true, " +
 		"or install a certificate this host trusts for the name in api.url."
 	configAdvice = "Check api.url (default https://127.0.0.1:8887/api): the host name must resolve and the path must end in /api."
@@ -34,6 +70,8 @@ const (
 type Gateway struct {
 	client    *portsip.Client
 	diskState func() (State, string)
+	// Paths are named in the remedies.
+	Paths PBXPaths
 }
 
 // NewGateway returns the gateway check. The probe is bounded by the client's
@@ -79,7 +117,7 @@ func (g *Gateway) Collect(ctx context.Context) (*Report, error) {
 	case portsip.GatewayDown:
 		rep.State = StateCritical
 		rep.Summary = fmt.Sprintf("REST API gateway down: %s answered HTTP %d", where, res.StatusCode)
-		rep.Advice = gatewayDownAdvice
+		rep.Advice = g.Paths.gatewayDownAdvice()
 	case portsip.GatewayServerError:
 		rep.State = StateCritical
 		ds, dsum := StateUnknown, ""
@@ -98,19 +136,19 @@ func (g *Gateway) Collect(ctx context.Context) (*Report, error) {
 			disk = "the disk check says: " + dsum
 		}
 		rep.Summary = fmt.Sprintf("REST API answered HTTP 500 at %s; %s", where, disk)
-		rep.Advice = diskFullAdvice
+		rep.Advice = g.Paths.diskFullAdvice()
 	case portsip.GatewayRefused:
 		rep.State = StateCritical
 		rep.Summary = fmt.Sprintf("REST API gateway not listening: connection to %s refused", where)
-		rep.Advice = notListeningAdvice
+		rep.Advice = g.Paths.notListeningAdvice()
 	case portsip.GatewayTimeout:
 		rep.State = StateCritical
 		rep.Summary = fmt.Sprintf("REST API gateway did not answer within %s (%s)", g.client.Timeout(), where)
-		rep.Advice = gatewayDownAdvice
+		rep.Advice = g.Paths.gatewayDownAdvice()
 	case portsip.GatewayUnreachable:
 		rep.State = StateCritical
 		rep.Summary = fmt.Sprintf("REST API gateway unreachable at %s: %s", where, res.Detail)
-		rep.Advice = notListeningAdvice
+		rep.Advice = g.Paths.notListeningAdvice()
 	case portsip.GatewayTLSError:
 		rep.State = StateWarning
 		rep.Summary = fmt.Sprintf("TLS handshake with the REST API at %s failed: %s", where, res.Detail)

@@ -87,10 +87,16 @@ func specs() []Spec {
 		{"pbx", TagSnapshot, func(b *Builder) Collector { return NewPBX(b.Config.PBX.DataDir, b.Config.LogDir()) }},
 
 		{"disk", TagWatch, func(b *Builder) Collector { return NewDisk(b.Config.Checks.Disk, diskPaths(b.Config), b.Now) }},
-		{"logs", TagWatch, func(b *Builder) Collector { return NewLogCheck(b.Config.Checks.Logs, b.Config.LogDir(), b.Now) }},
+		{"logs", TagWatch, func(b *Builder) Collector {
+			lc := NewLogCheck(b.Config.Checks.Logs, b.Config.LogDir(), b.Now)
+			lc.Paths = pbxPaths(b.Config)
+			return lc
+		}},
 		{"gateway", TagWatch, func(b *Builder) Collector {
 			return b.apiCheck(b.Config.Checks.Gateway.Enabled, func(api *portsip.Client) Collector {
-				return NewGateway(api, b.StateOf("disk"))
+				gw := NewGateway(api, b.StateOf("disk"))
+				gw.Paths = pbxPaths(b.Config)
+				return gw
 			})
 		}},
 		{"blocked_ips", TagWatch, func(b *Builder) Collector {
@@ -309,4 +315,9 @@ func (n NeedsPBX) Collect(ctx context.Context) (*Report, error) {
 		return nil, fmt.Errorf("PortSIP not installed (no %s; set pbx.data_dir for a custom path): %w", n.DataDir, ErrNoData)
 	}
 	return n.C.Collect(ctx)
+}
+
+// pbxPaths are the configured PortSIP folders the remedies name.
+func pbxPaths(c *config.Config) PBXPaths {
+	return PBXPaths{InstallDir: c.PBX.InstallDir, LogDir: c.LogDir()}
 }

@@ -40,6 +40,8 @@ type LogCheck struct {
 	now    func() time.Time
 	mu     sync.Mutex
 	pruned []PruneRecord
+	// Paths are named in the remedies.
+	Paths PBXPaths
 }
 
 // NewLogCheck returns the logs collector for the PBX log folder (Config.LogDir()).
@@ -347,8 +349,8 @@ func (l *LogCheck) advice(d LogsData) string {
 		if runtime.GOOS == "windows" {
 			b.WriteString("The call manager no longer writes its log: check the \"PortSIP Call Manager\" service in services.msc and restart it. ")
 		} else {
-			b.WriteString("The call manager no longer writes its log: check it with `cd /opt/portsip && sh pbx_ctl.sh status` " +
-				"and `docker logs --tail 100 portsip.callmanager`, then restart the PBX with `sh pbx_ctl.sh restart`. ")
+			b.WriteString("The call manager no longer writes its log: check it with `" + l.Paths.ctl("status") + "` " +
+				"and `docker logs --tail 100 portsip.callmanager`, then restart the PBX with `" + l.Paths.ctl("restart") + "`. ")
 		}
 		b.WriteString("A full disk also stops logging: check the disk with `pbxagent status`. ")
 	}

@@ -327,10 +327,7 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, key string) {
 		d.mapping(n, v, key)
 	case reflect.Slice:
 		if n.Kind != yaml.SequenceNode {
-			example := "[/var/log/example.log]"
-			if t.Elem().Kind() == reflect.Int {
-				example = "[5060, 5061]"
-			}
+			example := listExample(key, t.Elem().Kind())
 			d.add(n, key, "must be a list such as %s, not %s", example, describe(n))
 			return
 		}
@@ -539,4 +536,26 @@ func editDistance(a, b string) int {
 		prev, cur = cur, prev
 	}
 	return prev[len(rb)]
+}
+
+// listExamples are the examples given when a list setting is not a list,
+// by the setting's last key.
+var listExamples = map[string]string{
+	"to":             "[ops@example.com, oncall@example.com]",
+	"paths":          "[/var/lib/portsip, /data]",
+	"admin_networks": "[192.0.2.0/24, 2001:db8::/32]",
+	"sip_ports":      "[5060, 5061]",
+	"web_ports":      "[8887, 8888]",
+}
+
+// listExample returns an example list for the setting key.
+func listExample(key string, elem reflect.Kind) string {
+	last := key[strings.LastIndex(key, ".")+1:]
+	if ex, ok := listExamples[last]; ok {
+		return ex
+	}
+	if elem == reflect.Int {
+		return "[5060, 5061]"
+	}
+	return "[first, second]"
 }

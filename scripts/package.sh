@@ -111,7 +111,17 @@ mkdir -p "$common/scripts"
 cp packaging/pbxagent.yaml packaging/copyright packaging/lintian-overrides packaging/LICENSE "$common/"
 cp packaging/prometheus/pbxagent-rules.yml "$common/"
 cp packaging/scripts/postinstall.sh packaging/scripts/preremove.sh packaging/scripts/postremove.sh "$common/scripts/"
-gzip -9nc packaging/pbxagent.1 >"$common/pbxagent.1.gz"
+# Man pages and shell completions come from the command tree of a build
+# for this machine, so they list every command and flag of the release.
+go build -trimpath -buildvcs=false -ldflags "-X main.version=$VERSION" -o "$work/pbxagent-host" ./cmd/pbxagent
+mkdir -p "$common/man" "$common/completions"
+"$work/pbxagent-host" man "$common/man"
+for page in "$common"/man/*.1; do
+	gzip -9n "$page"
+done
+"$work/pbxagent-host" completion bash >"$common/completions/pbxagent.bash"
+"$work/pbxagent-host" completion zsh >"$common/completions/_pbxagent"
+"$work/pbxagent-host" completion fish >"$common/completions/pbxagent.fish"
 sed -e "s|@VERSION@|$VERSION-1|" \
 	-e "s|@DATE@|$(date -u -d "@$SOURCE_DATE_EPOCH" +%FT%TZ)|" \
 	-e "s|@MAINTAINER@|$MAINTAINER|" packaging/changelog.yaml >"$common/changelog.yaml"

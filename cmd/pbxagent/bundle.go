@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"os"
@@ -274,6 +275,16 @@ func (a *app) runBundle(cmd *cobra.Command, f bundleFlags) error {
 		}
 	}()
 	req.Progress = prog.update
+	if prog.tty {
+		// Log lines go above the live line, which is then redrawn; on a
+		// terminal the line tells the progress, so the log shows warnings
+		// and errors only unless --log-level asks for more.
+		lv := a.level
+		if a.logLevel == "" {
+			lv = max(lv, slog.LevelWarn)
+		}
+		a.log = slog.New(slog.NewTextHandler(prog.logWriter(), &slog.HandlerOptions{Level: lv}))
+	}
 	res, err := a.agent().Bundle(ctx, req)
 	prog.done()
 	if err != nil {
@@ -293,6 +304,9 @@ func (a *app) printBundle(res *agent.BundleResult) {
 	state := "Bundle written"
 	if res.Partial {
 		state = "Partial bundle written (interrupted)"
+	}
+	if res.PBXMissing != "" {
+		fmt.Fprintf(w, "UNKNOWN: %s\n\n", res.PBXMissing)
 	}
 	fmt.Fprintf(w, "%s: %s\n", state, res.Path)
 	fmt.Fprintf(w, "  size:    %s (%d bytes), %d files, %d items not collected (see manifest.json)\n",

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/pbxagent/pbxagent/agent"
 	"github.com/pbxagent/pbxagent/config"
@@ -102,7 +103,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if !strings.HasPrefix(msg, "pbxagent") {
 		msg = "pbxagent: " + msg
 	}
-	fmt.Fprintln(stderr, msg)
+	reportFatal(stderr, msg)
 	return code
 }
 
@@ -148,8 +149,38 @@ Exit codes: 0 success, 1 failure, 2 usage or configuration error.`,
 		a.alertCmd(),
 		a.logsCmd(),
 		a.versionCmd(),
+		a.manCmd(),
 	)
+	oneDefault(root)
+	// `pbxagent --version` as well as `pbxagent version`.
+	root.Version = versionString()
+	root.SetVersionTemplate(versionLine() + "\n")
 	return root
+}
+
+// oneDefault keeps one default per flag in --help: a flag whose usage text
+// already states its default (often "from the configuration") does not also
+// get pflag's "(default 0B)" for its zero value.
+func oneDefault(c *cobra.Command) {
+	for _, fs := range []*pflag.FlagSet{c.Flags(), c.PersistentFlags()} {
+		fs.VisitAll(func(f *pflag.Flag) {
+			if !strings.Contains(f.Usage, "default") {
+				return
+			}
+			// The text pflag takes for "no default" depends on the type.
+			switch t := f.Value.Type(); {
+			case strings.HasSuffix(t, "Slice"), strings.HasSuffix(t, "Array"):
+				f.DefValue = "[]"
+			case strings.HasPrefix(t, "int"), strings.HasPrefix(t, "uint"), strings.HasPrefix(t, "float"), t == "duration", t == "count":
+				f.DefValue = "0"
+			default:
+				f.DefValue = ""
+			}
+		})
+	}
+	for _, sub := range c.Commands() {
+		oneDefault(sub)
+	}
 }
 
 // skipConfig reports commands that run without (or load themselves) the
@@ -157,7 +188,7 @@ Exit codes: 0 success, 1 failure, 2 usage or configuration error.`,
 func skipConfig(cmd *cobra.Command) bool {
 	for c := cmd; c != nil; c = c.Parent() {
 		switch c.Name() {
-		case "version", "completion", "help", "validate", cobra.ShellCompRequestCmd, cobra.ShellCompNoDescRequestCmd:
+		case "version", "completion", "help", "validate", "man", cobra.ShellCompRequestCmd, cobra.ShellCompNoDescRequestCmd:
 			return true
 		}
 	}
@@ -168,6 +199,12 @@ func (a *app) loadConfig(cmd *cobra.Command) error {
 	a.configExplicit = cmd.Flags().Changed("config")
 	cfg, err := config.Load(a.configPath, a.configExplicit)
 	if err != nil {
+		if cmd.Name() == "status" {
+			// The running service refuses such a file on reload and keeps
+			// the one it loaded: say so, since status cannot ask it.
+			return &exitError{code: exitUsage, err: fmt.Errorf("invalid configuration, nothing was done:\n%w\n"+
+				"a running service refuses this file on reload and keeps its previous configuration (systemctl status pbxagent shows it)", err)}
+		}
 		return &exitError{code: exitUsage, err: fmt.Errorf("invalid configuration, nothing was done:\n%w", err)}
 	}
 	a.cfg = cfg

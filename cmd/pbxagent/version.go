@@ -14,10 +14,15 @@ func (a *app) versionCmd() *cobra.Command {
 		Short: "Print the agent's version",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			fmt.Fprintf(a.stdout, "pbxagent %s (%s, %s/%s)\n", versionString(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
+			fmt.Fprintln(a.stdout, versionLine())
 			return nil
 		},
 	}
+}
+
+// versionLine is what `pbxagent version` and `pbxagent --version` print.
+func versionLine() string {
+	return fmt.Sprintf("pbxagent %s (%s, %s/%s)", versionString(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
 }
 
 func fileExists(p string) bool {

@@ -45,18 +45,30 @@ line with one line of performance data, and exit 0 OK, 1 WARNING,
 			last, lastErr := ag.LastRound()
 			outs := ag.Status(cmd.Context())
 			worst := collectors.Worst(outs)
+			missing := ag.PBXMissing()
 			if a.nagios {
 				code, line := nagiosResult(outs)
+				if missing != "" && code < 2 {
+					// No PBX where the configuration says: that comes
+					// first, as UNKNOWN (a CRITICAL still outranks it).
+					code, line = 3, "UNKNOWN - "+missing
+				}
 				fmt.Fprintln(a.stdout, line)
 				if code == 0 {
 					return nil
 				}
 				return &exitError{code: code, err: errSilent}
 			}
+			if missing != "" {
+				worst = collectors.StateUnknown
+			}
 			if asJSON {
 				enc := json.NewEncoder(a.stdout)
 				enc.SetIndent("", "  ")
 				doc := map[string]any{"host": hostname(), "service": svc, "state": worst, "checks": outs}
+				if missing != "" {
+					doc["pbx_not_found"] = missing
+				}
 				if lastErr == nil {
 					doc["last_round"] = last
 				}
@@ -64,9 +76,15 @@ line with one line of performance data, and exit 0 OK, 1 WARNING,
 					return err
 				}
 			} else {
+				if missing != "" {
+					fmt.Fprintf(a.stdout, "UNKNOWN: %s\n\n", missing)
+				}
 				fmt.Fprintf(a.stdout, "service: %s\n", svc)
 				if lastErr == nil {
 					fmt.Fprintf(a.stdout, "last round of the service: %s, %s\n", last.Time.Local().Format("2006-01-02 15:04:05"), last.Summary())
+					if last.Config != nil {
+						fmt.Fprintf(a.stdout, "configuration of the service: %s\n", last.Config.Line())
+					}
 				}
 				fmt.Fprintln(a.stdout)
 				printStatus(a.stdout, outs, worst)
@@ -117,10 +135,17 @@ func (a *app) runCmd() *cobra.Command {
 		Short: "Run the watchers in the foreground (what the service manager starts)",
 		Long: `Run the checks every checks.interval, apply the alert rules and mail the
 administrator through the on-disk queue; prune archived logs when
-checks.logs.prune is set. Stops cleanly on SIGTERM or Ctrl-C.`,
+checks.logs.prune is set. Stops cleanly on SIGTERM or Ctrl-C.
+
+SIGHUP (systemctl reload pbxagent) reloads the configuration file: it is
+validated first, and an invalid file is refused (the error goes to the log
+and to 'pbxagent status') while the agent keeps running on the previous
+configuration. Under systemd the agent logs to the journal with real
+priorities (journalctl -p warning -u pbxagent) and fields such as CHECK and
+STATE, reports readiness after its first round and feeds the watchdog.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return a.runService(func(ctx context.Context) error { return a.agent().Run(ctx) })
+			return a.serve()
 		},
 	}
 }

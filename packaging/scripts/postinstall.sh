@@ -5,10 +5,9 @@
 #      upgrade), or abort-upgrade | abort-remove | abort-deconfigure.
 # rpm: $1 = 1 on a first install, 2 or more on an upgrade.
 #
-# Creates the state folder and the bundle signing key when missing, then,
-# only where systemd is running, reloads it and enables and starts the
-# service (restarts it on an upgrade). In a chroot or a container without
-# systemd nothing is started: run `systemctl enable --now pbxagent` later.
+# Creates the state folder and the bundle signing key when missing, enables
+# the service (also offline: a chroot or an image gets it enabled), and only
+# where systemd is running starts it (restarts it on an upgrade).
 set -e
 
 STATE_DIR=/var/lib/pbxagent
@@ -55,23 +54,47 @@ if [ ! -e "$KEY" ]; then
 	fi
 fi
 
+# Enabling works on files, so it is done whether or not systemd runs: an
+# image built offline (debootstrap, an image builder, a chroot) boots with
+# the service enabled.
+#  - dpkg: deb-systemd-helper, as debhelper's postinst does: enabled on a
+#    first install, kept as the administrator left it on an upgrade
+#    (was-enabled), enabled again on a reinstall after a removal.
+#  - rpm: the presets decide (systemctl preset, as %systemd_post does); a
+#    first install starts nothing (the Fedora/RHEL convention).
+#  - dpkg without deb-systemd-helper: the link `systemctl enable` makes.
+is_rpm=no
+case "$1" in [0-9]*) is_rpm=yes ;; esac
+if [ "$is_rpm" = yes ]; then
+	if [ "$action" = install ] && command -v systemctl >/dev/null 2>&1; then
+		systemctl --no-reload preset "$UNIT" >/dev/null 2>&1 || true
+	fi
+elif command -v deb-systemd-helper >/dev/null 2>&1; then
+	deb-systemd-helper unmask "$UNIT" >/dev/null || true
+	if deb-systemd-helper --quiet was-enabled "$UNIT"; then
+		deb-systemd-helper enable "$UNIT" >/dev/null || true
+	else
+		deb-systemd-helper update-state "$UNIT" >/dev/null || true
+	fi
+elif [ "$action" = install ] || [ "$reenable" = yes ]; then
+	mkdir -p /etc/systemd/system/multi-user.target.wants
+	ln -sf "/lib/systemd/system/$UNIT" "/etc/systemd/system/multi-user.target.wants/$UNIT"
+fi
+
+# Starting needs a running systemd.
 if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
 	systemctl daemon-reload || true
-	[ "$reenable" = yes ] && { systemctl enable "$UNIT" >/dev/null 2>&1 || true; }
 	case "$action" in
 	install)
-		systemctl enable "$UNIT" >/dev/null 2>&1 || true
-		systemctl start "$UNIT" || echo "pbxagent: the service did not start; see 'journalctl -u pbxagent'" >&2
-		;;
-	upgrade)
-		# Restart only a service the administrator has enabled.
-		if systemctl is-enabled --quiet "$UNIT" 2>/dev/null; then
-			systemctl restart "$UNIT" || echo "pbxagent: the service did not restart; see 'journalctl -u pbxagent'" >&2
+		if [ "$is_rpm" = no ] && systemctl is-enabled --quiet "$UNIT" 2>/dev/null; then
+			systemctl start "$UNIT" || echo "pbxagent: the service did not start; see 'systemctl status pbxagent' and 'journalctl -u pbxagent'" >&2
 		fi
 		;;
-	abort)
+	upgrade | abort)
+		# Restart only a service that runs (systemctl try-restart), or
+		# start an enabled one after a failed removal.
 		if systemctl is-enabled --quiet "$UNIT" 2>/dev/null; then
-			systemctl start "$UNIT" || true
+			systemctl restart "$UNIT" || echo "pbxagent: the service did not restart; see 'systemctl status pbxagent' and 'journalctl -u pbxagent'" >&2
 		fi
 		;;
 	esac
@@ -100,9 +123,9 @@ pbxagent is installed. Next steps:
   4. pbxagent status
 EOT
 	if [ "$started" = yes ]; then
-		echo "  5. systemctl restart pbxagent (the service reads the file when it starts)"
+		echo "  5. systemctl reload pbxagent (the service re-reads the file; an invalid one is refused)"
 	else
-		echo "  5. systemctl enable --now pbxagent (systemd is not running here: the service was not started)"
+		echo "  5. systemctl start pbxagent (systemd is not running here: the service is enabled but was not started)"
 	fi
 fi
 exit 0

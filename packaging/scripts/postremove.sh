@@ -22,18 +22,36 @@ reload() {
 	fi
 }
 
+# deb-systemd-helper's bookkeeping, as debhelper's postrm: a removed
+# package's unit is masked (its enablement is remembered), a purged one is
+# forgotten.
+dsh() {
+	command -v deb-systemd-helper >/dev/null 2>&1 && deb-systemd-helper "$@" >/dev/null 2>&1 || true
+}
+
 case "$1" in
 purge)
+	dsh purge pbxagent.service
+	dsh unmask pbxagent.service
 	rm -f "$STATE_DIR/pbxagent.key" "$STATE_DIR/pbxagent.pub" \
 		"$STATE_DIR/alert-state.json" "$STATE_DIR/api-login-rejected.json" \
 		"$STATE_DIR/last-round.json" "$STATE_DIR/.enabled-before-remove"
-	rm -f "$STATE_DIR"/queue/*.mail.json "$STATE_DIR"/bundles/pbx-support-*
+	# Temporary files of an atomic write the agent did not finish (it was
+	# killed while writing): ".<name>.<random>.tmp".
+	for f in alert-state.json api-login-rejected.json last-round.json; do
+		rm -f "$STATE_DIR/.$f".*.tmp
+	done
+	rm -f "$STATE_DIR"/queue/*.mail.json "$STATE_DIR"/queue/.*.mail.json.*.tmp "$STATE_DIR"/bundles/pbx-support-*
 	rmdir "$STATE_DIR/queue" "$STATE_DIR/bundles" 2>/dev/null || true
 	rmdir "$STATE_DIR" 2>/dev/null || echo "pbxagent: kept $STATE_DIR: it holds files pbxagent did not write" >&2
 	rmdir /etc/pbxagent 2>/dev/null || true
 	reload
 	;;
-remove | 0)
+remove)
+	dsh mask pbxagent.service
+	reload
+	;;
+0)
 	reload
 	;;
 esac

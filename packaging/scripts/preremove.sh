@@ -4,8 +4,9 @@
 # deb: $1 = remove | deconfigure (stop), upgrade | failed-upgrade (keep).
 # rpm: $1 = 0 when the package is erased (stop), 1 or more on an upgrade.
 #
-# On removal, stops and disables the service where systemd is running. On an
-# upgrade the service keeps running; the new package's postinstall restarts it.
+# On removal, stops the service where systemd is running (rpm: also
+# disables it, as %systemd_preun). On an upgrade the service keeps running;
+# the new package's postinstall restarts it.
 set -e
 
 UNIT=pbxagent.service
@@ -15,13 +16,24 @@ UNIT=pbxagent.service
 MARKER=/var/lib/pbxagent/.enabled-before-remove
 
 case "$1" in
-remove | deconfigure | 0)
+remove | deconfigure)
+	# dpkg: stop; the links stay (postrm masks them) so that installing
+	# the package again finds the service as the administrator left it.
 	if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
 		if systemctl is-enabled --quiet "$UNIT" 2>/dev/null && [ -d /var/lib/pbxagent ]; then
 			: >"$MARKER" || true
 		fi
 		systemctl stop "$UNIT" || true
-		systemctl disable "$UNIT" >/dev/null 2>&1 || true
+	fi
+	;;
+0)
+	# rpm erase: as %systemd_preun, disable and stop.
+	if command -v systemctl >/dev/null 2>&1; then
+		if [ -d /run/systemd/system ]; then
+			systemctl --no-reload disable --now "$UNIT" >/dev/null 2>&1 || true
+		else
+			systemctl --no-reload disable "$UNIT" >/dev/null 2>&1 || true
+		fi
 	fi
 	;;
 esac

@@ -24,6 +24,10 @@ type UnitConfig struct {
 	WritableDirs []string
 }
 
+// WatchdogSec is the unit's watchdog: longer than the slowest round of
+// checks (each check is bounded to 30 s), so only a hung loop trips it.
+const WatchdogSec = "90s"
+
 // Unit renders the hardened systemd unit. It restarts the agent within 5 s
 // of a failure, and confines it to what it uses: read access to the system
 // (PBX folders, /proc), write access to its own folders only, raw sockets
@@ -50,10 +54,19 @@ StartLimitIntervalSec=300
 StartLimitBurst=20
 
 [Service]
-Type=simple
+# READY=1 after the first round of checks; WATCHDOG=1 from the watch loop:
+# a hung agent is killed and restarted.
+Type=notify
+NotifyAccess=main
+WatchdogSec=%s
 ExecStart=%s run --config %s
+# The shell's own kill: /bin/kill (procps) is missing on minimal systems.
+ExecReload=/bin/sh -c 'kill -HUP $MAINPID'
 Restart=always
-RestartSec=5
+RestartSec=3
+# Exit status 2 is a configuration error: restarting would fail the same
+# way, so the unit stays failed with the error in systemctl status.
+RestartPreventExitStatus=2
 TimeoutStopSec=10
 KillMode=mixed
 UMask=0077
@@ -91,7 +104,7 @@ SystemCallErrorNumber=EPERM
 
 [Install]
 WantedBy=multi-user.target
-`, escapePath(c.Exe), escapePath(c.ConfigPath), strings.Join(dirs, " "))
+`, WatchdogSec, escapePath(c.Exe), escapePath(c.ConfigPath), strings.Join(dirs, " "))
 	return b.String()
 }
 

@@ -19,7 +19,8 @@ func TestUnit(t *testing.T) {
 	})
 	for _, want := range []string{
 		"ExecStart=/usr/bin/pbxagent run --config /etc/pbxagent/pbxagent.yaml\n",
-		"Restart=always\n", "RestartSec=5\n",
+		"Restart=always\n", "RestartSec=3\n",
+		"Type=notify\n", "WatchdogSec=" + WatchdogSec + "\n", "RestartPreventExitStatus=2\n", "ExecReload=",
 		"ReadWritePaths=-/var/lib/pbxagent -/var/lib/portsip/pbx/log\n",
 		"ProtectSystem=strict\n", "NoNewPrivileges=yes\n", "PrivateTmp=yes\n",
 		"CapabilityBoundingSet=CAP_NET_RAW",

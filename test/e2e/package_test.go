@@ -170,16 +170,21 @@ func TestPackages(t *testing.T) {
 	t.Run("deb contents", func(t *testing.T) {
 		listing := runOut(t, "dpkg-deb", "-c", deb)
 		want := map[string]string{
-			"./usr/bin/pbxagent":                                 "-rwxr-xr-x root/root",
-			"./lib/systemd/system/pbxagent.service":              "-rw-r--r-- root/root",
-			"./etc/pbxagent/":                                    "drwx------ root/root",
-			"./etc/pbxagent/pbxagent.yaml":                       "-rw------- root/root",
-			"./var/lib/pbxagent/":                                "drwx------ root/root",
-			"./usr/share/doc/pbxagent/copyright":                 "-rw-r--r-- root/root",
-			"./usr/share/doc/pbxagent/changelog.Debian.gz":       "-rw-r--r--",
-			"./usr/share/man/man1/pbxagent.1.gz":                 "-rw-r--r-- root/root",
-			"./usr/share/lintian/overrides/pbxagent":             "-rw-r--r-- root/root",
-			"./usr/share/pbxagent/prometheus/pbxagent-rules.yml": "-rw-r--r-- root/root",
+			"./usr/bin/pbxagent":                                  "-rwxr-xr-x root/root",
+			"./lib/systemd/system/pbxagent.service":               "-rw-r--r-- root/root",
+			"./etc/pbxagent/":                                     "drwx------ root/root",
+			"./etc/pbxagent/pbxagent.yaml":                        "-rw------- root/root",
+			"./var/lib/pbxagent/":                                 "drwx------ root/root",
+			"./usr/share/doc/pbxagent/copyright":                  "-rw-r--r-- root/root",
+			"./usr/share/doc/pbxagent/changelog.Debian.gz":        "-rw-r--r--",
+			"./usr/share/man/man1/pbxagent.1.gz":                  "-rw-r--r-- root/root",
+			"./usr/share/man/man1/pbxagent-analyze.1.gz":          "-rw-r--r-- root/root",
+			"./usr/share/man/man1/pbxagent-bundle.1.gz":           "-rw-r--r-- root/root",
+			"./usr/share/bash-completion/completions/pbxagent":    "-rw-r--r-- root/root",
+			"./usr/share/zsh/vendor-completions/_pbxagent":        "-rw-r--r-- root/root",
+			"./usr/share/fish/vendor_completions.d/pbxagent.fish": "-rw-r--r-- root/root",
+			"./usr/share/lintian/overrides/pbxagent":              "-rw-r--r-- root/root",
+			"./usr/share/pbxagent/prometheus/pbxagent-rules.yml":  "-rw-r--r-- root/root",
 		}
 		found := map[string]bool{}
 		sc := bufio.NewScanner(strings.NewReader(listing))
@@ -455,6 +460,12 @@ func TestPackages(t *testing.T) {
 		if len(pubLines) != 2 || !strings.Contains(out, pubLines[1]) {
 			t.Errorf("dpkg -i did not print the public key %q", pub)
 		}
+		// An image built offline boots with the service enabled: the link
+		// `systemctl enable` makes, made without a running systemd.
+		wants := in("etc/systemd/system/multi-user.target.wants/pbxagent.service")
+		if dst, err := os.Readlink(wants); err != nil || dst != "/lib/systemd/system/pbxagent.service" {
+			t.Errorf("offline install: the unit is not enabled in the image: %q, %v", dst, err)
+		}
 		for _, s := range []string{"/etc/pbxagent/pbxagent.yaml", "pbxagent config validate", "pbxagent alert test",
 			"pbxagent status", "systemd is not running"} {
 			if !strings.Contains(out, s) {
@@ -516,6 +527,11 @@ func TestPackages(t *testing.T) {
 		if st := chroot("dpkg-query", "-W", "-f=${Status}", "pbxagent"); st != "deinstall ok config-files" {
 			t.Errorf("after dpkg -r: status %q", st)
 		}
+		// The enablement is remembered (the unit masked while its file is
+		// gone), as debhelper packages do.
+		if dst, err := os.Readlink(in("etc/systemd/system/pbxagent.service")); err != nil || dst != "/dev/null" {
+			t.Errorf("after dpkg -r: the unit is not masked: %q, %v", dst, err)
+		}
 
 		// Purge: the configuration and the agent's own files go; a file the
 		// agent did not write stays, with its folder.
@@ -534,16 +550,18 @@ func TestPackages(t *testing.T) {
 		if err := exec.Command("chroot", dir, "dpkg-query", "-W", "pbxagent").Run(); err == nil {
 			t.Error("dpkg still knows pbxagent after a purge")
 		}
+		gone(t, wants)
+		gone(t, in("etc/systemd/system/pbxagent.service"))
 
 		// The same cycle where systemd runs, with a systemctl that records
 		// what the scripts ask of it.
 		must(t, os.MkdirAll(in("run/systemd/system"), 0o755))
 		write(t, in("usr/bin/systemctl"), `#!/bin/sh
 echo "$*" >>/tmp/systemctl.log
-case "$1" in
-enable) : >/tmp/enabled ;;
-disable) rm -f /tmp/enabled ;;
-is-enabled) [ -e /tmp/enabled ] ;;
+wants=/etc/systemd/system/multi-user.target.wants/pbxagent.service
+case "$*" in
+*" preset pbxagent.service") mkdir -p "${wants%/*}" && ln -sf /lib/systemd/system/pbxagent.service "$wants" ;;
+"is-enabled --quiet pbxagent.service") [ -L "$wants" ] ;;
 esac
 `)
 		must(t, os.Chmod(in("usr/bin/systemctl"), 0o755))
@@ -551,32 +569,50 @@ esac
 			t.Helper()
 			data, _ := os.ReadFile(in("tmp/systemctl.log"))
 			os.Remove(in("tmp/systemctl.log"))
-			got := strings.Split(strings.TrimSpace(string(data)), "\n")
+			// deb-systemd-helper reloads systemd after each change it
+			// makes; how often in a row is its own business.
+			var got []string
+			for _, c := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+				if c == "daemon-reload" && len(got) > 0 && got[len(got)-1] == c {
+					continue
+				}
+				got = append(got, c)
+			}
 			if strings.Join(got, "; ") != strings.Join(want, "; ") {
 				t.Errorf("%s: systemctl %q, want %q", step, got, want)
 			}
 		}
 		const unit = "pbxagent.service"
 		chroot("dpkg", "-i", "/tmp/pbxagent_1.deb")
-		calls("install", "daemon-reload", "enable "+unit, "start "+unit)
+		// Enabling is deb-systemd-helper's: it asks systemctl for the
+		// preset in enable-only mode on a first install and reloads systemd
+		// after masking and unmasking; the scripts start, restart and stop.
+		calls("install", "--root=/ --system --preset-mode=enable-only preset "+unit, "daemon-reload",
+			"is-enabled --quiet "+unit, "start "+unit)
 		chroot("dpkg", "-i", "/tmp/pbxagent_2.deb")
 		calls("upgrade", "daemon-reload", "is-enabled --quiet "+unit, "restart "+unit)
 		chroot("dpkg", "-r", "pbxagent")
-		calls("remove", "is-enabled --quiet "+unit, "stop "+unit, "disable "+unit, "daemon-reload", "reset-failed "+unit)
+		calls("remove", "is-enabled --quiet "+unit, "stop "+unit, "daemon-reload", "reset-failed "+unit)
 		chroot("dpkg", "-i", "/tmp/pbxagent_2.deb")
-		calls("install after remove", "daemon-reload", "enable "+unit, "is-enabled --quiet "+unit, "restart "+unit)
+		calls("install after remove", "daemon-reload", "is-enabled --quiet "+unit, "restart "+unit)
 		chroot("dpkg", "-P", "pbxagent")
-		calls("purge", "is-enabled --quiet "+unit, "stop "+unit, "disable "+unit, "daemon-reload", "reset-failed "+unit,
+		calls("purge", "is-enabled --quiet "+unit, "stop "+unit, "daemon-reload", "reset-failed "+unit,
 			"daemon-reload", "reset-failed "+unit)
 		gone(t, in("var/lib/pbxagent/.enabled-before-remove"))
 		gone(t, in("var/lib/pbxagent/pbxagent.key"))
 	})
 }
 
-// debianRoot returns a fresh Debian 12 (minbase) root folder. The root made
-// by debootstrap is cached as a tar file under /var/cache/pbxagent-test
-// (PBXAGENT_TEST_CACHE), one per day, so later runs only unpack it.
-func debianRoot(t *testing.T) string {
+// debianRoot returns a fresh Debian 12 (minbase) root folder.
+func debianRoot(t *testing.T) string { return debianRootVariant(t, "minbase", "") }
+
+// debianRootVariant returns a fresh Debian 12 root folder made by
+// `debootstrap --variant=minbase`, with the packages in include (comma
+// separated) added. Each variant is cached as a tar file under
+// /var/cache/pbxagent-test (PBXAGENT_TEST_CACHE), one per day, so later
+// runs only unpack it. The mirror is PBXAGENT_DEBIAN_MIRROR, else the one
+// apt uses on this machine.
+func debianRootVariant(t *testing.T, name, include string) string {
 	t.Helper()
 	cache := os.Getenv("PBXAGENT_TEST_CACHE")
 	if cache == "" {
@@ -584,10 +620,11 @@ func debianRoot(t *testing.T) string {
 	}
 	mirror := os.Getenv("PBXAGENT_DEBIAN_MIRROR")
 	if mirror == "" {
-		mirror = "http://deb.debian.org/debian"
+		mirror = aptMirror()
 	}
 	must(t, os.MkdirAll(cache, 0o755))
-	tarball := filepath.Join(cache, "bookworm-minbase-"+time.Now().UTC().Format("20060102")+".tar")
+	prefix := "bookworm-" + name + "-"
+	tarball := filepath.Join(cache, prefix+time.Now().UTC().Format("20060102")+".tar")
 	if _, err := os.Stat(tarball); err != nil {
 		start := time.Now()
 		tmp, err := os.MkdirTemp(cache, "debootstrap-")
@@ -599,21 +636,52 @@ func debianRoot(t *testing.T) string {
 			}
 			os.RemoveAll(tmp)
 		}()
-		out, err := exec.Command("debootstrap", "--variant=minbase", "bookworm", rootfs, mirror).CombinedOutput()
+		args := []string{"--variant=minbase"}
+		if include != "" {
+			args = append(args, "--include="+include)
+		}
+		out, err := exec.Command("debootstrap", append(args, "bookworm", rootfs, mirror)...).CombinedOutput()
 		if err != nil {
-			t.Fatalf("debootstrap: %v\n%s", err, out)
+			t.Fatalf("debootstrap from %s: %v\n%s", mirror, err, out)
 		}
 		runOut(t, "tar", "-C", rootfs, "-cf", tarball+".partial", ".")
 		must(t, os.Rename(tarball+".partial", tarball))
-		old, _ := filepath.Glob(filepath.Join(cache, "bookworm-minbase-*.tar"))
+		old, _ := filepath.Glob(filepath.Join(cache, prefix+"*.tar"))
 		for _, o := range old {
 			if o != tarball {
 				os.Remove(o)
 			}
 		}
-		t.Logf("debootstrap bookworm (cached as %s): %s", tarball, time.Since(start).Round(time.Second))
+		t.Logf("debootstrap bookworm %s (cached as %s): %s", name, tarball, time.Since(start).Round(time.Second))
 	}
 	dir := t.TempDir()
 	runOut(t, "tar", "-C", dir, "-xf", tarball)
 	return dir
+}
+
+// aptMirror is the Debian mirror this machine's apt uses (the first URIs
+// of a deb822 source, or of a sources.list line, naming .../debian), else
+// deb.debian.org.
+func aptMirror() string {
+	files, _ := filepath.Glob("/etc/apt/sources.list.d/*.sources")
+	files = append(files, "/etc/apt/sources.list")
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(data), "\n") {
+			fields := strings.Fields(line)
+			switch {
+			case len(fields) >= 2 && fields[0] == "URIs:":
+			case len(fields) >= 3 && fields[0] == "deb" && !strings.HasPrefix(fields[1], "["):
+			default:
+				continue
+			}
+			if u := fields[1]; strings.HasSuffix(strings.TrimSuffix(u, "/"), "/debian") {
+				return u
+			}
+		}
+	}
+	return "http://deb.debian.org/debian"
 }
