@@ -18,7 +18,13 @@ import "strings"
 // credentials and "Authorization: Bearer ..." headers.
 func (r *Redactor) Args(args []string) (out []string, count int) {
 	out = make([]string, len(args))
-	copy(out, args)
+	for i, a := range args {
+		// Known secret values first, so the flag rules below see what a
+		// second pass would see.
+		var n int
+		out[i], n = r.values(a)
+		count += n
+	}
 	for i := 0; i < len(out); i++ {
 		a := out[i]
 		name, val, hasEq, ok := parseFlag(a)

@@ -17,7 +17,8 @@ const Marker = "REDACTED"
 // mutable state, so one Redactor may be shared by many goroutines. The zero
 // value applies the built-in rule of IsSecretKey only.
 type Redactor struct {
-	extra []string // normalised extra key words
+	extra []string  // normalised extra key words
+	vals  *valueSet // secret values matched anywhere; see WithValues
 }
 
 // New returns a Redactor that treats the built-in secret key names (see
@@ -105,6 +106,8 @@ const (
 	modeYAMLList      // below a secret "key:" with no value: its "- item" lines
 	modeBracket       // inside a JSON or YAML "[" list of a secret key
 	modePEM           // inside a PEM private key block
+	modeFlagValue     // after a YAML "- --secret-flag" item: the next item is its value
+	modeSMTPPassword  // after an SMTP "334 Password:" challenge: the next line answers it
 )
 
 // state carries what one line leaves open for the next; it lives only for
@@ -114,7 +117,8 @@ type state struct {
 	indent  int    // column of the key that opened modeBlock or modeYAMLList
 	quote   byte   // quote character that opened modeQuote
 	counted bool   // the value spanning lines was already counted
-	name    string // key that opened modeYAMLList or modeBracket
+	name    string // key that opened modeYAMLList, modeBracket or modeFlagValue
+	child   bool   // modeYAMLList saw a nested mapping below its key
 }
 
 // line redacts one line (without its '\n') in state st.
@@ -123,11 +127,21 @@ func (r *Redactor) line(l string, st *state) (string, int) {
 	if cr {
 		l = l[:len(l)-1]
 	}
+	l, k := r.values(l)
 	out, n := r.process(l, st)
+	n += k
 	if cr {
 		out += "\r"
 	}
 	return out, n
+}
+
+// values replaces the known secret values on a line.
+func (r *Redactor) values(l string) (string, int) {
+	if r == nil || r.vals == nil {
+		return l, 0
+	}
+	return r.vals.scan(l)
 }
 
 func (r *Redactor) process(l string, st *state) (string, int) {
@@ -156,10 +170,30 @@ func (r *Redactor) process(l string, st *state) (string, int) {
 		switch {
 		case isDashItem(t) && ind >= st.indent && !yamlMapItem.MatchString(t):
 			return r.yamlItem(st.name, l)
+		case ind > st.indent && !st.child && !isDashItem(t) && !yamlKeyLine.MatchString(t):
+			// "key:" with its scalar on the next line (plain, quoted,
+			// block or flow): the value.
+			return st.nextLineValue(l)
 		case ind > st.indent, ind == st.indent && isDashItem(t):
-			// a nested mapping: its own keys decide
+			st.child = true // a nested mapping: its own keys decide
 		default:
 			st.mode = modeNone
+		}
+	case modeFlagValue:
+		st.mode = modeNone
+		if t := strings.TrimSpace(l); isDashItem(t) && indentOf(l) == st.indent {
+			out, n := r.yamlItem(st.name, l)
+			rest, k := r.normal(out, st)
+			return rest, n + k
+		}
+	case modeSMTPPassword:
+		if strings.TrimSpace(l) == "" {
+			return l, 0
+		}
+		st.mode = modeNone
+		if m := smtpAnswer.FindStringSubmatchIndex(l); m != nil && needsRedaction(l[m[2]:m[3]]) {
+			rest, k := r.normal(l[:m[2]]+Marker+l[m[3]:], st)
+			return rest, 1 + k
 		}
 	case modeBracket:
 		if strings.ContainsAny(l, "{}:[") {
@@ -178,6 +212,34 @@ func (r *Redactor) process(l string, st *state) (string, int) {
 		return out + rest, n + k
 	}
 	return r.normal(l, st)
+}
+
+// nextLineValue redacts the scalar of a YAML "key:" that starts on the
+// line after the key, and everything more indented than the key after it.
+func (st *state) nextLineValue(l string) (string, int) {
+	ind := indentOf(l)
+	t := l[ind:]
+	st.counted = false
+	if q := t[0]; q == '"' || q == '\'' {
+		j := closingQuote(t[1:], q)
+		if j < 0 {
+			st.mode, st.quote = modeQuote, q
+			if !needsRedaction(t[1:]) {
+				return l, 0
+			}
+			return l[:ind+1] + Marker, st.countOnce()
+		}
+		st.mode = modeBlock // a continuation would be invalid YAML; take it anyway
+		if !needsRedaction(t[1 : j+1]) {
+			return l, 0
+		}
+		return l[:ind+1] + Marker + t[j+1:], st.countOnce()
+	}
+	st.mode = modeBlock
+	if blockIndicator.MatchString(strings.TrimSpace(t)) {
+		return l, 0
+	}
+	return st.wholeLine(l)
 }
 
 // wholeLine replaces the content of a line inside a multi-line secret,
@@ -248,6 +310,9 @@ var inlinePatterns = []struct {
 }{
 	// --name=value, --name value
 	{"--", regexp.MustCompile(`(?:^|[\s"'(=])--([A-Za-z][A-Za-z0-9_.\-]*)()(?:=(` + quoted + `|[^\s"']*)|[ \t]+(` + quoted + `|[^\s"'\-][^\s"']*))`)},
+	// "--name", "value" as items of a JSON or YAML flow list (compose
+	// command: ["--db-password", "x"])
+	{"-", regexp.MustCompile(`["']--?([A-Za-z][A-Za-z0-9_.\-]*)["'][ \t]*,[ \t]*()(` + quoted + `|[^\s,\]"']+)`)},
 	// URL query: ?name=value&name=value
 	{"=", regexp.MustCompile(`[?&;]([A-Za-z0-9_.\-]+)=()([^&#\s"'<>]*)`)},
 	// name=value: env prefixes, logfmt, XML attributes
@@ -256,7 +321,62 @@ var inlinePatterns = []struct {
 	{":", regexp.MustCompile(`["']([^"'\s:]+)["']\s*:\s*()(` + quoted + `|\[[^\]]*\]?|[^\s,}\]"'\[{]+)`)},
 	// name: value (YAML flow mappings, headers, logs), also Go's %+v and
 	// map formatting: {Password:x}, map[Authorization:[Bearer x]]
-	{":", regexp.MustCompile(`(?:^|[\s{,("'=\[])([A-Za-z_][A-Za-z0-9_.\-]*):[ \t]*((?i:bearer|basic|negotiate|ntlm|token)[ \t]+)?(` + quoted + `|\[[^\]]*\]?|[^\s"',}\]\[{]+)`)},
+	{":", regexp.MustCompile(`(?:^|[\s{,("'=\[])([A-Za-z_][A-Za-z0-9_.\-]*):[ \t]*(?:[!&][^\s]*[ \t]+)*((?i:bearer|basic|negotiate|ntlm|token)[ \t]+)?(` + quoted + `|\[[^\]]*\]?|[^\s"',}\]\[{!&][^\s"',}\]\[{]*)`)},
+}
+
+// alwaysPatterns find values that are secret whatever names them; group 1
+// is the value. need lists substrings of which the line must hold one.
+var alwaysPatterns = []struct {
+	need []string
+	re   *regexp.Regexp
+}{
+	// SMTP authentication with an initial response, as sent and as a
+	// server may echo it: AUTH PLAIN <base64 of \0user\0password>.
+	{[]string{"AUTH", "auth", "Auth"}, regexp.MustCompile(`(?i:\bAUTH[ \t]+(?:PLAIN|LOGIN|XOAUTH2?|OAUTHBEARER|CRAM-MD5|DIGEST-MD5|SCRAM-SHA-[0-9]+(?:-PLUS)?|NTLM|GSSAPI))[ \t]+([^\s"'<>=][^\s"'<>]*)`)},
+	// curl -u user:password, --user, --proxy-user, also as JSON/YAML list
+	// items ("-u", "admin:x") in a compose healthcheck.
+	{[]string{"-u"}, regexp.MustCompile(`(?:^|[\s"'\[,=])(?:-u|--user|--proxy-user)(?:[ \t]+|=|["'][ \t]*,[ \t]*["']?)["']?[^\s"':,\]/]*:([^\s"',\]]+)`)},
+}
+
+// dashFlag matches a YAML list item that is a secret flag without its
+// value ("- --db-password"); the next item is the value.
+var dashFlag = regexp.MustCompile(`^(\s*)-[ \t]+["']?--?([A-Za-z][A-Za-z0-9_.\-]*)["']?[ \t]*$`)
+
+// smtpAnswer matches the base64 answer to an SMTP AUTH LOGIN challenge:
+// the last word of the line.
+var smtpAnswer = regexp.MustCompile(`([A-Za-z0-9+/]{2,}={0,2})\s*$`)
+
+// yamlKeyLine matches a YAML line that starts with a mapping key.
+var yamlKeyLine = regexp.MustCompile(`^(?:"[^"]*"|'[^']*'|[^\s"'#|>\[{!&*][^:#]*?)[ \t]*:(?:\s|$)`)
+
+func containsAny(l string, subs []string) bool {
+	for _, s := range subs {
+		if strings.Contains(l, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// always replaces group 1 of every match of re.
+func always(l string, re *regexp.Regexp) (string, int) {
+	ms := re.FindAllStringSubmatchIndex(l, -1)
+	var b strings.Builder
+	last, n := 0, 0
+	for _, m := range ms {
+		v := l[m[2]:m[3]]
+		if !needsRedaction(v) || strings.HasPrefix(v, "//") {
+			continue
+		}
+		b.WriteString(l[last:m[2]])
+		b.WriteString(Marker)
+		last, n = m[3], n+1
+	}
+	if n == 0 {
+		return l, 0
+	}
+	b.WriteString(l[last:])
+	return b.String(), n
 }
 
 // xmlElement matches <name>value</name>; the names are compared in code.
@@ -303,6 +423,19 @@ func (r *Redactor) normal(l string, st *state) (string, int) {
 			n++
 		}
 	}
+	for _, p := range alwaysPatterns {
+		if containsAny(l, p.need) {
+			l, k = always(l, p.re)
+			n += k
+		}
+	}
+	if st.mode == modeNone {
+		if m := dashFlag.FindStringSubmatch(l); m != nil && r.isSecret(m[2]) {
+			st.mode, st.indent, st.name = modeFlagValue, len(m[1]), m[2]
+		} else if strings.Contains(l, "334 UGFzc3dvcmQ6") {
+			st.mode = modeSMTPPassword // "Password:" in base64
+		}
+	}
 	if startPEM && st.mode == modeNone {
 		st.mode = modePEM
 		st.counted = n > 0
@@ -317,8 +450,9 @@ var hintWords = []string{"pass", "pw", "secret", "token", "key", "cred", "auth",
 // letters contain a hint word or an extra word (the letters of a key name
 // are a substring of the letters of the line), a URL or a PEM block.
 func (r *Redactor) mayHaveSecret(l string) bool {
-	if strings.Contains(l, "://") || strings.Contains(l, "-----BEGIN") {
-		return true
+	if strings.Contains(l, "://") || strings.Contains(l, "-----BEGIN") ||
+		strings.Contains(l, "-u") || strings.Contains(l, "334 ") {
+		return true // URLs, PEM, curl -u user:pw, SMTP challenges
 	}
 	b := make([]byte, 0, len(l))
 	for i := 0; i < len(l); i++ {
@@ -368,6 +502,11 @@ func (r *Redactor) lineKey(l string, st *state) (string, int) {
 	sep := l[m[10]:m[11]]
 	colon := strings.Contains(sep, ":")
 	head, rest := l[:m[1]], l[m[1]:]
+	if colon && !quotedKey {
+		// YAML tags and anchors before the value ("!!str", "&pw") stay.
+		p := yamlProps(rest)
+		head, rest = head+rest[:p], rest[p:]
+	}
 	lead, val, trail, open := splitValue(rest, colon, quotedKey)
 	multi := !commented && !quotedKey
 	switch {
@@ -389,7 +528,7 @@ func (r *Redactor) lineKey(l string, st *state) (string, int) {
 		return l, 0
 	case colon && val == "":
 		if multi {
-			st.mode, st.indent, st.name = modeYAMLList, keyCol, name
+			st.mode, st.indent, st.name, st.child = modeYAMLList, keyCol, name, false
 		}
 		return l, 0
 	case (colon || quotedKey) && strings.HasPrefix(val, "["):
@@ -406,10 +545,31 @@ func (r *Redactor) lineKey(l string, st *state) (string, int) {
 		return l, 0 // a flow mapping: the inline patterns see its pairs
 	}
 	nv, changed := r.redactValue(name, val)
+	if colon && multi && lead == "" && val != "" {
+		// A YAML plain scalar continues on more indented lines.
+		st.mode, st.indent, st.counted = modeBlock, keyCol, changed
+	}
 	if !changed {
 		return l, 0
 	}
 	return head + lead + nv + trail, 1
+}
+
+// yamlProps returns the length of the YAML node properties (tags "!x",
+// anchors "&x") and the blanks after them at the start of s.
+func yamlProps(s string) int {
+	n := 0
+	for n < len(s) && (s[n] == '!' || s[n] == '&') {
+		i := n
+		for i < len(s) && s[i] != ' ' && s[i] != '\t' {
+			i++
+		}
+		for i < len(s) && (s[i] == ' ' || s[i] == '\t') {
+			i++
+		}
+		n = i
+	}
+	return n
 }
 
 // yamlItem redacts the scalar of a "- value" line below a secret key.
@@ -490,20 +650,31 @@ func closingQuote(s string, q byte) int {
 // inline applies one inline pattern: group 1 is the name, group 2 an
 // optional kept prefix of the value (an HTTP auth scheme), group 3 (or 4
 // for "--name value") the value.
+//
+// A match whose name is not secret is searched again from just after the
+// name, so "api: Authorization: Bearer x" finds the header that the
+// first match took as the value of "api".
 func (r *Redactor) inline(l string, re *regexp.Regexp) (string, int) {
-	ms := re.FindAllStringSubmatchIndex(l, -1)
-	if ms == nil {
-		return l, 0
-	}
 	var b strings.Builder
 	last, n := 0, 0
-	for _, m := range ms {
+	for pos := 0; pos < len(l); {
+		m := re.FindStringSubmatchIndex(l[pos:])
+		if m == nil {
+			break
+		}
+		for i := range m {
+			if m[i] >= 0 {
+				m[i] += pos
+			}
+		}
+		pos = max(m[1], pos+1)
 		name := l[m[2]:m[3]]
 		vs, ve := m[6], m[7]
 		if vs < 0 && len(m) > 8 {
 			vs, ve = m[8], m[9]
 		}
 		if vs < 0 || !r.isSecret(name) {
+			pos = max(m[3], m[2]+1)
 			continue
 		}
 		if m[4] >= 0 && m[5] > m[4] && !authName(name) {
