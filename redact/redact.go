@@ -148,14 +148,14 @@ func (lr *lineReader) next() (string, error) {
 type mode int
 
 const (
-	modeNone     mode = iota
-	modeQuote         // inside a quoted secret value spanning lines
-	modeBlock         // inside a YAML block scalar ("key: |") of a secret key
-	modeYAMLList      // below a secret "key:" with no value: its "- item" lines
-	modeBracket       // inside a JSON or YAML "[" list of a secret key
-	modePEM           // inside a PEM private key block
-	modeFlagValue     // after a YAML "- --secret-flag" item: the next item is its value
-	modeSMTPPassword  // after an SMTP "334 Password:" challenge: the next line answers it
+	modeNone         mode = iota
+	modeQuote             // inside a quoted secret value spanning lines
+	modeBlock             // inside a YAML block scalar ("key: |") of a secret key
+	modeYAMLList          // below a secret "key:" with no value: its "- item" lines
+	modeBracket           // inside a JSON or YAML "[" list of a secret key
+	modePEM               // inside a PEM private key block
+	modeFlagValue         // after a YAML "- --secret-flag" item: the next item is its value
+	modeSMTPPassword      // after an SMTP "334 Password:" challenge: the next line answers it
 )
 
 // state carries what one line leaves open for the next; it lives only for
