@@ -40,7 +40,7 @@ func New(cfg *config.Config, configPath, version string, log *slog.Logger) *Agen
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Agent{cfg: cfg, configPath: configPath, version: version, log: log, redactor: redact.New()}
+	return &Agent{cfg: cfg, configPath: configPath, version: version, log: log, redactor: redact.New().WithValues(cfg.Secrets()...)}
 }
 
 // Config returns the agent's configuration.

@@ -211,7 +211,7 @@ func (a *Agent) Bundle(ctx context.Context, req BundleRequest) (*BundleResult, e
 	// The live window starts first, so nothing written while the static
 	// parts are collected is missed.
 	var windowEnd time.Time
-	win := &window{logDir: plan.dir}
+	win := &window{logDir: plan.dir, sink: a.newLogSink(w, req.OutputDir, guard)}
 	if req.Duration > 0 {
 		windowEnd = time.Now().Add(req.Duration)
 		if err := a.startWindow(ctx, req, w, guard, win, host); err != nil {
@@ -483,6 +483,15 @@ type window struct {
 	ferr     error
 	sections map[string]any
 	closers  []func()
+	sink     *logSink // adds logs redacted
+}
+
+// logSink returns the window's sink for logs, or a new one for w.
+func (win *window) logSink(a *Agent, w *bundle.Writer, dir string) *logSink {
+	if win.sink == nil {
+		win.sink = a.newLogSink(w, dir, nil)
+	}
+	return win.sink
 }
 
 func (a *Agent) startWindow(ctx context.Context, req BundleRequest, w *bundle.Writer, g *bundle.Guard, win *window, host string) error {
@@ -565,6 +574,9 @@ func (win *window) finish(w *bundle.Writer) error {
 		w.Warn(linkNote(win.follower.Path(), n))
 	}
 	win.sections["follow"] = sec
+	if win.sink != nil {
+		return win.sink.Add(e)
+	}
 	return w.Add(e)
 }
 

@@ -196,7 +196,8 @@ func (p *logPlan) close() {
 // addLogs streams the planned logs into the archive. callmanager.log is
 // taken from the follower when a live window runs, so the history and the
 // window meet at one offset with no line lost or repeated.
-func (a *Agent) addLogs(ctx context.Context, w *bundle.Writer, req BundleRequest, p *logPlan, win *window) error {
+func (a *Agent) addLogs(ctx context.Context, bw *bundle.Writer, req BundleRequest, p *logPlan, win *window) error {
+	w := win.logSink(a, bw, req.OutputDir) // every log goes in redacted
 	for _, m := range p.missing {
 		w.Missing(m.Path, m.Collector, m.Reason)
 	}
@@ -229,7 +230,7 @@ func (a *Agent) addLogs(ctx context.Context, w *bundle.Writer, req BundleRequest
 
 // addTail adds the newest f.keep bytes of a file, starting at a line
 // boundary when the file is cut.
-func addTail(w *bundle.Writer, d *safefs.Dir, f logFile, dst string) error {
+func addTail(w logAdder, d *safefs.Dir, f logFile, dst string) error {
 	fh, err := d.Open(f.rel)
 	if err != nil {
 		w.Missing(dst, "logs", reason(f.src, err))

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/klauspost/compress/gzip"
 	"github.com/pbxagent/pbxagent/bundle"
 	"github.com/pbxagent/pbxagent/config"
 	"github.com/pbxagent/pbxagent/internal/safefs"
@@ -485,7 +486,11 @@ func TestPlanAndAddLogs(t *testing.T) {
 	cm := lines(60, 100, "cm")
 	writeLog(t, dir, "callmanager.log", cm, now, time.Hour)
 	writeLog(t, dir, "other.log", lines(10, 100, "o"), now, time.Minute)
-	writeLog(t, dir, "rot.log.gz", []byte("gzipped"), now, time.Minute)
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write([]byte("gzipped password=s3cr3t\n"))
+	zw.Close()
+	writeLog(t, dir, "rot.log.gz", gz.Bytes(), now, time.Minute)
 	req := BundleRequest{Since: 24 * time.Hour, MaxFileSize: 2550, MaxSize: smallFiles + 1<<20}
 	p := a.planLogs(req, now)
 	w := zipWriter(t)
@@ -505,8 +510,16 @@ func TestPlanAndAddLogs(t *testing.T) {
 	if fe.Source != filepath.Join(dir, "callmanager.log") || fe.Collector != "logs" {
 		t.Errorf("callmanager.log entry: %+v", fe)
 	}
-	if string(files["logs/rot.log.gz"]) != "gzipped" {
-		t.Errorf("rot.log.gz = %q", files["logs/rot.log.gz"])
+	// An archived log is redacted inside and re-compressed.
+	zr, err := gzip.NewReader(bytes.NewReader(files["logs/rot.log.gz"]))
+	if err != nil {
+		t.Fatalf("rot.log.gz: %v", err)
+	}
+	if got, _ := io.ReadAll(zr); string(got) != "gzipped password=REDACTED\n" {
+		t.Errorf("rot.log.gz holds %q", got)
+	}
+	if r := m.Files[2].Redactions; m.Files[2].Path != "logs/rot.log.gz" || r == nil || *r != 1 {
+		t.Errorf("rot.log.gz entry: %+v", m.Files[2])
 	}
 }
 

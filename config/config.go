@@ -12,6 +12,7 @@ import (
 
 	"github.com/pbxagent/pbxagent/platform/linux"
 	"github.com/pbxagent/pbxagent/platform/windows"
+	"github.com/pbxagent/pbxagent/redact"
 )
 
 // Config is the whole configuration file.
@@ -258,8 +259,9 @@ type Alerts struct {
 // Secret is a string that never prints: fmt, JSON and YAML show it masked.
 type Secret string
 
-// Mask is what a set secret prints as.
-const Mask = "********"
+// Mask is what a set secret prints as: the one marker of redacted text
+// everywhere (bundle, logs, mails, terminal).
+const Mask = redact.Marker
 
 // String masks the secret.
 func (s Secret) String() string {

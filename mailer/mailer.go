@@ -21,13 +21,13 @@ import (
 	"net/mail"
 	"os"
 	"strconv"
-	"strings"
 	"time"
 
 	gomail "github.com/wneessen/go-mail"
 
 	"github.com/pbxagent/pbxagent/config"
 	"github.com/pbxagent/pbxagent/internal/spool"
+	"github.com/pbxagent/pbxagent/redact"
 )
 
 // Message is one mail; sender and recipients come from the configuration.
@@ -63,6 +63,14 @@ func WithBackoff(first, longest time.Duration) Option {
 	}
 }
 
+// WithRedactor makes the mailer pass mail text, SMTP errors, replies and
+// the dialogue of `alert test` through r (with the SMTP passwords added),
+// so every secret the agent knows is kept out of them, not only the mail
+// server's password.
+func WithRedactor(r *redact.Redactor) Option {
+	return func(m *Mailer) { m.red = r }
+}
+
 // WithUserAgent names the agent in the User-Agent and X-Mailer headers,
 // e.g. "pbxagent/1.4.0" (default "pbxagent").
 func WithUserAgent(ua string) Option {
@@ -94,6 +102,7 @@ type Mailer struct {
 	to        []string
 	servers   []server
 	secrets   []string
+	red       *redact.Redactor // set by WithRedactor; the SMTP passwords are always added
 	timeout   time.Duration
 	hostname  string
 	userAgent string
@@ -213,6 +222,7 @@ func New(cfg config.SMTP, queueDir string, queueMax int, log *slog.Logger, opts 
 		}
 	}
 	m.servers = servers
+	m.red = m.red.WithValues(m.secrets...)
 	m.hostname, _ = os.Hostname()
 	if m.hostname == "" {
 		m.hostname = "localhost"
@@ -350,9 +360,7 @@ func (m *Mailer) scrub(err error) error {
 }
 
 func (m *Mailer) scrubString(s string) string {
-	for _, p := range m.secrets {
-		s = strings.ReplaceAll(s, p, config.Mask)
-	}
+	s, _ = m.red.String(s)
 	return s
 }
 

@@ -195,7 +195,7 @@ func TestImplicitTLSReport(t *testing.T) {
 	b, _ := json.Marshal(r)
 	assertNoPassword(t, "report", string(b))
 	assertNoPassword(t, "log", lb.String())
-	if !strings.Contains(string(b), "AUTH ********") {
+	if !strings.Contains(string(b), "AUTH "+config.Mask) {
 		t.Errorf("transcript lacks the masked AUTH line: %s", b)
 	}
 }

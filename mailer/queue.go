@@ -30,6 +30,9 @@ func (m *Mailer) Enqueue(msg Message) error {
 	if m.spool == nil {
 		return errors.New("queue alert mail: the mailer has no queue folder")
 	}
+	// Mails are redacted before they are queued, so neither the queue
+	// folder nor the mail server ever holds a secret.
+	msg.Subject, msg.Text, msg.HTML = m.scrubString(msg.Subject), m.scrubString(msg.Text), m.scrubString(msg.HTML)
 	now := m.nowFunc()
 	q := queued{
 		Created:   now,

@@ -369,7 +369,7 @@ var inlinePatterns = []struct {
 	{":", regexp.MustCompile(`["']([^"'\s:]+)["']\s*:\s*()(` + quoted + `|\[[^\]]*\]?|[^\s,}\]"'\[{]+)`)},
 	// name: value (YAML flow mappings, headers, logs), also Go's %+v and
 	// map formatting: {Password:x}, map[Authorization:[Bearer x]]
-	{":", regexp.MustCompile(`(?:^|[\s{,("'=\[])([A-Za-z_][A-Za-z0-9_.\-]*):[ \t]*(?:[!&][^\s]*[ \t]+)*((?i:bearer|basic|negotiate|ntlm|token)[ \t]+)?(` + quoted + `|\[[^\]]*\]?|[^\s"',}\]\[{!&][^\s"',}\]\[{]*)`)},
+	{":", regexp.MustCompile(`(?:^|[\s{,("'=\[>;])([A-Za-z_][A-Za-z0-9_.\-]*):[ \t]*(?:[!&][^\s]*[ \t]+)*((?i:bearer|basic|negotiate|ntlm|token)[ \t]+)?(` + quoted + `|\[[^\]]*\]?|[^\s"',}\]\[{!&<][^\s"',}\]\[{<]*)`)},
 }
 
 // alwaysPatterns find values that are secret whatever names them; group 1
