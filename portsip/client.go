@@ -32,6 +32,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/pbxagent/pbxagent/config"
+	"github.com/pbxagent/pbxagent/redact"
 	"golang.org/x/time/rate"
 )
 
@@ -261,18 +262,13 @@ func (c *Client) redact(s string) string {
 }
 
 // redactWith removes the password and more from s; it takes no lock, for
-// callers that hold c.mu or must not wait for a login in progress.
+// callers that hold c.mu or must not wait for a login in progress. The
+// values go in every spelling a server could echo (plain, form-encoded,
+// base64), and the general rules of package redact also apply (a
+// "password" or "access_token" field of a JSON answer, a bearer token).
 func (c *Client) redactWith(s string, more ...string) string {
 	secrets := append([]string{c.password.Reveal()}, more...)
-	for _, v := range secrets {
-		if len(v) >= 3 {
-			s = strings.ReplaceAll(s, v, config.Mask)
-		}
-		// Also the form-encoded spelling, which a server could echo.
-		if e := url.QueryEscape(v); len(v) >= 3 && e != v {
-			s = strings.ReplaceAll(s, e, config.Mask)
-		}
-	}
+	s, _ = redact.New().WithValues(secrets...).String(s)
 	return s
 }
 

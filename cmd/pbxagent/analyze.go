@@ -94,8 +94,9 @@ short summary. Every 'pbxagent bundle --duration' already carries both.`,
 				_, err := a.stdout.Write(data)
 				return err
 			}
-			fmt.Fprintln(a.stdout, rep.Summary())
-			fmt.Fprintf(a.stdout, "\nwrote %s\n      %s (open it in a browser)\n", jsonPath, htmlPath)
+			w := a.text()
+			fmt.Fprintln(w, rep.Summary())
+			fmt.Fprintf(w, "\nwrote %s\n      %s (open it in a browser)\n", jsonPath, htmlPath)
 			return nil
 		},
 	}

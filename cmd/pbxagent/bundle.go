@@ -300,7 +300,7 @@ func (a *app) runBundle(cmd *cobra.Command, f bundleFlags) error {
 }
 
 func (a *app) printBundle(res *agent.BundleResult) {
-	w := a.stdout
+	w := a.text()
 	state := "Bundle written"
 	if res.Partial {
 		state = "Partial bundle written (interrupted)"

@@ -16,6 +16,7 @@ import (
 
 	"github.com/pbxagent/pbxagent/agent"
 	"github.com/pbxagent/pbxagent/config"
+	"github.com/pbxagent/pbxagent/internal/termsafe"
 )
 
 // Exit codes, the same for every subcommand.
@@ -103,7 +104,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if !strings.HasPrefix(msg, "pbxagent") {
 		msg = "pbxagent: " + msg
 	}
-	reportFatal(stderr, msg)
+	reportFatal(stderr, termsafe.Strip(msg)) // errors quote files and servers
 	return code
 }
 
@@ -217,7 +218,7 @@ func (a *app) loadConfig(cmd *cobra.Command) error {
 		return usageError("--log-level %q: use debug, info, warn or error", level)
 	}
 	a.level = lv
-	a.log = slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: lv}))
+	a.log = slog.New(a.redacted(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: lv})))
 	return nil
 }
 

@@ -383,7 +383,7 @@ func (a *app) runService(run func(context.Context) error) error {
 		// The Service Control Manager has no stderr: log to the Event Log
 		// (the source is registered by install).
 		if l, err := s.SystemLogger(nil); err == nil {
-			a.log = slog.New(newServiceHandler(l, a.effectiveLevel()))
+			a.log = slog.New(a.redacted(newServiceHandler(l, a.effectiveLevel())))
 			p.log = a.log
 		}
 	}

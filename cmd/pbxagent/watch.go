@@ -76,18 +76,19 @@ line with one line of performance data, and exit 0 OK, 1 WARNING,
 					return err
 				}
 			} else {
+				w := a.text()
 				if missing != "" {
-					fmt.Fprintf(a.stdout, "UNKNOWN: %s\n\n", missing)
+					fmt.Fprintf(w, "UNKNOWN: %s\n\n", missing)
 				}
-				fmt.Fprintf(a.stdout, "service: %s\n", svc)
+				fmt.Fprintf(w, "service: %s\n", svc)
 				if lastErr == nil {
-					fmt.Fprintf(a.stdout, "last round of the service: %s, %s\n", last.Time.Local().Format("2006-01-02 15:04:05"), last.Summary())
+					fmt.Fprintf(w, "last round of the service: %s, %s\n", last.Time.Local().Format("2006-01-02 15:04:05"), last.Summary())
 					if last.Config != nil {
-						fmt.Fprintf(a.stdout, "configuration of the service: %s\n", last.Config.Line())
+						fmt.Fprintf(w, "configuration of the service: %s\n", last.Config.Line())
 					}
 				}
-				fmt.Fprintln(a.stdout)
-				printStatus(a.stdout, outs, worst)
+				fmt.Fprintln(w)
+				printStatus(w, outs, worst)
 			}
 			switch worst {
 			case collectors.StateOK:
@@ -171,28 +172,29 @@ func (a *app) alertCmd() *cobra.Command {
 			ctx, cancel := context.WithTimeout(cmd.Context(), 2*time.Minute)
 			defer cancel()
 			rep, err := m.Test(ctx)
+			out := a.text() // the server's words are printed
 			if rep != nil {
 				for _, s := range rep.Servers {
-					fmt.Fprintf(a.stdout, "%s server %s (%s):\n", s.Role, s.Address, s.Mode)
-					fmt.Fprintf(a.stdout, "  connected: %v  TLS: %s  authenticated as: %s\n", s.Connected, orDash(s.TLS), orDash(s.AuthenticatedAs))
+					fmt.Fprintf(out, "%s server %s (%s):\n", s.Role, s.Address, s.Mode)
+					fmt.Fprintf(out, "  connected: %v  TLS: %s  authenticated as: %s\n", s.Connected, orDash(s.TLS), orDash(s.AuthenticatedAs))
 					if len(s.Accepted) > 0 {
-						fmt.Fprintf(a.stdout, "  accepted recipients: %s\n", strings.Join(s.Accepted, ", "))
+						fmt.Fprintf(out, "  accepted recipients: %s\n", strings.Join(s.Accepted, ", "))
 					}
 					if len(s.Rejected) > 0 {
-						fmt.Fprintf(a.stdout, "  rejected recipients: %s\n", strings.Join(s.Rejected, ", "))
+						fmt.Fprintf(out, "  rejected recipients: %s\n", strings.Join(s.Rejected, ", "))
 					}
 					if s.Reply != "" {
-						fmt.Fprintf(a.stdout, "  server reply: %s\n", s.Reply)
+						fmt.Fprintf(out, "  server reply: %s\n", s.Reply)
 					}
 					if s.Error != "" {
-						fmt.Fprintf(a.stdout, "  error: %s\n", s.Error)
+						fmt.Fprintf(out, "  error: %s\n", s.Error)
 					}
 				}
 			}
 			if err != nil {
 				return fmt.Errorf("test email failed: %w", err)
 			}
-			fmt.Fprintln(a.stdout, "test email sent")
+			fmt.Fprintln(out, "test email sent")
 			return nil
 		},
 	})
