@@ -165,6 +165,7 @@ type state struct {
 	indent  int    // column of the key that opened modeBlock or modeYAMLList
 	quote   byte   // quote character that opened modeQuote
 	counted bool   // the value spanning lines was already counted
+	bounded bool   // modeQuote ends at a line indented no more than indent
 	name    string // key that opened modeYAMLList, modeBracket or modeFlagValue
 	child   bool   // modeYAMLList saw a nested mapping below its key
 }
@@ -195,6 +196,10 @@ func (r *Redactor) values(l string) (string, int) {
 func (r *Redactor) process(l string, st *state) (string, int) {
 	switch st.mode {
 	case modeQuote:
+		if st.bounded && strings.TrimSpace(l) != "" && indentOf(l) <= st.indent {
+			st.mode, st.bounded = modeNone, false
+			return r.normal(l, st)
+		}
 		return st.quoteLine(l)
 	case modePEM:
 		if !strings.Contains(l, "-----END ") {
@@ -348,7 +353,7 @@ var (
 )
 
 // Inline patterns, applied anywhere on a line after the line-start key.
-const quoted = `"(?:[^"\\]|\\.)*"?|'[^']*'?`
+const quoted = `"(?:[^"\\]|\\.)*"?|'(?:[^']|'')*'?`
 
 // inlinePatterns are applied anywhere on a line; need is a substring the
 // line must hold for the pattern to match at all.
@@ -448,7 +453,7 @@ func (r *Redactor) normal(l string, st *state) (string, int) {
 	var k int
 	for _, p := range inlinePatterns {
 		if strings.Contains(l, p.need) {
-			l, k = r.inline(l, p.re)
+			l, k = r.inline(l, p.re, st)
 			n += k
 		}
 	}
@@ -484,7 +489,8 @@ func (r *Redactor) normal(l string, st *state) (string, int) {
 			st.mode = modeSMTPPassword // "Password:" in base64
 		}
 	}
-	if startPEM && st.mode == modeNone {
+	if startPEM && (st.mode == modeNone || st.bounded) {
+		st.bounded = false
 		st.mode = modePEM
 		st.counted = n > 0
 	}
@@ -702,7 +708,11 @@ func closingQuote(s string, q byte) int {
 // A match whose name is not secret is searched again from just after the
 // name, so "api: Authorization: Bearer x" finds the header that the
 // first match took as the value of "api".
-func (r *Redactor) inline(l string, re *regexp.Regexp) (string, int) {
+//
+// A quoted value still open at the end of the line (a YAML flow scalar
+// that goes on) continues on the next lines while they are indented more
+// than this one, so a stray quote in a log line does not swallow the log.
+func (r *Redactor) inline(l string, re *regexp.Regexp, st *state) (string, int) {
 	var b strings.Builder
 	last, n := 0, 0
 	for pos := 0; pos < len(l); {
@@ -729,6 +739,11 @@ func (r *Redactor) inline(l string, re *regexp.Regexp) (string, int) {
 			vs = m[4] // a scheme word is only kept for auth headers
 		}
 		nv, k := r.inlineValue(name, l[vs:ve])
+		if v := l[vs:ve]; v != "" && ve == len(l) && st.mode == modeNone && (v[0] == '"' || v[0] == '\'') &&
+			(len(v) == 1 || closingQuote(v[1:], v[0]) != len(v)-2) {
+			st.mode, st.quote, st.bounded, st.indent = modeQuote, v[0], true, indentOf(l)
+			st.counted = k > 0
+		}
 		if k == 0 {
 			continue
 		}
