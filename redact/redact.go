@@ -166,6 +166,7 @@ type state struct {
 	quote   byte   // quote character that opened modeQuote
 	counted bool   // the value spanning lines was already counted
 	bounded bool   // modeQuote ends at a line indented no more than indent
+	comment bool   // modeBlock is a commented-out block ("# key: |")
 	name    string // key that opened modeYAMLList, modeBracket or modeFlagValue
 	child   bool   // modeYAMLList saw a nested mapping below its key
 }
@@ -209,6 +210,18 @@ func (r *Redactor) process(l string, st *state) (string, int) {
 	case modeBlock:
 		if strings.TrimSpace(l) == "" {
 			return l, 0
+		}
+		if st.comment {
+			// A commented-out block: "#" lines whose text is indented
+			// more than the key's.
+			if c := commentedIndent(l); c > st.indent {
+				if t := strings.TrimSpace(l[c:]); t == "" || t == Marker {
+					return l, 0
+				}
+				return l[:c] + Marker, st.countOnce()
+			}
+			st.mode, st.comment = modeNone, false
+			break
 		}
 		if indentOf(l) > st.indent {
 			return st.wholeLine(l)
@@ -293,6 +306,19 @@ func (st *state) nextLineValue(l string) (string, int) {
 		return l, 0
 	}
 	return st.wholeLine(l)
+}
+
+// commentedIndent returns the column of the text of a comment line
+// ("  #   text" -> 5), or -1 when l is not a comment line.
+func commentedIndent(l string) int {
+	i := indentOf(l)
+	if i >= len(l) || l[i] != '#' {
+		return -1
+	}
+	for i < len(l) && l[i] == '#' {
+		i++
+	}
+	return i + indentOf(l[i:])
 }
 
 // wholeLine replaces the content of a line inside a multi-line secret,
@@ -575,6 +601,10 @@ func (r *Redactor) lineKey(l string, st *state) (string, int) {
 		}
 		return head + lead + val, n
 	case lead != "":
+	case colon && (blockIndicator.MatchString(val) || val == "") && commented && !quotedKey:
+		// A commented-out block or next-line value.
+		st.mode, st.indent, st.counted, st.comment = modeBlock, keyCol, false, true
+		return l, 0
 	case colon && blockIndicator.MatchString(val):
 		if !commented {
 			st.mode, st.indent, st.counted = modeBlock, keyCol, false

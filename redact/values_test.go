@@ -87,3 +87,11 @@ func TestYAMLScalarForms(t *testing.T) {
 		{"password:\n  nested: x", "password:\n  nested: x", 0},
 	})
 }
+
+func TestCommentedBlocks(t *testing.T) {
+	run(t, New(), []tcase{
+		{"# token: |\n#   abc\n#   def\n# user: x\nb: 1", "# token: |\n#   " + M + "\n#   " + M + "\n# user: x\nb: 1", 1},
+		{"  # password:\n  #   hunter2\nuser: x", "  # password:\n  #   " + M + "\nuser: x", 1},
+		{"# password:\n# user: x", "# password:\n# user: x", 0},
+	})
+}

@@ -127,7 +127,7 @@ export NATS_URL="nats://portsip:urlcred-s3cret@127.0.0.1:4222"
 	}
 	write(t, filepath.Join(f.logs, "callmanager.log"), lines.String())
 	write(t, filepath.Join(f.logs, "nats.log"), "nats line 1\nnats line 2\n")
-	write(t, filepath.Join(f.logs, "callmanager.2026-11-26.log.gz"), "recent archive (pretend gzip)\n")
+	writeGzip(t, filepath.Join(f.logs, "callmanager.2026-11-26.log.gz"), "recent archive\n")
 	old := filepath.Join(f.logs, "callmanager.2026-01-01.log.gz")
 	write(t, old, "old archive\n")
 	past := time.Now().Add(-30 * 24 * time.Hour)
