@@ -262,7 +262,7 @@ func (r *Redactor) process(l string, st *state) (string, int) {
 			return rest, 1 + k
 		}
 	case modeBracket:
-		if strings.ContainsAny(l, "{}:[") {
+		if strings.ContainsAny(l, "{}:[") || strings.Contains(l, "-----BEGIN") {
 			if strings.Contains(l, "]") {
 				st.mode = modeNone
 			}
@@ -385,22 +385,23 @@ const quoted = `"(?:[^"\\]|\\.)*"?|'(?:[^']|'')*'?`
 // line must hold for the pattern to match at all.
 var inlinePatterns = []struct {
 	need string
+	sep  sepMask // what must follow (or start) a secret name on the line
 	re   *regexp.Regexp
 }{
 	// --name=value, --name value
-	{"--", regexp.MustCompile(`(?:^|[\s"'(=])--([A-Za-z][A-Za-z0-9_.\-]*)()(?:=(` + quoted + `|[^\s"']*)|[ \t]+(` + quoted + `|[^\s"'\-][^\s"']*))`)},
+	{"--", sepDash, regexp.MustCompile(`(?:^|[\s"'(=])--([A-Za-z][A-Za-z0-9_.\-]*)()(?:=(` + quoted + `|[^\s"']*)|[ \t]+(` + quoted + `|[^\s"'\-][^\s"']*))`)},
 	// "--name", "value" as items of a JSON or YAML flow list (compose
 	// command: ["--db-password", "x"])
-	{"-", regexp.MustCompile(`["']--?([A-Za-z][A-Za-z0-9_.\-]*)["'][ \t]*,[ \t]*()(` + quoted + `|[^\s,\]"']+)`)},
+	{"-", sepDash, regexp.MustCompile(`["']--?([A-Za-z][A-Za-z0-9_.\-]*)["'][ \t]*,[ \t]*()(` + quoted + `|[^\s,\]"']+)`)},
 	// URL query: ?name=value&name=value
-	{"=", regexp.MustCompile(`[?&;]([A-Za-z0-9_.\-]+)=()([^&#\s"'<>]*)`)},
+	{"=", sepEq, regexp.MustCompile(`[?&;]([A-Za-z0-9_.\-]+)=()([^&#\s"'<>]*)`)},
 	// name=value: env prefixes, logfmt, XML attributes
-	{"=", regexp.MustCompile(`(?:^|[^A-Za-z0-9_.\-?&;])([A-Za-z_][A-Za-z0-9_.\-]*)=()(` + quoted + `|[^\s"'&;,<>]*)`)},
+	{"=", sepEq, regexp.MustCompile(`(?:^|[^A-Za-z0-9_.\-?&;])([A-Za-z_][A-Za-z0-9_.\-]*)=()(` + quoted + `|[^\s"'&;,<>]*)`)},
 	// "name": value (JSON)
-	{":", regexp.MustCompile(`["']([^"'\s:]+)["']\s*:\s*()(` + quoted + `|\[[^\]]*\]?|[^\s,}\]"'\[{]+)`)},
+	{":", sepColon, regexp.MustCompile(`["']([^"'\s:]+)["']\s*:\s*()(` + quoted + `|\[[^\]]*\]?|[^\s,}\]"'\[{]+)`)},
 	// name: value (YAML flow mappings, headers, logs), also Go's %+v and
 	// map formatting: {Password:x}, map[Authorization:[Bearer x]]
-	{":", regexp.MustCompile(`(?:^|[\s{,("'=\[>;])([A-Za-z_][A-Za-z0-9_.\-]*):[ \t]*(?:[!&][^\s]*[ \t]+)*((?i:bearer|basic|negotiate|ntlm|token)[ \t]+)?(` + quoted + `|\[[^\]]*\]?|[^\s"',}\]\[{!&<][^\s"',}\]\[{<]*)`)},
+	{":", sepColon, regexp.MustCompile(`(?:^|[\s{,("'=\[>;])([A-Za-z_][A-Za-z0-9_.\-]*):[ \t]*(?:[!&][^\s]*[ \t]+)*((?i:bearer|basic|negotiate|ntlm|token)[ \t]+)?(` + quoted + `|\[[^\]]*\]?|[^\s"',}\]\[{!&<][^\s"',}\]\[{<]*)`)},
 }
 
 // alwaysPatterns find values that are secret whatever names them; group 1
@@ -411,7 +412,7 @@ var alwaysPatterns = []struct {
 }{
 	// SMTP authentication with an initial response, as sent and as a
 	// server may echo it: AUTH PLAIN <base64 of \0user\0password>.
-	{[]string{"AUTH", "auth", "Auth"}, regexp.MustCompile(`(?i:\bAUTH[ \t]+(?:PLAIN|LOGIN|XOAUTH2?|OAUTHBEARER|CRAM-MD5|DIGEST-MD5|SCRAM-SHA-[0-9]+(?:-PLUS)?|NTLM|GSSAPI))[ \t]+([^\s"'<>=][^\s"'<>]*)`)},
+	{[]string{"AUTH ", "auth ", "Auth ", "AUTH\t"}, regexp.MustCompile(`(?i:\bAUTH[ \t]+(?:PLAIN|LOGIN|XOAUTH2?|OAUTHBEARER|CRAM-MD5|DIGEST-MD5|SCRAM-SHA-[0-9]+(?:-PLUS)?|NTLM|GSSAPI))[ \t]+([^\s"'<>=][^\s"'<>]*)`)},
 	// curl -u user:password, --user, --proxy-user, also as JSON/YAML list
 	// items ("-u", "admin:x") in a compose healthcheck.
 	{[]string{"-u"}, regexp.MustCompile(`(?:^|[\s"'\[,=])(?:-u|--user|--proxy-user)(?:[ \t]+|=|["'][ \t]*,[ \t]*["']?)["']?[^\s"':,\]/]*:([^\s"',\]]+)`)},
@@ -475,17 +476,25 @@ func (r *Redactor) normal(l string, st *state) (string, int) {
 	if loc := pemBegin.FindStringIndex(l); loc != nil {
 		startPEM = !strings.Contains(l[loc[1]:], "-----END ")
 	}
-	l, n := r.lineKey(l, st)
-	var k int
-	for _, p := range inlinePatterns {
-		if strings.Contains(l, p.need) {
-			l, k = r.inline(l, p.re, st)
+	// The rules keyed by name only run when a word of the line is a
+	// secret name: most log lines that pass the hint filter ("session",
+	// "Authorization" in a SIP header name is one) have none, and the
+	// regular expressions are the cost of redaction.
+	seps, _ := r.secretNames(l)
+	named := seps != 0
+	n, k := 0, 0
+	if named {
+		l, n = r.lineKey(l, st)
+		for _, p := range inlinePatterns {
+			if seps&p.sep != 0 && strings.Contains(l, p.need) {
+				l, k = r.inline(l, p.re, st)
+				n += k
+			}
+		}
+		if seps&sepXML != 0 && strings.Contains(l, "</") {
+			l, k = r.xml(l)
 			n += k
 		}
-	}
-	if strings.Contains(l, "</") {
-		l, k = r.xml(l)
-		n += k
 	}
 	if strings.Contains(l, "://") {
 		l, k = urls(l)
@@ -509,7 +518,7 @@ func (r *Redactor) normal(l string, st *state) (string, int) {
 		}
 	}
 	if st.mode == modeNone {
-		if m := dashFlag.FindStringSubmatch(l); m != nil && r.isSecret(m[2]) {
+		if m := dashFlag.FindStringSubmatch(l); named && m != nil && r.isSecret(m[2]) {
 			st.mode, st.indent, st.name = modeFlagValue, len(m[1]), m[2]
 		} else if strings.Contains(l, "334 UGFzc3dvcmQ6") {
 			st.mode = modeSMTPPassword // "Password:" in base64
@@ -521,6 +530,101 @@ func (r *Redactor) normal(l string, st *state) (string, int) {
 		st.counted = n > 0
 	}
 	return l, n
+}
+
+// sepMask says how secret names appear on a line, so only the patterns
+// that can match run.
+type sepMask uint8
+
+const (
+	sepEq    sepMask = 1 << iota // name=, name =
+	sepColon                     // name:, "name":
+	sepDash                      // -name, --name
+	sepXML                       // <name>
+)
+
+// secretNames returns how the secret names of l (words of letters,
+// digits, '_', '.' and '-' that IsSecretKey accepts) are followed or
+// started; 0 when l has none. Only words holding a hint word are checked
+// with the full rule.
+func (r *Redactor) secretNames(l string) (m sepMask, starts []int) {
+	for i := 0; i < len(l); {
+		if !isWordChar(l[i]) {
+			i++
+			continue
+		}
+		j := i
+		for j < len(l) && isWordChar(l[j]) {
+			j++
+		}
+		// The separator first: it is cheap, and most words have none.
+		var wm sepMask
+		if l[i] == '-' {
+			wm |= sepDash
+		}
+		k := j
+		if k < len(l) && (l[k] == '"' || l[k] == '\'' || l[k] == '>') {
+			if l[k] == '>' {
+				wm |= sepXML
+			}
+			k++
+		}
+		for k < len(l) && (l[k] == ' ' || l[k] == '\t') {
+			k++
+		}
+		if k < len(l) {
+			switch l[k] {
+			case '=':
+				wm |= sepEq
+			case ':':
+				wm |= sepColon
+			case ',':
+				wm |= sepDash // "-name", "value" in a list
+			}
+		}
+		if w := l[i:j]; wm != 0 && j-i >= 2 && r.hasHint(w) && r.isSecret(w) {
+			starts = append(starts, i)
+			m |= wm
+		}
+		i = j
+	}
+	return m, starts
+}
+
+func isWordChar(c byte) bool { return isAlnum(c) || c == '_' || c == '.' || c == '-' }
+
+// hasHint reports whether w holds a hint word or an extra word, ignoring
+// case.
+func (r *Redactor) hasHint(w string) bool {
+	for _, h := range hintWords {
+		if containsFold(w, h) {
+			return true
+		}
+	}
+	if r != nil && len(r.extra) > 0 {
+		n := normalizeWord(w) // extra words are kept without separators
+		for _, h := range r.extra {
+			if strings.Contains(n, h) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// containsFold reports whether s contains the lower-case ASCII word sub,
+// ignoring the case of s.
+func containsFold(s, sub string) bool {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		k := 0
+		for k < len(sub) && lower(s[i+k]) == sub[k] {
+			k++
+		}
+		if k == len(sub) {
+			return true
+		}
+	}
+	return false
 }
 
 // hintWords are contained in every secret word of IsSecretKey.
@@ -735,9 +839,9 @@ func closingQuote(s string, q byte) int {
 // optional kept prefix of the value (an HTTP auth scheme), group 3 (or 4
 // for "--name value") the value.
 //
-// A match whose name is not secret is searched again from just after the
-// name, so "api: Authorization: Bearer x" finds the header that the
-// first match took as the value of "api".
+// The pattern is only tried at the secret names of the line, so
+// "api: Authorization: Bearer x" finds the header even though a search
+// from the start would take it as the value of "api".
 //
 // A quoted value still open at the end of the line (a YAML flow scalar
 // that goes on) continues on the next lines while they are indented more
@@ -745,24 +849,32 @@ func closingQuote(s string, q byte) int {
 func (r *Redactor) inline(l string, re *regexp.Regexp, st *state) (string, int) {
 	var b strings.Builder
 	last, n := 0, 0
-	for pos := 0; pos < len(l); {
-		m := re.FindStringSubmatchIndex(l[pos:])
+	_, starts := r.secretNames(l)
+	for _, at := range starts {
+		// The pattern is tried only where a secret name starts (its
+		// context character just before, "--" or a quote included).
+		from := max(at-1, 0)
+		if from < last {
+			continue
+		}
+		m := re.FindStringSubmatchIndex(l[from:])
 		if m == nil {
-			break
+			continue
 		}
 		for i := range m {
 			if m[i] >= 0 {
-				m[i] += pos
+				m[i] += from
 			}
 		}
-		pos = max(m[1], pos+1)
+		if m[2] < at || m[2] > at+2 {
+			continue
+		}
 		name := l[m[2]:m[3]]
 		vs, ve := m[6], m[7]
 		if vs < 0 && len(m) > 8 {
 			vs, ve = m[8], m[9]
 		}
 		if vs < 0 || !r.isSecret(name) {
-			pos = max(m[3], m[2]+1)
 			continue
 		}
 		if m[4] >= 0 && m[5] > m[4] && !authName(name) {
