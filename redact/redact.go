@@ -93,11 +93,13 @@ func (r *Redactor) Copy(dst io.Writer, src io.Reader) (count int, err error) {
 		nl := strings.HasSuffix(l, "\n")
 		out, n := r.line(strings.TrimSuffix(l, "\n"), &st)
 		count += n
-		if nl {
-			out += "\n"
-		}
 		if _, err := bw.WriteString(out); err != nil {
 			return count, err
+		}
+		if nl {
+			if err := bw.WriteByte('\n'); err != nil {
+				return count, err
+			}
 		}
 		if rerr == io.EOF {
 			return count, bw.Flush()
@@ -167,6 +169,7 @@ type state struct {
 	counted bool   // the value spanning lines was already counted
 	bounded bool   // modeQuote ends at a line indented no more than indent
 	comment bool   // modeBlock is a commented-out block ("# key: |")
+	scratch []byte // the letters of the current line, for mayHaveSecret
 	name    string // key that opened modeYAMLList, modeBracket or modeFlagValue
 	child   bool   // modeYAMLList saw a nested mapping below its key
 }
@@ -467,7 +470,7 @@ var urlUserinfo = regexp.MustCompile(`[A-Za-z][A-Za-z0-9+.\-]*://[^\s/?#@:"'<>]*
 
 // normal redacts a line outside any multi-line value.
 func (r *Redactor) normal(l string, st *state) (string, int) {
-	if !r.mayHaveSecret(l) {
+	if !r.mayHaveSecret(l, st) {
 		return l, 0
 	}
 	// A private key block starting here is noted before its BEGIN line is
@@ -627,32 +630,44 @@ func containsFold(s, sub string) bool {
 	return false
 }
 
+// hintBytes are hintWords as byte slices, for mayHaveSecret.
+var hintBytes = func() [][]byte {
+	out := make([][]byte, len(hintWords))
+	for i, w := range hintWords {
+		out[i] = []byte(w)
+	}
+	return out
+}()
+
 // hintWords are contained in every secret word of IsSecretKey.
 var hintWords = []string{"pass", "pw", "secret", "token", "key", "cred", "auth", "psk", "session"}
 
 // mayHaveSecret is a fast filter: a line can only hold a secret if its
 // letters contain a hint word or an extra word (the letters of a key name
 // are a substring of the letters of the line), a URL or a PEM block.
-func (r *Redactor) mayHaveSecret(l string) bool {
+func (r *Redactor) mayHaveSecret(l string, st *state) bool {
 	if strings.Contains(l, "://") || strings.Contains(l, "-----BEGIN") ||
 		strings.Contains(l, "-u") || strings.Contains(l, "334 ") {
 		return true // URLs, PEM, curl -u user:pw, SMTP challenges
 	}
-	b := make([]byte, 0, len(l))
+	b := st.scratch[:0] // reused line after line: no allocation per line
 	for i := 0; i < len(l); i++ {
 		if c := lower(l[i]); isLower(c) {
 			b = append(b, c)
 		}
 	}
-	letters := string(b)
-	for _, w := range hintWords {
-		if strings.Contains(letters, w) {
+	st.scratch = b
+	if len(b) == 0 {
+		return false
+	}
+	for _, w := range hintBytes {
+		if bytes.Contains(b, w) {
 			return true
 		}
 	}
 	if r != nil {
 		for _, w := range r.extra {
-			if strings.Contains(letters, w) {
+			if bytes.Contains(b, []byte(w)) {
 				return true
 			}
 		}
