@@ -57,9 +57,10 @@ type needle struct {
 // valueSet finds the spellings of known secret values in a line in one
 // pass. The first four bytes of every spelling index it; a 64 Ki-bit filter
 // over a hash of those bytes rejects almost every position of a log line
-// with two loads, so the cost does not grow with the number of values.
-// (regexp alternation of the same spellings measured about 20 times
-// slower; see BenchmarkValues.)
+// with two loads, so the cost does not grow with the number of values
+// (BenchmarkValues: 600-750 MB/s). It is hand-written because a regexp
+// alternation of the same spellings would be one more full-line regular
+// expression per line, the cost the rest of the package works to avoid.
 type valueSet struct {
 	values  []string
 	filter  [1 << 10]uint64
