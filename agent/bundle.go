@@ -211,7 +211,7 @@ func (a *Agent) Bundle(ctx context.Context, req BundleRequest) (*BundleResult, e
 	// The live window starts first, so nothing written while the static
 	// parts are collected is missed.
 	var windowEnd time.Time
-	win := &window{logDir: plan.dir, sink: a.newLogSink(w, req.OutputDir, guard)}
+	win := &window{logDir: plan.dir, sink: a.newLogSink(ctx, w, req.OutputDir, guard)}
 	if req.Duration > 0 {
 		windowEnd = time.Now().Add(req.Duration)
 		if err := a.startWindow(ctx, req, w, guard, win, host); err != nil {
@@ -487,9 +487,9 @@ type window struct {
 }
 
 // logSink returns the window's sink for logs, or a new one for w.
-func (win *window) logSink(a *Agent, w *bundle.Writer, dir string) *logSink {
+func (win *window) logSink(ctx context.Context, a *Agent, w *bundle.Writer, dir string) *logSink {
 	if win.sink == nil {
-		win.sink = a.newLogSink(w, dir, nil)
+		win.sink = a.newLogSink(ctx, w, dir, nil)
 	}
 	return win.sink
 }

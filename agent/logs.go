@@ -197,7 +197,7 @@ func (p *logPlan) close() {
 // taken from the follower when a live window runs, so the history and the
 // window meet at one offset with no line lost or repeated.
 func (a *Agent) addLogs(ctx context.Context, bw *bundle.Writer, req BundleRequest, p *logPlan, win *window) error {
-	w := win.logSink(a, bw, req.OutputDir) // every log goes in redacted
+	w := win.logSink(ctx, a, bw, req.OutputDir) // every log goes in redacted
 	for _, m := range p.missing {
 		w.Missing(m.Path, m.Collector, m.Reason)
 	}

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -17,6 +18,7 @@ import (
 // (unlinked at once on Linux) in the output folder: memory stays bounded
 // whatever the size of the log.
 type logSink struct {
+	ctx   context.Context // ends the redaction of a log early
 	w     *bundle.Writer
 	r     *redact.Redactor
 	dir   string
@@ -25,14 +27,14 @@ type logSink struct {
 
 // newLogSink returns the sink for w; g bounds the spool's disk use (nil: a
 // guard without reserve).
-func (a *Agent) newLogSink(w *bundle.Writer, dir string, g *bundle.Guard) *logSink {
+func (a *Agent) newLogSink(ctx context.Context, w *bundle.Writer, dir string, g *bundle.Guard) *logSink {
 	if dir == "" {
 		dir = os.TempDir()
 	}
 	if g == nil {
 		g = bundle.NewGuard(dir, 0, 0)
 	}
-	return &logSink{w: w, r: a.redactor, dir: dir, guard: g}
+	return &logSink{ctx: ctx, w: w, r: a.redactor, dir: dir, guard: g}
 }
 
 // maxExpansion bounds the uncompressed size of a .gz log relative to its
@@ -58,7 +60,7 @@ func (s *logSink) Add(e bundle.Entry) error {
 		return err
 	}
 	defer sp.Close()
-	src := io.LimitReader(e.Reader, e.Size)
+	src := &ctxReader{ctx: s.ctx, r: io.LimitReader(e.Reader, e.Size)}
 	var n int
 	if strings.HasSuffix(strings.ToLower(e.Path), ".gz") {
 		n, err = s.r.CopyGzip(sp, src, max(e.Size*maxExpansion, minExpansion))
@@ -70,11 +72,29 @@ func (s *logSink) Add(e bundle.Entry) error {
 		if errors.As(err, &out) {
 			return err
 		}
+		if s.ctx.Err() != nil {
+			s.w.Missing(e.Path, e.Collector, "not collected: the run was interrupted")
+			return nil
+		}
 		s.w.Missing(e.Path, e.Collector, fmt.Sprintf("%s could not be redacted, so it was left out: %v", e.Source, err))
 		return nil
 	}
 	e.Reader, e.Size, e.Redactions = sp.Reader(), sp.Size(), &n
 	return s.w.Add(e)
+}
+
+// ctxReader ends a read when ctx is done, so redacting a large log does
+// not delay the end of an interrupted run.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c *ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
 }
 
 // logAdder is where addTail puts a log: a logSink in a bundle, or a plain
