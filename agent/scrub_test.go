@@ -55,3 +55,15 @@ func TestLogSink(t *testing.T) {
 		}
 	}
 }
+
+// TestSnapshotArgs: process command lines in the system snapshot lose the
+// configuration's secrets and secret flags' values.
+func TestSnapshotArgs(t *testing.T) {
+	a, _ := testAgent(t)
+	a.cfg.SMTP.Password = "Smtp-Arg-Pass-2"
+	a = New(a.cfg, "", "test", nil)
+	got := strings.Join(a.sanitizeArgs([]string{"app", "--db-password", "pw1", "--relay=smtp://u:Smtp-Arg-Pass-2@h", "-u", "admin:pw2"}), " ")
+	if want := "app --db-password REDACTED --relay=smtp://u:REDACTED@h -u admin:REDACTED"; got != want {
+		t.Errorf("sanitizeArgs = %q, want %q", got, want)
+	}
+}

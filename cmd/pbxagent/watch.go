@@ -53,7 +53,7 @@ line with one line of performance data, and exit 0 OK, 1 WARNING,
 					// first, as UNKNOWN (a CRITICAL still outranks it).
 					code, line = 3, "UNKNOWN - "+missing
 				}
-				fmt.Fprintln(a.stdout, line)
+				fmt.Fprintln(a.text(), line)
 				if code == 0 {
 					return nil
 				}
