@@ -72,9 +72,8 @@ func (s *logSink) Add(e bundle.Entry) error {
 		if errors.As(err, &out) {
 			return err
 		}
-		if s.ctx.Err() != nil {
-			s.w.Missing(e.Path, e.Collector, "not collected: the run was interrupted")
-			return nil
+		if err := s.ctx.Err(); err != nil {
+			return fmt.Errorf("bundle aborted: %w", err) // as the archive's own writer does
 		}
 		s.w.Missing(e.Path, e.Collector, fmt.Sprintf("%s could not be redacted, so it was left out: %v", e.Source, err))
 		return nil
@@ -84,7 +83,7 @@ func (s *logSink) Add(e bundle.Entry) error {
 }
 
 // ctxReader ends a read when ctx is done, so redacting a large log does
-// not delay the end of an interrupted run.
+// not delay the end of an aborted run.
 type ctxReader struct {
 	ctx context.Context
 	r   io.Reader

@@ -434,10 +434,12 @@ func TestBundleInterrupt(t *testing.T) {
 		t.Fatalf("bundle ended before printing %q", text)
 	}
 	await("collecting PBX logs")
-	// The large log is being written now; the first interruption lets the
-	// file in progress finish, the second (once the first was taken: two
-	// signals sent at once may arrive as one) aborts.
-	time.Sleep(300 * time.Millisecond)
+	// Logs are redacted through a spool file (unlinked at once) before
+	// they enter the archive: signal once big.log's is growing, so the
+	// first interruption, which skips the logs not started yet, lets the
+	// file in progress finish and the second (once the first was taken:
+	// two signals sent at once may arrive as one) aborts.
+	waitSpool(t, cmd.Process.Pid, 8<<20)
 	must(t, cmd.Process.Signal(syscall.SIGINT))
 	await("interrupted")
 	must(t, cmd.Process.Signal(syscall.SIGINT))
@@ -518,4 +520,26 @@ func TestCompletion(t *testing.T) {
 			t.Errorf("completion %s: exit %d, %d bytes", sh, r.code, len(r.stdout))
 		}
 	}
+}
+
+// waitSpool waits until process pid holds an unlinked bundle spool file of
+// at least min bytes (seen through /proc/PID/fd).
+func waitSpool(t *testing.T, pid int, min int64) {
+	t.Helper()
+	fdDir := fmt.Sprintf("/proc/%d/fd", pid)
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		fds, _ := os.ReadDir(fdDir)
+		for _, fd := range fds {
+			target, err := os.Readlink(filepath.Join(fdDir, fd.Name()))
+			if err != nil || !strings.Contains(target, ".pbx-support-") || !strings.Contains(target, ".spool") {
+				continue
+			}
+			if fi, err := os.Stat(filepath.Join(fdDir, fd.Name())); err == nil && fi.Size() >= min {
+				return
+			}
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatalf("no spool file of %d bytes appeared in %s", min, fdDir)
 }
