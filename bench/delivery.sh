@@ -7,7 +7,8 @@
 #    pbxagent bundle (tar.gz, tar.zst) plain and with --encrypt-to, against
 #    `tar czf - log | age -r KEY`. Wall time, CPU, peak RSS.
 # 2. Upload of a 1 GiB bundle-sized file to a loopback versitygw (POSIX back
-#    end): pbxagent upload (multipart, resumable), pbxagent upload --url
+#    end): pbxagent upload (multipart, resumable; --parallel 1 and the
+#    default 4 parts at once), pbxagent upload --url
 #    (one PUT to a pre-signed URL), curl -T to a pre-signed URL, and
 #    aws s3 cp when the AWS CLI is installed. Throughput, client CPU and the
 #    server's CPU.
@@ -141,9 +142,11 @@ check() { # check KEY: the stored object must equal the file
 cat "$BIG" >/dev/null
 [[ " $PARTS " == *" upload "* ]] && for run in $(seq 1 "$RUNS"); do
 	echo "== run $run of $RUNS" >&2
-	measure upload "pbxagent upload (multipart)" "$BIN" --config "$CFG" upload --case "r$run" --json "$BIG"
-	check "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["object"])' "$OUT/cmd.out")"
-	rm -f "$BIG.upload.json"
+	for par in 1 4; do
+		measure upload "pbxagent upload --parallel $par" "$BIN" --config "$CFG" upload --parallel "$par" --case "r$run-$par" --json "$BIG"
+		check "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["object"])' "$OUT/cmd.out")"
+		rm -f "$BIG.upload.json"
+	done
 	URL=$("$OUT/s3tool" -endpoint "127.0.0.1:$PORT" presign bench "p$run/big")
 	measure upload "pbxagent upload --url" "$BIN" --config "$CFG" upload --url "$URL" --json "$BIG"
 	check "p$run/big"

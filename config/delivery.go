@@ -39,6 +39,9 @@ type Upload struct {
 	PartSize ByteSize `yaml:"part_size"`
 	// LimitRate caps the upload's bandwidth in bytes per second; 0 = none.
 	LimitRate ByteSize `yaml:"limit_rate"`
+	// Parallel is how many parts are sent at once (1 to 16); memory is
+	// at most Parallel × PartSize.
+	Parallel int `yaml:"parallel"`
 	// Retries is how many times a failed part is retried, with backoff.
 	Retries int `yaml:"retries"`
 	// Auto uploads every bundle right after it is written.
@@ -54,7 +57,7 @@ type Retention struct {
 
 func defaultDelivery() Delivery {
 	return Delivery{
-		Upload:    Upload{PartSize: 16 * MiB, Retries: 5},
+		Upload:    Upload{PartSize: 16 * MiB, Parallel: 4, Retries: 5},
 		Retention: Retention{MaxTotalSize: 5 * GiB, MaxAge: Duration(30 * 24 * time.Hour)},
 	}
 }
@@ -80,6 +83,9 @@ func (d Delivery) validate(add func(key, format string, args ...any)) {
 	}
 	if u.LimitRate < 0 {
 		add("delivery.upload.limit_rate", "must not be negative; 0 means no limit")
+	}
+	if u.Parallel < 1 || u.Parallel > 16 {
+		add("delivery.upload.parallel", "must be from 1 to 16 parts at once, not %d", u.Parallel)
 	}
 	if u.Retries < 0 || u.Retries > 100 {
 		add("delivery.upload.retries", "must be from 0 to 100, not %d", u.Retries)

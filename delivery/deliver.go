@@ -121,6 +121,7 @@ func FromConfig(c *config.Config, getenv func(string) string, log *slog.Logger) 
 			Case:      u.Case,
 			PartSize:  int64(u.PartSize),
 			LimitRate: int64(u.LimitRate),
+			Parallel:  u.Parallel,
 			Retries:   u.Retries,
 			StateDir:  c.Agent.StateDir,
 			Log:       log,

@@ -3,11 +3,9 @@ package delivery
 import (
 	"bytes"
 	"context"
-	"crypto/md5"
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -19,8 +17,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"sort"
-	"strings"
 	"time"
 
 	"github.com/minio/minio-go/v7"
@@ -51,8 +47,12 @@ type UploadOptions struct {
 	Host string
 	// PartSize is the multipart part size (at least 5 MiB).
 	PartSize int64
-	// LimitRate caps bandwidth in bytes per second; 0 = none.
+	// LimitRate caps bandwidth in bytes per second; 0 = none. It is one
+	// limit shared by all parts in flight.
 	LimitRate int64
+	// Parallel is how many parts are sent at once (default 4, at most
+	// MaxParallel); memory is at most Parallel part-size buffers.
+	Parallel int
 	// Retries of a failed request; Backoff is the first wait, doubled
 	// each time (default 1s).
 	Retries int
@@ -400,69 +400,6 @@ func resumeState(ctx context.Context, core *minio.Core, sp string, fi os.FileInf
 		marker = res.NextPartNumberMarker
 	}
 	return st, done
-}
-
-// sendParts uploads every part the server has not confirmed, each with its
-// MD5 (checked against the part's ETag by the server) and SHA-256 (signed
-// in the request, checked by the server).
-func sendParts(ctx context.Context, core *minio.Core, f *os.File, st *uploadState, done map[int]minio.ObjectPart,
-	opt UploadOptions, rc *Receipt, target string) ([]minio.CompletePart, error) {
-	n := int((st.Size + st.PartSize - 1) / st.PartSize)
-	if n == 0 {
-		n = 1
-	}
-	lim := newLimiter(opt.LimitRate)
-	var confirmed int64
-	buf := make([]byte, st.PartSize)
-	parts := make([]minio.CompletePart, 0, n)
-	for i := 1; i <= n; i++ {
-		off := int64(i-1) * st.PartSize
-		size := min(st.PartSize, st.Size-off)
-		if p, ok := done[i]; ok && p.Size == size {
-			parts = append(parts, minio.CompletePart{PartNumber: i, ETag: p.ETag})
-			confirmed += size
-			continue
-		}
-		b := buf[:size]
-		if _, err := f.ReadAt(b, off); err != nil && !(errors.Is(err, io.EOF) && size == 0) {
-			return nil, fmt.Errorf("read part %d of %s: %w", i, f.Name(), err)
-		}
-		m := md5.Sum(b)
-		s := sha256.Sum256(b)
-		var part minio.ObjectPart
-		err := retry(ctx, opt, fmt.Sprintf("part %d/%d", i, n), target, func() error {
-			sent := int64(0)
-			r := &paced{ctx: ctx, r: bytes.NewReader(b), l: lim, progress: func(k int64) {
-				sent += k
-				if opt.Progress != nil {
-					opt.Progress(confirmed+sent, st.Size)
-				}
-			}}
-			var err error
-			part, err = core.PutObjectPart(ctx, st.Bucket, st.Object, st.UploadID, i, r, size,
-				minio.PutObjectPartOptions{Md5Base64: base64.StdEncoding.EncodeToString(m[:]), Sha256Hex: hex.EncodeToString(s[:]),
-					// Sign the part's SHA-256 computed above instead of
-					// minio-go's per-64KiB streaming signature over plain
-					// HTTP: the server checks the same hash for less CPU.
-					DisableContentSha256: true})
-			return err
-		})
-		if err != nil {
-			return nil, err
-		}
-		if got := strings.Trim(part.ETag, `"`); len(got) == 32 && got != hex.EncodeToString(m[:]) {
-			return nil, &UploadError{Kind: "corrupt", Message: fmt.Sprintf("%s: part %d was stored with ETag %s, not its MD5 %x", target, i, got, m)}
-		}
-		parts = append(parts, minio.CompletePart{PartNumber: i, ETag: part.ETag})
-		confirmed += size
-		rc.PartsSent++
-		rc.BytesSent += size
-		if opt.Progress != nil {
-			opt.Progress(confirmed, st.Size)
-		}
-	}
-	sort.Slice(parts, func(a, b int) bool { return parts[a].PartNumber < parts[b].PartNumber })
-	return parts, nil
 }
 
 // putSidecars uploads the bundle's signature, if any, and the receipt next

@@ -25,6 +25,7 @@ type uploadFlags struct {
 	url       string
 	limitRate config.ByteSize
 	partSize  config.ByteSize
+	parallel  int
 	json      bool
 }
 
@@ -34,6 +35,7 @@ func (f *uploadFlags) register(cmd *cobra.Command, withJSON bool) {
 	fl.StringVar(&f.url, "url", "", "pre-signed PUT URL from support, instead of the configured bucket (no credentials needed)")
 	fl.Var(&f.limitRate, "limit-rate", "bandwidth cap in bytes per second, e.g. 2MiB (default from the configuration: none)")
 	fl.Var(&f.partSize, "part-size", "multipart part size, at least 5MiB (default from the configuration: 16MiB)")
+	fl.IntVar(&f.parallel, "parallel", 0, "parts sent at once, 1 to 16; memory is at most this many part-size buffers (default from the configuration: 4)")
 	if withJSON {
 		fl.BoolVar(&f.json, "json", false, "print the receipt as JSON on stdout (for scripts)")
 	}
@@ -60,6 +62,12 @@ func (a *app) deliveryOptions(cmd *cobra.Command, f uploadFlags) (delivery.Optio
 			return opt, usageError("--part-size %s: use 5MiB to 5GiB", f.partSize)
 		}
 		opt.PartSize = int64(f.partSize)
+	}
+	if cmd.Flags().Changed("parallel") {
+		if f.parallel < 1 || f.parallel > delivery.MaxParallel {
+			return opt, usageError("--parallel %d: use 1 to %d parts at once", f.parallel, delivery.MaxParallel)
+		}
+		opt.Parallel = f.parallel
 	}
 	if opt.PresignedURL == "" && opt.Endpoint == "" {
 		return opt, usageError("nowhere to upload to: set delivery.upload.endpoint and bucket in %s, or pass support's pre-signed URL with --url", a.configPath)
