@@ -42,6 +42,10 @@ type s3Server struct {
 	proxy   string // what the agent talks to
 	proc    *bgProc
 	upBytes atomic.Int64
+	// conns is the number of open client connections, maxConns the most
+	// at once: an HTTP/1.1 client opens a second one only for a second
+	// request in flight.
+	conns, maxConns atomic.Int64
 }
 
 func startS3(t *testing.T) *s3Server {
@@ -82,6 +86,10 @@ func (s *s3Server) serveProxy(ln net.Listener) {
 		}
 		go func() {
 			defer c.Close()
+			n := s.conns.Add(1)
+			defer s.conns.Add(-1)
+			for m := s.maxConns.Load(); n > m && !s.maxConns.CompareAndSwap(m, n); m = s.maxConns.Load() {
+			}
 			up, err := net.Dial("tcp", s.addr)
 			if err != nil {
 				return
@@ -237,10 +245,11 @@ func awaitBytes(t *testing.T, s *s3Server, want int64, p *bgProc) {
 	}
 }
 
-// TestUploadResume: a 300 MiB bundle upload is interrupted once by killing
-// the agent and once by killing the server; each time the next `upload`
-// sends only the parts the server had not confirmed, and the object's
-// SHA-256 equals the local file's.
+// TestUploadResume: a 300 MiB bundle upload, 4 parts at a time, is
+// interrupted once by killing the agent and once by killing the server;
+// each time the next `upload` sends only the parts the server had not
+// confirmed (plus, at most, the parts that were in flight), and the
+// object's SHA-256 equals the local file's.
 func TestUploadResume(t *testing.T) {
 	f := newFixture(t)
 	s := startS3(t)
@@ -251,13 +260,18 @@ func TestUploadResume(t *testing.T) {
 	local := fileSHA256(t, path)
 	env := s3Env(s3Secret)
 	const parts = 8 << 20
+	const parallel = 4
 
 	for _, kill := range []string{"agent", "server"} {
 		t.Run("kill "+kill, func(t *testing.T) {
 			caseID := "case-kill-" + kill
 			s.upBytes.Store(0)
-			p := startUpload(t, env, "--config", f.config, "--case", caseID, "--limit-rate", "40MiB", path)
+			s.maxConns.Store(s.conns.Load())
+			p := startUpload(t, env, "--config", f.config, "--case", caseID, "--limit-rate", "40MiB", "--parallel", fmt.Sprint(parallel), path)
 			awaitBytes(t, s, 100<<20, p)
+			if got := s.maxConns.Load(); got < parallel {
+				t.Errorf("at most %d connections at once while uploading with --parallel %d: the parts did not go in parallel", got, parallel)
+			}
 			switch kill {
 			case "agent":
 				p.kill()
@@ -284,10 +298,11 @@ func TestUploadResume(t *testing.T) {
 			}
 			// The second run skips every part the server confirmed and sends
 			// the rest: on the wire, the missing bytes plus headers (and at
-			// most one part again, should a request be retried).
+			// most one part again, should a request be retried). What the
+			// first run lost is at most the parts it had in flight.
 			skipped := int64(total-rc.PartsSent) * parts
 			missing := fi.Size() - skipped
-			if skipped < before-2*parts || rc.BytesSent != missing || sent < missing || sent > missing+parts+1<<20 {
+			if skipped < before-(parallel+1)*parts || rc.BytesSent != missing || sent < missing || sent > missing+parts+1<<20 {
 				t.Fatalf("first run sent %d bytes; resumed run skipped %d, sent %d in parts and %d on the wire (file %d)",
 					before, skipped, rc.BytesSent, sent, fi.Size())
 			}
@@ -337,6 +352,12 @@ func TestUploadErrors(t *testing.T) {
 		{"missing bucket", s.addr, "no-such-bucket", s3Secret, "the bucket does not exist"},
 		{"server down", fmt.Sprintf("127.0.0.1:%d", freePort(t)), s3Bucket, s3Secret, "cannot reach the server"},
 		{"TLS to a plain-HTTP server", "https://" + s.addr, s3Bucket, s3Secret, "TLS error: the server does not speak TLS"},
+	}
+	for _, bad := range []string{"0", "17"} {
+		r := runAgentEnv(t, s3Env(s3Secret), "upload", "--config", f.config, "--parallel", bad, path)
+		if r.code != 2 || !strings.Contains(r.stderr, "--parallel "+bad+": use 1 to 16") {
+			t.Errorf("--parallel %s: exit %d, stderr %q (want a usage error)", bad, r.code, r.stderr)
+		}
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
