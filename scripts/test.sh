@@ -71,4 +71,4 @@ echo "== tests (unit and end-to-end, race detector on)"
 # -race needs cgo: this test run is the only place CGO_ENABLED=1 is used;
 # every binary built above and by the tests' own builds of the shipped
 # command stays static.
-CGO_ENABLED=1 go test -race -count=1 -timeout 15m ./... 2>&1 | tee /tmp/pbxagent-test.log
+CGO_ENABLED=1 go test -race -count=1 -timeout 25m ./... 2>&1 | tee /tmp/pbxagent-test.log
