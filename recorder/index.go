@@ -164,3 +164,13 @@ func sipCallID(p []byte) []byte {
 	}
 	return nil
 }
+
+// IsRingFile reports whether a file name is one the recorder writes in its
+// folder (segments, indexes and its status file), for
+// uninstalling.
+func IsRingFile(name string) bool {
+	if _, _, ok := parseSegName(name); ok {
+		return true
+	}
+	return name == "status.json"
+}
