@@ -126,7 +126,12 @@ func (a *Agent) runRecorder(ctx context.Context) {
 func (rr *recorderRun) capture(ctx context.Context) {
 	var base int64
 	for ctx.Err() == nil {
-		st, err := capture.Run(ctx, rr.ring, rr.opt, func(s capture.Stats) { rr.kdrops.Store(base + s.KernelDropped) })
+		var armed sync.Once
+		st, err := capture.Run(ctx, rr.ring, rr.opt, func(s capture.Stats) {
+			rr.kdrops.Store(base + s.KernelDropped)
+			rr.ring.Flushed()
+			armed.Do(func() { rr.a.log.Info("flight recorder recording", "filter", s.Filter) })
+		})
 		base += st.KernelDropped
 		rr.kdrops.Store(base)
 		if ctx.Err() != nil {

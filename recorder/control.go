@@ -18,6 +18,9 @@ import (
 // open segment so it never reads a segment while it is written.
 const ControlSocket = "control.sock"
 
+// sealWait bounds the wait for the writer's next flush before sealing.
+const sealWait = 3 * time.Second
+
 // controlRequest and controlReply are one JSON line each.
 type controlRequest struct {
 	Op string `json:"op"`
@@ -90,7 +93,7 @@ func (r *Ring) answer(c net.Conn, log *slog.Logger) {
 	} else {
 		switch req.Op {
 		case "seal":
-			if err := r.Seal(); err != nil {
+			if err := r.SealAfter(time.Now(), sealWait); err != nil {
 				rep.Error = err.Error()
 			} else {
 				rep.OK = true

@@ -43,10 +43,11 @@ type Options struct {
 	MaxBytes int64
 	// MaxAge deletes segments whose newest packet is older.
 	MaxAge time.Duration
-	// Headroom, if set, returns how many more bytes the ring may take on
-	// its filesystem (see [DiskHeadroom]); the ring stops writing, and
-	// says why, when it reaches that limit.
-	Headroom func() (int64, string, error)
+	// Headroom, if set, returns how many bytes the ring may hold on its
+	// filesystem given what it holds now (see [DiskHeadroom]), and why;
+	// the ring rolls within that limit, and stops writing, saying why,
+	// when it leaves room for less than two segments.
+	Headroom func(ring int64) (int64, string, error)
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// Log receives deletions, repairs and pauses.
@@ -98,6 +99,8 @@ type Ring struct {
 	capWhy   string
 	sinceChk int64 // bytes written since the last headroom check
 	closed   bool
+	flushed  time.Time     // when the writer last said it flushed
+	flushCh  chan struct{} // closed and replaced at each flush
 }
 
 // openSeg is the segment being written.
@@ -153,7 +156,7 @@ func Open(opt Options) (*Ring, error) {
 	if err := os.Chmod(opt.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("recorder: set mode of %s: %w", opt.Dir, err)
 	}
-	r := &Ring{opt: opt, log: opt.Log, capBytes: opt.MaxBytes}
+	r := &Ring{opt: opt, log: opt.Log, capBytes: opt.MaxBytes, flushCh: make(chan struct{})}
 	segs, rep, disc, err := repairAll(opt.Dir, opt.Log)
 	if err != nil {
 		return nil, err
@@ -224,6 +227,40 @@ func (r *Ring) Seal() error {
 		return nil
 	}
 	return r.finish()
+}
+
+// Flushed tells the ring that the writer has just handed over everything
+// it had buffered (the capture calls it after each flush), so [Ring.SealAfter]
+// can wait for packets captured before a request.
+func (r *Ring) Flushed() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.flushed = r.opt.Now()
+	close(r.flushCh)
+	r.flushCh = make(chan struct{})
+}
+
+// SealAfter waits (at most wait) until the writer has flushed after t, then
+// seals the open segment: the finished segments then hold every packet
+// captured before t. Without a flush in time it seals what it has.
+func (r *Ring) SealAfter(t time.Time, wait time.Duration) error {
+	timeout := time.NewTimer(wait)
+	defer timeout.Stop()
+	for {
+		r.mu.Lock()
+		done, ch := r.flushed.After(t), r.flushCh
+		r.mu.Unlock()
+		if done {
+			break
+		}
+		select {
+		case <-ch:
+			continue
+		case <-timeout.C:
+		}
+		break
+	}
+	return r.Seal()
 }
 
 // Tick ends the open segment when it has reached its duration and deletes

@@ -219,12 +219,6 @@ func (r *Ring) checkHeadroom() {
 	if r.opt.Headroom == nil {
 		return
 	}
-	room, why, err := r.opt.Headroom()
-	if err != nil {
-		r.capWhy = fmt.Sprintf("free space of %s unknown: %v", r.opt.Dir, err)
-		r.capBytes = 0
-		return
-	}
 	var total int64
 	for _, x := range r.done {
 		total += x.Bytes
@@ -232,7 +226,13 @@ func (r *Ring) checkHeadroom() {
 	if r.cur != nil {
 		total += r.cur.idx.Bytes
 	}
-	if c := total + room; c < r.capBytes {
+	c, why, err := r.opt.Headroom(total)
+	if err != nil {
+		r.capWhy = fmt.Sprintf("free space of %s unknown: %v", r.opt.Dir, err)
+		r.capBytes = 0
+		return
+	}
+	if c < r.capBytes {
 		r.capBytes, r.capWhy = max(c, 0), why
 	}
 	if r.capBytes < 2*r.opt.SegmentBytes && r.capWhy != "" {
