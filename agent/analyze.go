@@ -51,7 +51,8 @@ func hostAddrs() []netip.Addr {
 // facts and logs already collected, and adds analysis.json and report.html
 // to the bundle. A failed analysis is recorded, never fatal.
 func (a *Agent) addAnalysis(ctx context.Context, w *bundle.Writer, win *window, system map[string][]byte) error {
-	if win.capture == nil || win.capture.spool.Size() == 0 {
+	e, ok := win.captureEntry()
+	if !ok {
 		return nil
 	}
 	opt := a.AnalyzeOptions()
@@ -64,7 +65,7 @@ func (a *Agent) addAnalysis(ctx context.Context, w *bundle.Writer, win *window, 
 	}
 	actx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	rep, err := analyze.Analyze(actx, win.capture.spool.Reader(), in, opt)
+	rep, err := analyze.Analyze(actx, e.Reader, in, opt)
 	if err != nil {
 		w.Missing(analysisJSONName, "analyze", fmt.Sprintf("analysis of the capture failed: %v", err))
 		return nil

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -26,6 +27,8 @@ type BundleRequest struct {
 	// Duration is the live window: callmanager.log is followed (and packets
 	// captured) for this long while the problem is reproduced. 0 = none.
 	Duration time.Duration
+	// Past is the past window taken from the flight recorder; zero = none.
+	Past Window
 	// OutputDir overrides the configured output folder.
 	OutputDir string
 	// Since selects archived *.gz logs modified within this window.
@@ -94,6 +97,8 @@ type CaptureSummary struct {
 	Truncated     bool   `json:"truncated"`
 	StopReason    string `json:"stop_reason,omitempty"`
 	Filter        string `json:"filter"`
+	// Past counts the packets that came from the flight recorder.
+	Past int64 `json:"past,omitempty"`
 }
 
 // windowLogName is the archive path of the lines written to callmanager.log
@@ -134,93 +139,31 @@ func (a *Agent) BundleDefaults(r BundleRequest) BundleRequest {
 	return r
 }
 
-// Bundle builds one support bundle. Cancelling ctx aborts it and removes the
-// partial file; closing req.Stop ends the live window early and still
-// produces a valid, signed bundle marked partial.
-func (a *Agent) Bundle(ctx context.Context, req BundleRequest) (*BundleResult, error) {
-	req = a.BundleDefaults(req)
-	progress := req.Progress
-	if progress == nil {
-		progress = func(Progress) {}
-	}
-	started := time.Now().UTC()
-	host := Hostname()
-	name := fmt.Sprintf("pbx-support-%s-%s%s", host, started.Format("20060102T150405Z"), req.Format.Ext())
-	encrypt, err := delivery.Encryption(a.cfg, req.EncryptTo)
-	if err != nil {
-		return nil, err
-	}
-	if encrypt != nil {
-		name += bundle.EncryptExt
-	}
+// bundleRun is one bundle on its way through the pipeline: plan, open,
+// window (the past one from the flight recorder and the live one), collect
+// and seal. The CLI, `--last` and an alert all start the same pipeline.
+type bundleRun struct {
+	req        BundleRequest
+	progress   func(Progress)
+	started    time.Time
+	host       string
+	name       string
+	guard      *bundle.Guard
+	stale      string
+	plan       *logPlan
+	res        *BundleResult
+	signer     bundle.Signer
+	keyWarning string
+	encrypt    func(dst io.Writer) (io.WriteCloser, error)
+	w          *bundle.Writer
+	win        *window
+	windowEnd  time.Time
+	partial    bool
+	reason     string
+}
 
-	if err := os.MkdirAll(req.OutputDir, 0o700); err != nil {
-		return nil, fmt.Errorf("create output folder %s: %w (choose another with --output)", req.OutputDir, err)
-	}
-	guard := bundle.NewGuard(req.OutputDir, a.cfg.Bundle.ReservePercent, int64(a.cfg.Bundle.ReserveMin))
-	stale := a.removeStale(req.OutputDir)
-
-	progress(Progress{Step: "planning"})
-	plan := a.planLogs(req, started)
-	defer plan.close()
-	if err := guard.Check(plan.estimate(req)); err != nil {
-		return nil, err
-	}
-
-	res := &BundleResult{SecretKeyFile: a.cfg.SecretKeyPath(), PublicKeyFile: a.cfg.PublicKeyPath(), PBXMissing: a.PBXMissing()}
-	var signer bundle.Signer
-	var keyWarning string
-	if req.NoSign {
-		keyWarning = "bundle is NOT signed: --no-sign was given"
-	} else {
-		priv, created, kerr := minisign.LoadOrCreate(res.SecretKeyFile, res.PublicKeyFile)
-		if kerr != nil {
-			return nil, fmt.Errorf("signing key %s cannot be used: %w (replace it with `pbxagent keygen --force`, or give --no-sign if an unsigned bundle is really wanted)", res.SecretKeyFile, kerr)
-		}
-		signer = priv
-		res.KeyCreated = created
-		res.PublicKey = priv.Public().String()
-	}
-
-	w, err := bundle.Create(bundle.Options{Dir: req.OutputDir, Name: name, Format: req.Format, Guard: guard, Encrypt: encrypt})
-	if err != nil {
-		return nil, err
-	}
-	defer w.Abort() // no-op after a successful Close
-	// An abort stops even an entry being written (a large log) at once.
-	defer context.AfterFunc(ctx, w.Abort)()
-	if keyWarning != "" {
-		w.Warn(keyWarning)
-	}
-	if stale != "" {
-		w.Warn(stale)
-	}
-	// Stop (SIGTERM, SIGHUP, the first Ctrl-C) ends collection early in
-	// every phase, not only the live window: what is collected by then is
-	// written as a partial bundle.
-	cctx, cstop := context.WithCancel(ctx)
-	defer cstop()
-	go func() {
-		select {
-		case <-req.Stop:
-			cstop()
-		case <-cctx.Done():
-		}
-	}()
-
-	// The live window starts first, so nothing written while the static
-	// parts are collected is missed.
-	var windowEnd time.Time
-	win := &window{logDir: plan.dir, sink: a.newLogSink(ctx, w, req.OutputDir, guard)}
-	if req.Duration > 0 {
-		windowEnd = time.Now().Add(req.Duration)
-		if err := a.startWindow(ctx, req, w, guard, win, host); err != nil {
-			return nil, err
-		}
-	}
-	defer win.close()
-
-	capture, spool := win.capture, win.spool
+func (b *bundleRun) step(s string) {
+	capture, spool, w := b.win.capture, b.win.spool, b.w
 	live := func() (int64, int64) {
 		n := w.Written() + capture.Bytes()
 		if spool != nil {
@@ -228,105 +171,237 @@ func (a *Agent) Bundle(ctx context.Context, req BundleRequest) (*BundleResult, e
 		}
 		return n, capture.Packets()
 	}
-	step := func(s string) {
-		n, pk := live()
-		progress(Progress{Step: s, WindowEnd: windowEnd, Written: n,
-			Capturing: capture != nil, Packets: pk, Live: live})
-	}
+	n, pk := live()
+	b.progress(Progress{Step: s, WindowEnd: b.windowEnd, Written: n,
+		Capturing: capture != nil, Packets: pk, Live: live})
+}
 
-	step("collecting system snapshot")
-	system, err := a.addSystem(cctx, w)
+// Bundle builds one support bundle. Cancelling ctx aborts it and removes the
+// partial file; closing req.Stop ends the live window early and still
+// produces a valid, signed bundle marked partial.
+func (a *Agent) Bundle(ctx context.Context, req BundleRequest) (*BundleResult, error) {
+	b, err := a.planBundle(req)
 	if err != nil {
 		return nil, err
 	}
-	step("collecting configuration")
-	if err := a.addConfig(w); err != nil {
+	defer b.plan.close()
+	if err := a.openBundle(ctx, b); err != nil {
 		return nil, err
 	}
-	step("collecting PBX logs")
-	if err := a.addLogs(cctx, w, req, plan, win); err != nil {
+	defer b.w.Abort() // no-op after a successful Close
+	// An abort stops even an entry being written (a large log) at once.
+	defer context.AfterFunc(ctx, b.w.Abort)()
+	defer b.win.close()
+	// Stop (SIGTERM, SIGHUP, the first Ctrl-C) ends collection early in
+	// every phase, not only the live window: what is collected by then is
+	// written as a partial bundle.
+	cctx, cstop := context.WithCancel(ctx)
+	defer cstop()
+	go func() {
+		select {
+		case <-b.req.Stop:
+			cstop()
+		case <-cctx.Done():
+		}
+	}()
+	if err := a.openWindows(ctx, b); err != nil {
 		return nil, err
 	}
+	if err := a.collect(ctx, cctx, b); err != nil {
+		return nil, err
+	}
+	return a.seal(b)
+}
 
-	partial, reason := false, ""
+// planBundle fills the request's defaults, names the archive, removes stale
+// partial files, plans the logs against the free space and loads the
+// signing key.
+func (a *Agent) planBundle(req BundleRequest) (*bundleRun, error) {
+	req = a.BundleDefaults(req)
+	b := &bundleRun{req: req, progress: req.Progress, started: time.Now().UTC(), host: Hostname()}
+	if b.progress == nil {
+		b.progress = func(Progress) {}
+	}
+	b.name = fmt.Sprintf("pbx-support-%s-%s%s", b.host, b.started.Format("20060102T150405Z"), req.Format.Ext())
+	encrypt, err := delivery.Encryption(a.cfg, req.EncryptTo)
+	if err != nil {
+		return nil, err
+	}
+	if encrypt != nil {
+		b.name += bundle.EncryptExt
+		b.encrypt = encrypt
+	}
+	if err := os.MkdirAll(req.OutputDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create output folder %s: %w (choose another with --output)", req.OutputDir, err)
+	}
+	b.guard = bundle.NewGuard(req.OutputDir, a.cfg.Bundle.ReservePercent, int64(a.cfg.Bundle.ReserveMin))
+	b.stale = a.removeStale(req.OutputDir)
+	b.progress(Progress{Step: "planning"})
+	b.plan = a.planLogs(req, b.started)
+	b.win = &window{logDir: b.plan.dir, sections: map[string]any{}}
+	if err := b.guard.Check(b.plan.estimate(req)); err != nil {
+		b.plan.close()
+		return nil, err
+	}
+	b.res = &BundleResult{SecretKeyFile: a.cfg.SecretKeyPath(), PublicKeyFile: a.cfg.PublicKeyPath(), PBXMissing: a.PBXMissing()}
+	if req.NoSign {
+		b.keyWarning = "bundle is NOT signed: --no-sign was given"
+		return b, nil
+	}
+	priv, created, kerr := minisign.LoadOrCreate(b.res.SecretKeyFile, b.res.PublicKeyFile)
+	if kerr != nil {
+		b.plan.close()
+		return nil, fmt.Errorf("signing key %s cannot be used: %w (replace it with `pbxagent keygen --force`, or give --no-sign if an unsigned bundle is really wanted)", b.res.SecretKeyFile, kerr)
+	}
+	b.signer = priv
+	b.res.KeyCreated = created
+	b.res.PublicKey = priv.Public().String()
+	return b, nil
+}
+
+// openBundle creates the archive being written.
+func (a *Agent) openBundle(ctx context.Context, b *bundleRun) error {
+	w, err := bundle.Create(bundle.Options{Dir: b.req.OutputDir, Name: b.name, Format: b.req.Format, Guard: b.guard, Encrypt: b.encrypt})
+	if err != nil {
+		return err
+	}
+	b.w = w
+	b.win.sink = a.newLogSink(ctx, w, b.req.OutputDir, b.guard)
+	for _, warn := range []string{b.keyWarning, b.stale} {
+		if warn != "" {
+			w.Warn(warn)
+		}
+	}
+	return nil
+}
+
+// openWindows takes the past window's packets from the flight recorder and
+// starts the live window, first, so nothing written while the static parts
+// are collected is missed.
+func (a *Agent) openWindows(ctx context.Context, b *bundleRun) error {
+	if !b.req.Past.IsZero() {
+		b.progress(Progress{Step: "reading the flight recorder"})
+		if err := a.addPast(ctx, b); err != nil {
+			return err
+		}
+	}
+	if b.req.Duration > 0 {
+		b.windowEnd = time.Now().Add(b.req.Duration)
+		if err := a.startWindow(ctx, b.req, b.w, b.guard, b.win, b.host); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// collect adds the system snapshot, the configuration and the logs (cctx
+// ends early on Stop), then waits for the live window to end and analyses
+// the capture.
+func (a *Agent) collect(ctx, cctx context.Context, b *bundleRun) error {
+	w, req, win := b.w, b.req, b.win
+	b.step("collecting system snapshot")
+	system, err := a.addSystem(cctx, w)
+	if err != nil {
+		return err
+	}
+	b.step("collecting configuration")
+	if err := a.addConfig(w); err != nil {
+		return err
+	}
+	b.step("collecting PBX logs")
+	if err := a.addLogs(cctx, w, req, b.plan, win); err != nil {
+		return err
+	}
 	if req.Duration > 0 {
-		live := "following callmanager.log"
-		if win.capture != nil {
-			live = "capturing packets and following callmanager.log"
+		if err := b.waitLive(ctx); err != nil {
+			return err
 		}
-		live += "; reproduce the problem now"
-		step(live)
-		t := time.NewTimer(time.Until(windowEnd))
-		tick := time.NewTicker(500 * time.Millisecond)
-	wait:
-		for {
-			select {
-			case <-t.C:
-				break wait
-			case <-tick.C:
-				step(live)
-			case <-req.Stop:
-				partial, reason = true, "interrupted before the end of the --duration window"
-				break wait
-			case <-ctx.Done():
-				break wait
-			}
-		}
-		t.Stop()
-		tick.Stop()
-		if ctx.Err() != nil {
-			return nil, fmt.Errorf("bundle aborted: %w", ctx.Err())
-		}
-		step("finishing live captures")
-		if err := win.finish(w); err != nil {
-			return nil, err
-		}
-		if win.capture != nil {
-			step("analysing the capture")
-			if err := a.addAnalysis(cctx, w, win, system); err != nil {
-				return nil, err
-			}
-		}
+		b.step("finishing live captures")
 	} else {
 		select {
 		case <-req.Stop:
-			partial, reason = true, "interrupted"
+			b.partial, b.reason = true, "interrupted"
 		default:
 		}
 	}
-	if !partial && cctx.Err() != nil && ctx.Err() == nil {
-		partial, reason = true, "interrupted; collection ended early"
+	if err := win.finish(w); err != nil {
+		return err
+	}
+	if win.hasCapture() && ctx.Err() == nil {
+		b.step("analysing the capture")
+		if err := a.addAnalysis(cctx, w, win, system); err != nil {
+			return err
+		}
+	}
+	if !b.partial && cctx.Err() != nil && ctx.Err() == nil {
+		b.partial, b.reason = true, "interrupted; collection ended early"
 	}
 	if ctx.Err() != nil {
-		return nil, fmt.Errorf("bundle aborted: %w", ctx.Err())
+		return fmt.Errorf("bundle aborted: %w", ctx.Err())
 	}
+	return nil
+}
 
-	step("writing manifest and signature")
-	m := &bundle.Manifest{
-		Host:          host,
-		AgentVersion:  a.version,
-		StartedAt:     started,
-		FinishedAt:    time.Now().UTC(),
-		Partial:       partial,
-		PartialReason: reason,
-		CommandLine:   a.redactArgs(req.CommandLine),
-		Options: map[string]any{
-			"duration":        req.Duration.String(),
-			"since":           config.Duration(req.Since).String(),
-			"max_size":        req.MaxSize,
-			"max_file_size":   req.MaxFileSize,
-			"format":          string(req.Format),
-			"output":          req.OutputDir,
-			"capture":         !req.NoCapture && req.Duration > 0,
-			"pbx_data_dir":    a.cfg.PBX.DataDir,
-			"pbx_log_dir":     a.cfg.LogDir(),
-			"reserve_percent": a.cfg.Bundle.ReservePercent,
-			"reserve_min":     int64(a.cfg.Bundle.ReserveMin),
-		},
-		Sections: win.sections,
-		Warnings: plan.warnings,
+// waitLive waits for the end of the live window, req.Stop or ctx.
+func (b *bundleRun) waitLive(ctx context.Context) error {
+	live := "following callmanager.log"
+	if b.win.capture != nil {
+		live = "capturing packets and following callmanager.log"
 	}
-	br, err := w.Close(m, signer)
+	live += "; reproduce the problem now"
+	b.step(live)
+	t := time.NewTimer(time.Until(b.windowEnd))
+	defer t.Stop()
+	tick := time.NewTicker(500 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-t.C:
+			return nil
+		case <-tick.C:
+			b.step(live)
+		case <-b.req.Stop:
+			b.partial, b.reason = true, "interrupted before the end of the --duration window"
+			return nil
+		case <-ctx.Done():
+			return fmt.Errorf("bundle aborted: %w", ctx.Err())
+		}
+	}
+}
+
+// seal writes the manifest and the signature and closes the archive.
+func (a *Agent) seal(b *bundleRun) (*BundleResult, error) {
+	req, win := b.req, b.win
+	b.step("writing manifest and signature")
+	opts := map[string]any{
+		"duration":        req.Duration.String(),
+		"since":           config.Duration(req.Since).String(),
+		"max_size":        req.MaxSize,
+		"max_file_size":   req.MaxFileSize,
+		"format":          string(req.Format),
+		"output":          req.OutputDir,
+		"capture":         !req.NoCapture && req.Duration > 0,
+		"pbx_data_dir":    a.cfg.PBX.DataDir,
+		"pbx_log_dir":     a.cfg.LogDir(),
+		"reserve_percent": a.cfg.Bundle.ReservePercent,
+		"reserve_min":     int64(a.cfg.Bundle.ReserveMin),
+	}
+	if !req.Past.IsZero() {
+		opts["past_from"], opts["past_to"] = req.Past.From, req.Past.To
+	}
+	m := &bundle.Manifest{
+		Host:          b.host,
+		AgentVersion:  a.version,
+		StartedAt:     b.started,
+		FinishedAt:    time.Now().UTC(),
+		Partial:       b.partial,
+		PartialReason: b.reason,
+		CommandLine:   a.redactArgs(req.CommandLine),
+		Options:       opts,
+		Sections:      win.sections,
+		Warnings:      b.plan.warnings,
+	}
+	br, err := b.w.Close(m, b.signer)
 	if err != nil {
 		if br == nil {
 			return nil, err
@@ -334,6 +409,7 @@ func (a *Agent) Bundle(ctx context.Context, req BundleRequest) (*BundleResult, e
 		// The archive is complete; only signing failed.
 		br.Warnings = append(br.Warnings, err.Error())
 	}
+	res := b.res
 	res.Result = br
 	if win.report != nil {
 		res.Analysis = win.report.Summary()
@@ -341,6 +417,13 @@ func (a *Agent) Bundle(ctx context.Context, req BundleRequest) (*BundleResult, e
 	if lc := win.capture; lc != nil {
 		res.Capture = &CaptureSummary{Packets: lc.stats.Written, KernelDropped: lc.stats.KernelDropped,
 			Truncated: lc.stats.Truncated, StopReason: lc.stats.StopReason, Filter: lc.stats.Filter}
+	}
+	if p := win.past; p != nil {
+		if res.Capture == nil {
+			res.Capture = &CaptureSummary{}
+		}
+		res.Capture.Packets += p.stats.Packets
+		res.Capture.Past = p.stats.Packets
 	}
 	return res, nil
 }
@@ -478,6 +561,7 @@ type window struct {
 	follower *follow.Follower
 	spool    *bundle.Spool
 	capture  *liveCapture
+	past     *pastWindow
 	report   *analyze.Report
 	fstats   follow.Stats
 	ferr     error
@@ -497,7 +581,6 @@ func (win *window) logSink(ctx context.Context, a *Agent, w *bundle.Writer, dir 
 func (a *Agent) startWindow(ctx context.Context, req BundleRequest, w *bundle.Writer, g *bundle.Guard, win *window, host string) error {
 	wctx, cancel := context.WithCancel(ctx)
 	win.cancel = cancel
-	win.sections = map[string]any{}
 	if !req.NoCapture {
 		lc, err := a.startCapture(wctx, req, w, g, host)
 		if err != nil {
@@ -543,9 +626,17 @@ func (win *window) finish(w *bundle.Writer) error {
 	}
 	win.wg.Wait()
 	if win.capture != nil {
-		if err := win.capture.finish(w, win.sections); err != nil {
+		win.capture.finish(w, win.sections)
+	}
+	if e, ok := win.captureEntry(); ok {
+		if win.capture != nil && win.capture.err != nil {
+			e.Error = win.capture.err.Error()
+		}
+		if err := w.Add(e); err != nil {
 			return err
 		}
+	} else if win.capture != nil {
+		w.Missing(captureName, "capture", "the capture wrote nothing")
 	}
 	if win.follower == nil {
 		return nil

@@ -155,9 +155,9 @@ func (lc *liveCapture) Bytes() int64 {
 }
 
 // finish waits for the capture to stop (its context must be cancelled) and
-// adds the pcapng file and the capture's report. The spool stays open for
-// the analysis; the window closes it.
-func (lc *liveCapture) finish(w *bundle.Writer, sections map[string]any) error {
+// records the capture's report; the window adds the pcapng file. The spool
+// stays open for the analysis; the window closes it.
+func (lc *liveCapture) finish(w *bundle.Writer, sections map[string]any) {
 	<-lc.done
 	st := lc.stats
 	sec := map[string]any{
@@ -182,10 +182,8 @@ func (lc *liveCapture) finish(w *bundle.Writer, sections map[string]any) error {
 	if lc.opt.SnapLen == 0 {
 		sec["snaplen"] = capture.DefaultSnapLen
 	}
-	e := bundle.Entry{Path: captureName, Collector: "capture", Size: lc.spool.Size(), Reader: lc.spool.Reader()}
 	if lc.err != nil {
 		sec["error"] = lc.err.Error()
-		e.Error = lc.err.Error()
 		w.Warn(fmt.Sprintf("packet capture ended with an error: %v", lc.err))
 	}
 	if st.Truncated {
@@ -195,11 +193,6 @@ func (lc *liveCapture) finish(w *bundle.Writer, sections map[string]any) error {
 		w.Warn(fmt.Sprintf("the kernel dropped %d packets during the capture", st.KernelDropped))
 	}
 	sections["capture"] = sec
-	if lc.spool.Size() == 0 {
-		w.Missing(captureName, "capture", "the capture wrote nothing")
-		return nil
-	}
-	return w.Add(e)
 }
 
 func perInterface(st capture.Stats) []map[string]any {

@@ -13,6 +13,7 @@ import (
 	"github.com/pbxagent/pbxagent/config"
 	"github.com/pbxagent/pbxagent/internal/atomicfile"
 	"github.com/pbxagent/pbxagent/portsip"
+	"github.com/pbxagent/pbxagent/recorder"
 )
 
 // lastRoundFile records the service's latest round of checks for
@@ -161,5 +162,6 @@ func PurgeList(cfg *config.Config, configPath string) []string {
 			}
 		}
 	}
+	ours(cfg.RecorderDir(), recorder.IsRingFile)
 	return append(out, cfg.Agent.StateDir)
 }

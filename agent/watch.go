@@ -156,6 +156,17 @@ func (a *Agent) Serve(ctx context.Context, opts ServeOptions) error {
 	if err != nil {
 		return err
 	}
+	if a.cfg.Recorder.Enabled {
+		rctx, rstop := context.WithCancel(ctx)
+		rdone := make(chan struct{})
+		go func() {
+			defer close(rdone)
+			a.runRecorder(rctx)
+		}()
+		defer func() { rstop(); <-rdone }()
+	} else {
+		a.log.Info("flight recorder off (recorder.enabled: false)")
+	}
 	a.log.Info("pbxagent running", "version", a.version, "checks", len(a.Checks()), "interval", a.cfg.Checks.Interval.String())
 	interval := a.cfg.Checks.Interval.D()
 	round := time.NewTicker(interval)

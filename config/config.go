@@ -28,6 +28,8 @@ type Config struct {
 	Metrics Metrics `yaml:"metrics"`
 
 	Delivery Delivery `yaml:"delivery"`
+	// Recorder is the flight recorder of `pbxagent run`.
+	Recorder Recorder `yaml:"recorder"`
 }
 
 // Metrics configures the Prometheus /metrics endpoint of `pbxagent run`.
@@ -345,6 +347,7 @@ func defaultFor(goos string, getenv func(string) string) *Config {
 		},
 		Metrics:  Metrics{Listen: DefaultMetricsListen},
 		Delivery: defaultDelivery(),
+		Recorder: defaultRecorder(),
 	}
 	if goos == "windows" {
 		p := windows.DefaultPaths(getenv)

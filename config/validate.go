@@ -239,6 +239,7 @@ func (c *Config) validate(goos string) []Problem {
 		absPath("metrics.web_config", m.WebConfig, false)
 	}
 	c.Delivery.validate(add)
+	c.validateRecorder(goos, add)
 	return ps
 }
 

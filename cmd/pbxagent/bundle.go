@@ -45,6 +45,8 @@ type bundleFlags struct {
 	encryptTo []string
 	upload    bool
 	up        uploadFlags
+	last      time.Duration
+	from, to  string
 }
 
 func (a *app) bundleCmd() *cobra.Command {
@@ -61,6 +63,12 @@ SIP ports, RTP range and ICMP by default) and callmanager.log is followed for
 that long while you reproduce the problem; the lines written meanwhile are in
 logs/callmanager.window.log, even if the PBX rotates the log.
 
+With --last or --from/--to, the packets of that past window come from the
+flight recorder that 'pbxagent run' keeps (recorder.* in the configuration):
+the running service seals its open segment first; without a service the
+finished segments are read. --last with --duration joins the past window and
+the live capture in capture/capture.pcapng.
+
 Ctrl-C, SIGTERM or SIGHUP (a closed SSH session) finishes the bundle early with
 what was collected (marked partial) within 5 seconds; a second Ctrl-C aborts and
 leaves no file behind. Unfinished files a killed run left in the output folder
@@ -73,6 +81,9 @@ is an error: replace it with 'pbxagent keygen --force', or pass --no-sign.`,
   pbxagent bundle --output /mnt/usb --since 72h
   pbxagent bundle --duration 60s --iface eth0 --host 203.0.113.7
   pbxagent bundle --duration 30s --no-rtp-payload
+  pbxagent bundle --last 15m
+  pbxagent bundle --from 2026-12-04T03:00:00Z --to 2026-12-04T03:20:00Z
+  pbxagent bundle --last 10m --duration 30s
   pbxagent bundle --json | jq -r .path`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -102,6 +113,9 @@ is an error: replace it with 'pbxagent keygen --force', or pass --no-sign.`,
 	fl.StringArrayVar(&f.encryptTo, "encrypt-to", nil, "encrypt the bundle to this age or SSH public key, or a file of them (repeatable; adds to delivery.encrypt_to)")
 	fl.BoolVar(&f.upload, "upload", false, "upload the bundle when it is written (see 'pbxagent upload --help')")
 	f.up.register(cmd, false)
+	fl.DurationVar(&f.last, "last", 0, "take the flight recorder's packets of the last period, e.g. 15m (joins --duration's live capture)")
+	fl.StringVar(&f.from, "from", "", "start of the flight recorder window, RFC 3339, e.g. 2026-12-04T03:00:00Z")
+	fl.StringVar(&f.to, "to", "", "end of the flight recorder window, RFC 3339 (default: now)")
 	return cmd
 }
 
@@ -229,6 +243,9 @@ func (a *app) runBundle(cmd *cobra.Command, f bundleFlags) error {
 	if err != nil {
 		return err
 	}
+	if req.Past, err = pastWindow(cmd, f, time.Now()); err != nil {
+		return err
+	}
 	if f.format != "" {
 		fm, err := bundle.ParseFormat(f.format)
 		if err != nil {
@@ -343,4 +360,41 @@ func (a *app) printBundle(res *agent.BundleResult) {
 	} else {
 		fmt.Fprintf(w, "\nSend the archive to PortSIP support.\n")
 	}
+}
+
+// pastWindow turns --last, --from and --to into the flight recorder window.
+func pastWindow(cmd *cobra.Command, f bundleFlags, now time.Time) (agent.Window, error) {
+	changed := cmd.Flags().Changed
+	if changed("last") && (changed("from") || changed("to")) {
+		return agent.Window{}, usageError("--last and --from/--to choose the same window: give one of them")
+	}
+	if changed("last") {
+		if f.last <= 0 {
+			return agent.Window{}, usageError("--last %s: must be longer than 0, e.g. 15m", f.last)
+		}
+		return agent.LastWindow(f.last, now), nil
+	}
+	if !changed("from") {
+		if changed("to") {
+			return agent.Window{}, usageError("--to needs --from (or use --last)")
+		}
+		return agent.Window{}, nil
+	}
+	from, err := time.Parse(time.RFC3339, f.from)
+	if err != nil {
+		return agent.Window{}, usageError("--from %q: give an RFC 3339 time such as 2026-12-04T03:00:00Z or 2026-12-04T04:00:00+01:00", f.from)
+	}
+	to := now
+	if changed("to") {
+		if f.duration > 0 {
+			return agent.Window{}, usageError("--to ends the window in the past; --duration adds a live window after now: use --from without --to, or --last")
+		}
+		if to, err = time.Parse(time.RFC3339, f.to); err != nil {
+			return agent.Window{}, usageError("--to %q: give an RFC 3339 time such as 2026-12-04T03:20:00Z", f.to)
+		}
+	}
+	if !to.After(from) {
+		return agent.Window{}, usageError("--from %s is not before --to %s", from.Format(time.RFC3339), to.Format(time.RFC3339))
+	}
+	return agent.Window{From: from, To: to}, nil
 }

@@ -72,6 +72,9 @@ line with one line of performance data, and exit 0 OK, 1 WARNING,
 				if lastErr == nil {
 					doc["last_round"] = last
 				}
+				if rs := ag.RecorderState(); rs != nil {
+					doc["recorder"] = rs
+				}
 				if err := enc.Encode(doc); err != nil {
 					return err
 				}
@@ -86,6 +89,11 @@ line with one line of performance data, and exit 0 OK, 1 WARNING,
 					if last.Config != nil {
 						fmt.Fprintf(w, "configuration of the service: %s\n", last.Config.Line())
 					}
+				}
+				if rs := ag.RecorderState(); rs != nil {
+					fmt.Fprintf(w, "flight recorder: %s\n", rs.Summary())
+				} else {
+					fmt.Fprintln(w, "flight recorder: off (recorder.enabled: false)")
 				}
 				fmt.Fprintln(w)
 				printStatus(w, outs, worst)

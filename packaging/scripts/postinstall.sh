@@ -121,6 +121,11 @@ pbxagent is installed. Next steps:
   2. pbxagent config validate
   3. pbxagent alert test
   4. pbxagent status
+
+The service keeps a flight recorder of the PBX's SIP (whole messages, which
+hold phone numbers), RTCP and ICMP, and RTP headers without audio, in
+$STATE_DIR/recorder: at most 24 hours and 1 GiB, below the disk warning
+level. Turn it off with "recorder: {enabled: false}" in $CONFIG.
 EOT
 	if [ "$started" = yes ]; then
 		echo "  5. systemctl reload pbxagent (the service re-reads the file; an invalid one is refused)"

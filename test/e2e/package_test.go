@@ -467,7 +467,7 @@ func TestPackages(t *testing.T) {
 			t.Errorf("offline install: the unit is not enabled in the image: %q, %v", dst, err)
 		}
 		for _, s := range []string{"/etc/pbxagent/pbxagent.yaml", "pbxagent config validate", "pbxagent alert test",
-			"pbxagent status", "systemd is not running"} {
+			"pbxagent status", "systemd is not running", "flight recorder", "phone numbers", "enabled: false"} {
 			if !strings.Contains(out, s) {
 				t.Errorf("postinstall did not print %q", s)
 			}

@@ -1,0 +1,270 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pbxagent/pbxagent/capture"
+	"github.com/pbxagent/pbxagent/config"
+	"github.com/pbxagent/pbxagent/internal/atomicfile"
+	"github.com/pbxagent/pbxagent/recorder"
+)
+
+// recorderStatusFile is the service's account of the flight recorder, in
+// the ring folder, for `pbxagent status`.
+const recorderStatusFile = "status.json"
+
+// recorderTick is how often the ring ends old segments, applies its
+// limits and writes its status.
+const recorderTick = 5 * time.Second
+
+// captureRetry is the wait before the recorder's capture is restarted
+// after an error.
+const captureRetry = 10 * time.Second
+
+// RecorderStatus is what `pbxagent status` shows of the flight recorder.
+type RecorderStatus struct {
+	// Running is true while the service records; Updated is when it last
+	// said so.
+	Running bool      `json:"running"`
+	Updated time.Time `json:"updated"`
+	// Dir is the ring folder; Filter the capture filter.
+	Dir    string `json:"dir"`
+	Filter string `json:"filter,omitempty"`
+	// RTPPayload is true when RTP audio is kept.
+	RTPPayload bool `json:"rtp_payload"`
+	// MaxBytes and MaxAge are the configured limits.
+	MaxBytes int64         `json:"max_bytes"`
+	MaxAge   time.Duration `json:"max_age"`
+	// Ring holds the ring's counters.
+	Ring recorder.Stats `json:"ring"`
+	// KernelDropped counts packets the kernel dropped since the service
+	// started.
+	KernelDropped int64 `json:"kernel_dropped"`
+	// CaptureError is why the capture is not running, if it is not.
+	CaptureError string `json:"capture_error,omitempty"`
+}
+
+// recorderRun is the flight recorder inside `pbxagent run`.
+type recorderRun struct {
+	a       *Agent
+	ring    *recorder.Ring
+	opt     capture.Options
+	kdrops  atomic.Int64
+	mu      sync.Mutex
+	capErr  string
+	started time.Time
+}
+
+// RecorderOptions returns the ring options from the configuration.
+func (a *Agent) RecorderOptions() recorder.Options {
+	c := a.cfg
+	r := c.Recorder
+	dir := c.RecorderDir()
+	return recorder.Options{
+		Dir:             dir,
+		SegmentDuration: r.SegmentDuration.D(),
+		SegmentBytes:    int64(r.SegmentSize),
+		MaxBytes:        int64(r.MaxSize),
+		MaxAge:          r.MaxAge.D(),
+		Headroom: recorder.DiskHeadroom(dir, recorder.DiskLimits{
+			ReservePercent: c.Bundle.ReservePercent,
+			ReserveMin:     int64(c.Bundle.ReserveMin),
+			WarningPercent: c.Checks.Disk.WarningPercent,
+			MinFree:        int64(c.Checks.Disk.MinFree),
+		}),
+		Log: a.log,
+	}
+}
+
+// runRecorder records until ctx is done. A capture that cannot run on this
+// host (no permission, no Npcap) ends the recorder with the reason in its
+// status; other capture errors are retried.
+func (a *Agent) runRecorder(ctx context.Context) {
+	ring, err := recorder.Open(a.RecorderOptions())
+	if err != nil {
+		a.log.Error("flight recorder not started", "err", err)
+		return
+	}
+	rr := &recorderRun{a: a, ring: ring, started: time.Now(), opt: capture.Options{
+		Interfaces:   a.cfg.Recorder.Interfaces,
+		Filter:       a.DefaultFilter(),
+		NoRTPPayload: !a.cfg.Recorder.RTPPayload,
+		Comment:      fmt.Sprintf("pbxagent %s flight recorder on host %s", a.version, Hostname()),
+	}}
+	st := ring.Stats()
+	a.log.Info("flight recorder on", "dir", ring.Dir(), "max_size", int64(a.cfg.Recorder.MaxSize),
+		"max_age", a.cfg.Recorder.MaxAge.String(), "rtp_payload", a.cfg.Recorder.RTPPayload,
+		"segments", st.Segments, "repaired", st.Repaired, "discarded", st.Discarded)
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		if err := ring.Serve(ctx); err != nil {
+			a.log.Warn("flight recorder control socket not available; bundle --last reads finished segments only", "err", err)
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		rr.ticks(ctx)
+	}()
+	rr.capture(ctx)
+	wg.Wait()
+	if err := ring.Close(); err != nil {
+		a.log.Warn("flight recorder: last segment not finished", "err", err)
+	}
+	rr.saveStatus(false)
+}
+
+func (rr *recorderRun) capture(ctx context.Context) {
+	var base int64
+	for ctx.Err() == nil {
+		var armed sync.Once
+		st, err := capture.Run(ctx, rr.ring, rr.opt, func(s capture.Stats) {
+			rr.kdrops.Store(base + s.KernelDropped)
+			rr.ring.Flushed()
+			armed.Do(func() { rr.a.log.Info("flight recorder recording", "filter", s.Filter) })
+		})
+		base += st.KernelDropped
+		rr.kdrops.Store(base)
+		if ctx.Err() != nil {
+			return
+		}
+		if err == nil {
+			err = fmt.Errorf("capture stopped: %s", st.StopReason)
+		}
+		rr.mu.Lock()
+		rr.capErr = err.Error()
+		rr.mu.Unlock()
+		if errors.Is(err, capture.ErrPermission) || errors.Is(err, capture.ErrUnavailable) {
+			rr.a.log.Warn("flight recorder: packet capture is not possible on this host; nothing is recorded", "err", err)
+			<-ctx.Done()
+			return
+		}
+		rr.a.log.Warn("flight recorder: capture stopped; restarting", "err", err, "in", captureRetry)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(captureRetry):
+		}
+		rr.mu.Lock()
+		rr.capErr = ""
+		rr.mu.Unlock()
+	}
+}
+
+func (rr *recorderRun) ticks(ctx context.Context) {
+	t := time.NewTicker(recorderTick)
+	defer t.Stop()
+	rr.saveStatus(true)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := rr.ring.Tick(); err != nil {
+				rr.a.log.Warn("flight recorder", "err", err)
+			}
+			rr.saveStatus(true)
+		}
+	}
+}
+
+func (rr *recorderRun) saveStatus(running bool) {
+	rr.mu.Lock()
+	capErr := rr.capErr
+	rr.mu.Unlock()
+	c := rr.a.cfg.Recorder
+	s := RecorderStatus{Running: running, Updated: time.Now().UTC(), Dir: rr.ring.Dir(), Filter: rr.opt.Filter.String(),
+		RTPPayload: c.RTPPayload, MaxBytes: int64(c.MaxSize), MaxAge: c.MaxAge.D(), Ring: rr.ring.Stats(),
+		KernelDropped: rr.kdrops.Load(), CaptureError: capErr}
+	data, err := json.MarshalIndent(s, "", "  ")
+	if err == nil {
+		err = atomicfile.Write(filepath.Join(rr.ring.Dir(), recorderStatusFile), data, 0o600)
+	}
+	if err != nil {
+		rr.a.log.Debug("flight recorder status not saved", "err", err)
+	}
+}
+
+// statusStale is how old the service's recorder status may be before it
+// is taken as not running.
+const statusStale = 4 * recorderTick
+
+// RecorderState reads the flight recorder's status: the running service's
+// account when it is fresh, else the finished segments on disk. It returns
+// nil when the recorder is off and has recorded nothing.
+func (a *Agent) RecorderState() *RecorderStatus {
+	dir := a.cfg.RecorderDir()
+	var s RecorderStatus
+	if data, err := readSmall(filepath.Join(dir, recorderStatusFile), 1<<20); err == nil && json.Unmarshal(data, &s) == nil {
+		if s.Running && time.Since(s.Updated) < statusStale {
+			return &s
+		}
+	}
+	segs, err := recorder.Finished(dir)
+	if err != nil {
+		if !a.cfg.Recorder.Enabled {
+			return nil
+		}
+		return &RecorderStatus{Dir: dir, CaptureError: "nothing recorded yet"}
+	}
+	s.Running, s.Dir = false, dir
+	s.Ring = recorder.Stats{}
+	for _, x := range segs {
+		s.Ring.Segments++
+		s.Ring.Bytes += x.Bytes
+		s.Ring.Packets += x.Packets
+		s.Ring.HEP += x.HEP
+		if x.Packets > 0 && (s.Ring.First.IsZero() || x.First.Before(s.Ring.First)) {
+			s.Ring.First = x.First
+		}
+		if x.Last.After(s.Ring.Last) {
+			s.Ring.Last = x.Last
+		}
+	}
+	return &s
+}
+
+// Summary is one line for `pbxagent status`.
+func (s *RecorderStatus) Summary() string {
+	r := s.Ring
+	var line string
+	if r.Packets == 0 {
+		line = "nothing recorded"
+	} else {
+		line = fmt.Sprintf("%s to %s (%s), %d packets, %s in %d segments",
+			r.First.Local().Format("2006-01-02 15:04:05"), r.Last.Local().Format("15:04:05"),
+			r.Last.Sub(r.First).Round(time.Second), r.Packets, config.HumanBytes(r.Bytes), r.Segments)
+	}
+	line += fmt.Sprintf(", HEP messages %d", r.HEP)
+	if s.Running {
+		line = "recording; " + line + fmt.Sprintf(", drops: kernel %d, ring %d", s.KernelDropped, r.Dropped)
+	} else {
+		line = "not recording (service not running); " + line
+	}
+	for _, why := range []string{s.CaptureError, r.Paused, r.Limited} {
+		if why != "" {
+			line += "; " + why
+		}
+	}
+	return line
+}
+
+func readSmall(path string, limit int64) ([]byte, error) {
+	fi, err := os.Lstat(path)
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() || fi.Size() > limit {
+		return nil, fmt.Errorf("%s is not a small regular file", path)
+	}
+	return os.ReadFile(path)
+}

@@ -1,0 +1,5 @@
+//go:build windows
+
+package recorder
+
+const noFollow = 0
