@@ -61,6 +61,7 @@ func (a *Agent) startFleet(ctx context.Context, wg *sync.WaitGroup, eng *alert.E
 		if err != nil {
 			return nil, err
 		}
+		q.SetBackoff(a.cfg.Alerts.RetryAfter.D(), mailer.DefaultBackoffMax)
 		name := r.Name()
 		q.OnAttempt = func(ok bool) { f.metrics.Delivered(name, ok) }
 		f.metrics.QueueLength(name, func() float64 { return float64(q.Len()) })

@@ -72,7 +72,8 @@ func (a *Agent) Mailer(extra ...mailer.Option) (*mailer.Mailer, error) {
 	if a.cfg.SMTP.Host == "" {
 		return nil, fmt.Errorf("no mail server configured: set smtp.host, smtp.from and smtp.to in %s", a.configPathOrDefault())
 	}
-	opts := []mailer.Option{mailer.WithUserAgent("pbxagent/" + a.version), mailer.WithRedactor(a.redactor)}
+	opts := []mailer.Option{mailer.WithUserAgent("pbxagent/" + a.version), mailer.WithRedactor(a.redactor),
+		mailer.WithBackoff(a.cfg.Alerts.RetryAfter.D(), mailer.DefaultBackoffMax)}
 	if f := a.cfg.SMTP.CAFile; f != "" {
 		pem, err := readCAFile(f)
 		if err != nil {

@@ -253,6 +253,10 @@ type Alerts struct {
 	// QueueMax bounds the mails (and the events of each other receiver)
 	// kept on disk while the receiver is unreachable.
 	QueueMax int `yaml:"queue_max"`
+	// RetryAfter is the first delay before a failed delivery (mail,
+	// Alertmanager, webhook) is tried again; it doubles after each failure
+	// up to 30 minutes.
+	RetryAfter Duration `yaml:"retry_after"`
 	// Alertmanager and Webhook are receivers besides email.
 	Alertmanager Alertmanager `yaml:"alertmanager"`
 	Webhook      Webhook      `yaml:"webhook"`
@@ -342,6 +346,7 @@ func defaultFor(goos string, getenv func(string) string) *Config {
 			Reminder:     Duration(6 * time.Hour),
 			Digest:       Duration(30 * time.Second),
 			QueueMax:     500,
+			RetryAfter:   Duration(30 * time.Second),
 			Alertmanager: Alertmanager{Timeout: Duration(10 * time.Second)},
 			Webhook:      Webhook{Timeout: Duration(10 * time.Second)},
 		},

@@ -202,6 +202,8 @@ func TestLoadProblems(t *testing.T) {
 		{"two documents", "agent: {}\n---\npbx: {}\n", "", "more than one YAML document"},
 		{"syntax", "agent: [\n", "", "invalid YAML"},
 		{"tab", "agent:\n\tlog_level: info\n", "", "not tabs"},
+		{"retry too short", "alerts:\n  retry_after: 500ms\n", "alerts.retry_after", "from 1s to 30m"},
+		{"retry too long", "alerts:\n  retry_after: 1h\n", "alerts.retry_after", "from 1s to 30m"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -216,6 +216,9 @@ func (c *Config) validate(goos string) []Problem {
 	if a.QueueMax < 1 || a.QueueMax > 100000 {
 		add("alerts.queue_max", "must be from 1 to 100000, not %d", a.QueueMax)
 	}
+	if a.RetryAfter.D() < time.Second || a.RetryAfter.D() > 30*time.Minute {
+		add("alerts.retry_after", "must be from 1s to 30m, not %s", a.RetryAfter)
+	}
 	httpURL := func(key, s string) {
 		if s == "" {
 			return

@@ -16,7 +16,8 @@ import (
 const queueExt = ".event.json"
 
 // Queue is the durable queue of one receiver, in its own folder, on the
-// same spool (and with the same backoff: 30s doubling to 30m, ±20% jitter)
+// same spool (and with the same backoff: alerts.retry_after, 30s by default, doubling
+// to 30m, ±20% jitter)
 // as the mail queue.
 type Queue struct {
 	r   Receiver

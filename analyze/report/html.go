@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -24,20 +25,25 @@ import (
 //go:embed templates
 var templateFS embed.FS
 
-// reportTemplate is parsed once; the CSS is a template of its own so that it
-// can live in a file of its own and still end up inline.
-var reportTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
-	"shorten": shorten,
-	"tod":     formatTimeOfDay,
-	"bytes":   formatBytes,
-	"pct":     func(f float64) string { return strconv.FormatFloat(f, 'f', 1, 64) + " %" },
-	"ms":      func(f float64) string { return strconv.FormatFloat(f, 'f', 1, 64) + " ms" },
-	"mos":     mos,
-	"count":   formatCount,
-	"bar": func(p float64) int {
-		return int(min(max(p, 0), 100) * 0.8)
-	},
-}).ParseFS(templateFS, "templates/*.tmpl", "templates/*.css"))
+// reportTemplate is parsed once, on first use rather than at start-up: the
+// parse allocates about 280 KB that `pbxagent run` keeps for its lifetime
+// without ever writing a report unless an alert asks for a bundle
+// (docs/benchmarks.md, idle cost). The CSS is a template of its own so that
+// it can live in a file of its own and still end up inline.
+var reportTemplate = sync.OnceValue(func() *template.Template {
+	return template.Must(template.New("report").Funcs(template.FuncMap{
+		"shorten": shorten,
+		"tod":     formatTimeOfDay,
+		"bytes":   formatBytes,
+		"pct":     func(f float64) string { return strconv.FormatFloat(f, 'f', 1, 64) + " %" },
+		"ms":      func(f float64) string { return strconv.FormatFloat(f, 'f', 1, 64) + " ms" },
+		"mos":     mos,
+		"count":   formatCount,
+		"bar": func(p float64) int {
+			return int(min(max(p, 0), 100) * 0.8)
+		},
+	}).ParseFS(templateFS, "templates/*.tmpl", "templates/*.css"))
+})
 
 // Limits that keep the page usable on large captures. Every cut is said on
 // the page.
@@ -93,7 +99,7 @@ func RenderHTML(w io.Writer, r *analyze.Report) error {
 	}
 	v := buildView(r)
 	var buf bytes.Buffer
-	if err := reportTemplate.ExecuteTemplate(&buf, "report.html.tmpl", v); err != nil {
+	if err := reportTemplate().ExecuteTemplate(&buf, "report.html.tmpl", v); err != nil {
 		return fmt.Errorf("analyze: render HTML: %w", err)
 	}
 	_, err := buf.WriteTo(w)
