@@ -209,7 +209,7 @@ func (a *Analyzer) Add(ev *decode.Event) {
 	}
 	switch {
 	case ev.SIP != nil:
-		a.noteEvidence(ev.Src.Addr(), ev.Dst.Addr(), ev.SIP.Method, ev.SIP.Header("Server"), ev.SIP.UserAgent)
+		a.noteEvidence(ev.Src.Addr(), ev.Dst.Addr(), ev.SIP)
 		a.addSIP(ev)
 	case ev.RTP != nil:
 		a.addRTP(ev)
