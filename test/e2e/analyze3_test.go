@@ -10,7 +10,9 @@ package e2e
 // "PortSIP", so the analysis must place the PBX from what it does.
 
 import (
+	"encoding/json"
 	"maps"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -211,6 +213,43 @@ func TestAnalyzeThreeParties(t *testing.T) {
 		says(t, a, "one-way-audio", "critical", "203.0.113.2 receives no audio from 10.0.0.1", "(203.0.113.2:46000)")
 		if txt := a.text("one-way-audio"); strings.Contains(txt, "far end") {
 			t.Errorf("one-way-audio speaks of a far end:\n%s", txt)
+		}
+	})
+
+	t.Run("one-way-audio-bundle", func(t *testing.T) {
+		// The same call inside a bundle taken on the PBX: the host's own
+		// addresses (the system snapshot) are the PBX, so the sides get
+		// their roles without any PortSIP header.
+		agent := startBundle(t, pbx, "--config", f.config, "--duration", "4s", "--iface", "br3", "--json")
+		uas := startServer(t, pbx, dir, "sipp", pbxIP, 5060, 0, "-sf", scenario(t, dir, "uas_portsip.xml", noPortSIP(pbxUA)...),
+			"-i", pbxIP, "-p", "5060", "-mi", pbxIP, "-mp", "47000", "-nostdin", "-m", "1")
+		runSipp(t, trunk, dir, "-sf", rtpScenario(t, dir, audio, 1500), pbxSIP, "-i", trunkIP, "-p", "5070",
+			"-mi", trunkIP, "-mp", "46000", "-timeout", "15s")
+		stopServer(t, uas)
+		c := finishBundle(t, f, agent.wait(t))
+		data, err := os.ReadFile(filepath.Join(c.dir, "analysis.json"))
+		must(t, err)
+		var a analysis
+		must(t, json.Unmarshal(data, &a))
+		// Host findings (gateway, disk) depend on the machine running the
+		// test; the call's findings must be exactly these.
+		var callCodes []string
+		for _, f := range a.Findings {
+			if len(f.CallIDs) > 0 {
+				callCodes = append(callCodes, f.Code)
+			}
+		}
+		slices.Sort(callCodes)
+		if !slices.Equal(callCodes, []string{"one-way-audio", "private-sdp"}) {
+			t.Errorf("call findings %v, want one-way-audio and private-sdp", callCodes)
+		}
+		if !slices.Contains(a.PBX, pbxIP) || !strings.Contains(strings.Join(a.Notes, " "), "system/network.json") {
+			t.Errorf("PBX %v, notes %v: want the host's addresses", a.PBX, a.Notes)
+		}
+		says(t, &a, "one-way-audio", "critical", "the trunk receives no audio from the PBX")
+		says(t, &a, "private-sdp", "10.0.0.1", "203.0.113.2")
+		if len(a.Calls) != 1 || a.Calls[0].Direction != "trunk→PBX" {
+			t.Errorf("calls %+v", a.Calls)
 		}
 	})
 
