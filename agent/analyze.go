@@ -22,13 +22,24 @@ const (
 	reportHTMLName   = "report.html"
 )
 
-// AnalyzeOptions are the analysis settings for this PBX: its SIP ports and
-// RTP range from the configuration, and this host's addresses as the PBX.
+// AnalyzeOptions are the analysis settings for this PBX from the
+// configuration: SIP ports, RTP ranges, the configured PBX and trunk
+// addresses and the quality thresholds. The configuration was validated on
+// load, so values that do not parse are left at the analysis' defaults.
 func (a *Agent) AnalyzeOptions() analyze.Options {
 	opt := analyze.Options{SIPPorts: a.cfg.PBX.SIPPorts}
 	if lo, hi, err := config.ParsePortRange(a.cfg.PBX.RTPRange); err == nil {
 		opt.RTPLow, opt.RTPHigh = lo, hi
 	}
+	an := a.cfg.Analyze
+	if lo, hi, err := config.ParsePortRange(an.SBCRTPRange); err == nil {
+		opt.SBCRTPLow, opt.SBCRTPHigh = lo, hi
+	}
+	opt.PBX, _ = config.ParseAddresses(an.PBXAddresses)
+	opt.Trunks, _ = config.ParseAddresses(an.TrunkAddresses)
+	q := an.Quality
+	opt.Quality = analyze.Thresholds{LossWarnPercent: q.LossWarnPercent, LossInfoPercent: q.LossInfoPercent,
+		JitterWarnMs: q.JitterWarnMs, MOSWarn: q.MOSWarn}
 	return opt
 }
 
@@ -56,7 +67,10 @@ func (a *Agent) addAnalysis(ctx context.Context, w *bundle.Writer, win *window, 
 		return nil
 	}
 	opt := a.AnalyzeOptions()
-	opt.PBX = hostAddrs()
+	if _, ok := system["network"]; !ok {
+		// Without the snapshot's interfaces, this host's are the PBX's.
+		opt.PBX = append(hostAddrs(), opt.PBX...)
+	}
 	in := &analyze.BundleInput{System: system}
 	if win.spool != nil {
 		sp := win.spool

@@ -41,8 +41,9 @@ const (
 
 // Options tune the analysis.
 type Options struct {
-	// PBX are the PBX's addresses; empty means: the host's interfaces from
-	// the bundle's system/network.json, else inferred from the capture.
+	// PBX are the PBX's addresses. A bundle's analysis adds the host's
+	// interfaces from its system/network.json; a bare capture without them
+	// has the PBX placed from the SIP evidence.
 	PBX []netip.Addr
 	// SIPPorts are the PBX's SIP ports (default 5060, 5061, 5063, 5065,
 	// 5066, 5067).
@@ -208,7 +209,7 @@ func (a *Analyzer) Add(ev *decode.Event) {
 	}
 	switch {
 	case ev.SIP != nil:
-		a.noteEvidence(ev.Src.Addr(), ev.Dst.Addr(), ev.SIP.Method, ev.SIP.Header("Server"), ev.SIP.UserAgent)
+		a.noteEvidence(ev.Src.Addr(), ev.Dst.Addr(), ev.SIP)
 		a.addSIP(ev)
 	case ev.RTP != nil:
 		a.addRTP(ev)
@@ -368,16 +369,20 @@ func (a *Analyzer) Finish(in *BundleInput, capture decode.Stats) *Report {
 	host := parseHost(in)
 	// The PBX's addresses.
 	pbx := map[netip.Addr]bool{}
+	for _, ip := range a.opt.PBX {
+		pbx[ip.Unmap()] = true
+	}
 	switch {
-	case len(a.opt.PBX) > 0:
-		for _, ip := range a.opt.PBX {
-			pbx[ip.Unmap()] = true
-		}
 	case host != nil && len(host.addrs) > 0:
 		for _, ip := range host.addrs {
 			pbx[ip] = true
 		}
-		rep.Notes = append(rep.Notes, "PBX addresses: the capturing host's interface addresses (system/network.json).")
+		note := "PBX addresses: the capturing host's interface addresses (system/network.json)"
+		if len(a.opt.PBX) > 0 {
+			note += " and the configured PBX addresses"
+		}
+		rep.Notes = append(rep.Notes, note+".")
+	case len(a.opt.PBX) > 0:
 	default:
 		if ip, why, ok := a.placePBX(); ok {
 			pbx[ip] = true

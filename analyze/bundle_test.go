@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -133,6 +134,17 @@ func TestAnalyzeFile(t *testing.T) {
 		}
 	}
 
+	// A configured PBX address (its public address behind NAT) joins the
+	// bundle host's interface addresses instead of replacing them.
+	nat := netip.MustParseAddr("198.51.100.99")
+	r, err := AnalyzeFile(context.Background(), tgz, Options{PBX: []netip.Addr{nat}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(r.PBX, ",") != "198.51.100.99,203.0.113.10" || !strings.Contains(strings.Join(r.Notes, " "), "and the configured PBX addresses") {
+		t.Errorf("configured PBX with a bundle: PBX %v, notes %v", r.PBX, r.Notes)
+	}
+
 	notes := filepath.Join(dir, "notes.txt")
 	os.WriteFile(notes, []byte("just some text, neither a capture nor an archive"), 0o644)
 	if _, err := AnalyzeFile(context.Background(), notes, Options{}); err == nil {
@@ -144,7 +156,7 @@ func TestAnalyzeFile(t *testing.T) {
 	// A bundle without a capture says how to make one.
 	empty := filepath.Join(dir, "nocap.tar.gz")
 	writeTarGzWithout(t, empty)
-	_, err := AnalyzeFile(context.Background(), empty, Options{})
+	_, err = AnalyzeFile(context.Background(), empty, Options{})
 	if err == nil || !strings.Contains(err.Error(), "--duration") {
 		t.Errorf("bundle without capture: %v", err)
 	}

@@ -631,8 +631,9 @@ func (a *Analyzer) mediaFindings(rep *Report, callStates []*dialogState, r *role
 			tx, txAddr := party(1 - p)
 			if rx == tx {
 				// Same role on both sides (unplaced PBX, two peers):
-				// name them by address, never "the far end ... the far end".
-				rx, tx = fmt.Sprintf("%s %s", rx, rxAddr.Addr()), fmt.Sprintf("%s %s", tx, txAddr.Addr())
+				// name them by address alone, never "the far end ...
+				// the far end".
+				rx, tx = rxAddr.Addr().String(), txAddr.Addr().String()
 			}
 			sdp := st.latestSDP(p)
 			f.Title = fmt.Sprintf("One-way audio in %s: %s receives no audio from %s", plural(len(g.dialogs), "answered call"), rx, tx)

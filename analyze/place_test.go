@@ -108,7 +108,10 @@ func TestOneWayAudioUnplacedNamesAddresses(t *testing.T) {
 	s.at(3 * time.Second)
 	r := s.report(Options{}, nil)
 	f := finding(t, r, "one-way-audio")
-	contains(t, "one-way-audio", f.Title, "192.0.2.1 receives no audio from", "192.0.2.2")
+	contains(t, "one-way-audio", f.Title, ": 192.0.2.1 receives no audio from 192.0.2.2")
+	if strings.Contains(f.Title+f.Detail, "far end") {
+		t.Errorf("one-way audio between two unplaced peers speaks of a far end: %s %s", f.Title, f.Detail)
+	}
 }
 
 // A program on the PBX's own address that calls it without registering

@@ -30,6 +30,7 @@ type Config struct {
 	Delivery Delivery `yaml:"delivery"`
 	// Recorder is the flight recorder of `pbxagent run`.
 	Recorder Recorder `yaml:"recorder"`
+	Analyze  Analyze  `yaml:"analyze"`
 }
 
 // Metrics configures the Prometheus /metrics endpoint of `pbxagent run`.
@@ -353,6 +354,7 @@ func defaultFor(goos string, getenv func(string) string) *Config {
 		Metrics:  Metrics{Listen: DefaultMetricsListen},
 		Delivery: defaultDelivery(),
 		Recorder: defaultRecorder(),
+		Analyze:  defaultAnalyze,
 	}
 	if goos == "windows" {
 		p := windows.DefaultPaths(getenv)

@@ -81,6 +81,11 @@ bundle:
 smtp:
   to: [a@example.com, b@example.com]
   password: "s3cr:et"
+analyze:
+  pbx_addresses: [203.0.113.10]
+  trunk_addresses: [198.51.100.7, "2001:db8::7"]
+  quality:
+    mos_warn: 3.1
 `), true)
 	if err != nil {
 		t.Fatal(err)
@@ -93,6 +98,9 @@ smtp:
 	want.Bundle.ReservePercent = 10
 	want.SMTP.To = []string{"a@example.com", "b@example.com"}
 	want.SMTP.Password = "s3cr:et"
+	want.Analyze.PBXAddresses = []string{"203.0.113.10"}
+	want.Analyze.TrunkAddresses = []string{"198.51.100.7", "2001:db8::7"}
+	want.Analyze.Quality.MOSWarn = 3.1
 	if !reflect.DeepEqual(c, want) {
 		t.Fatalf("got\n%+v\nwant\n%+v", c, want)
 	}
@@ -204,6 +212,13 @@ func TestLoadProblems(t *testing.T) {
 		{"tab", "agent:\n\tlog_level: info\n", "", "not tabs"},
 		{"retry too short", "alerts:\n  retry_after: 500ms\n", "alerts.retry_after", "from 1s to 30m"},
 		{"retry too long", "alerts:\n  retry_after: 1h\n", "alerts.retry_after", "from 1s to 30m"},
+		{"pbx address", "analyze:\n  pbx_addresses: [203.0.113.10, pbx.example.com]\n", "analyze.pbx_addresses[1]", "not an IP address"},
+		{"trunk address", "analyze:\n  trunk_addresses: [198.51.100.300]\n", "analyze.trunk_addresses[0]", "not an IP address"},
+		{"sbc rtp range", "analyze:\n  sbc_rtp_range: 35000-25000\n", "analyze.sbc_rtp_range", "25000-35000"},
+		{"loss warn", "analyze:\n  quality:\n    loss_warn_percent: 0\n", "analyze.quality.loss_warn_percent", "above 0"},
+		{"loss order", "analyze:\n  quality:\n    loss_info_percent: 5\n", "analyze.quality.loss_info_percent", "must not be above loss_warn_percent (3)"},
+		{"jitter", "analyze:\n  quality:\n    jitter_warn_ms: -1\n", "analyze.quality.jitter_warn_ms", "above 0"},
+		{"mos", "analyze:\n  quality:\n    mos_warn: 5\n", "analyze.quality.mos_warn", "from 1 to 4.5"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -199,6 +199,7 @@ func (c *Config) validate(goos string) []Problem {
 		}
 	}
 	validateHealth(ck, add)
+	validateAnalyze(c.Analyze, add)
 
 	// alerts
 	a := c.Alerts

@@ -19,7 +19,7 @@ import (
 func (a *app) analyzeCmd() *cobra.Command {
 	var out string
 	var asJSON bool
-	var pbxIPs []string
+	var pbxIPs, trunkIPs []string
 	var callID, writeCall string
 	cmd := &cobra.Command{
 		Use:   "analyze BUNDLE|PCAP",
@@ -35,6 +35,7 @@ failed calls) to --out, by default a folder next to the input, and prints a
 short summary. Every 'pbxagent bundle --duration' already carries both.`,
 		Example: `  pbxagent analyze /var/lib/pbxagent/bundles/pbx-support-pbx1-20261127T101500Z.tar.gz
   pbxagent analyze trace.pcap --pbx-ip 203.0.113.10 --out /tmp/trace-report
+  pbxagent analyze trace.pcap --trunk-ip 198.51.100.7 --trunk-ip 198.51.100.8
   pbxagent analyze trace.pcap --call a84b4c76e66710@pc33 --write call.pcapng`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) != 1 {
@@ -54,12 +55,11 @@ short summary. Every 'pbxagent bundle --duration' already carries both.`,
 				return usageError("--write copies packets out of a capture file; extract capture/*.pcapng from the bundle %s first", in)
 			}
 			opt := a.agent().AnalyzeOptions()
-			for _, s := range pbxIPs {
-				ip, err := netip.ParseAddr(s)
-				if err != nil {
-					return usageError("--pbx-ip %q: give an IP address such as 203.0.113.10", s)
-				}
-				opt.PBX = append(opt.PBX, ip)
+			if err := addrFlag("--pbx-ip", pbxIPs, &opt.PBX); err != nil {
+				return err
+			}
+			if err := addrFlag("--trunk-ip", trunkIPs, &opt.Trunks); err != nil {
+				return err
 			}
 			rep, err := analyze.AnalyzeFile(cmd.Context(), in, opt)
 			if err != nil {
@@ -102,10 +102,29 @@ short summary. Every 'pbxagent bundle --duration' already carries both.`,
 	}
 	cmd.Flags().StringVarP(&out, "out", "o", "", "folder for analysis.json and report.html (default: next to the input)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print analysis.json on stdout instead of the summary")
-	cmd.Flags().StringArrayVar(&pbxIPs, "pbx-ip", nil, "the PBX's address in a bare capture (repeatable; default: placed from the SIP evidence)")
+	cmd.Flags().StringArrayVar(&pbxIPs, "pbx-ip", nil, "the PBX's address (repeatable; replaces analyze.pbx_addresses; default: a bundle's host addresses, else placed from the SIP evidence)")
+	cmd.Flags().StringArrayVar(&trunkIPs, "trunk-ip", nil, "a SIP trunk's address: a peer there is a trunk (repeatable; replaces analyze.trunk_addresses)")
 	cmd.Flags().StringVar(&callID, "call", "", "with --write: the Call-ID of the call to save")
 	cmd.Flags().StringVar(&writeCall, "write", "", "write the call's SIP and RTP packets to this pcapng file (with --call)")
 	return cmd
+}
+
+// addrFlag parses the addresses of a repeatable flag into *dst; given on
+// the command line, they replace the configured ones.
+func addrFlag(flag string, vals []string, dst *[]netip.Addr) error {
+	if len(vals) == 0 {
+		return nil
+	}
+	var out []netip.Addr
+	for _, s := range vals {
+		ip, err := netip.ParseAddr(s)
+		if err != nil {
+			return usageError("%s %q: give an IP address such as 203.0.113.10", flag, s)
+		}
+		out = append(out, ip.Unmap())
+	}
+	*dst = out
+	return nil
 }
 
 // writeCall saves one call's packets, as sngrep's "save dialog" does.

@@ -31,6 +31,7 @@ const (
 // analysis is the subset of analysis.json the tests read.
 type analysis struct {
 	PBX   []string `json:"pbx_addresses"`
+	Notes []string `json:"notes"`
 	Calls []struct {
 		CallID          string `json:"call_id"`
 		Direction       string `json:"direction"`
@@ -49,6 +50,8 @@ type analysis struct {
 	} `json:"registrations"`
 	Streams []struct {
 		Packets  int64  `json:"packets"`
+		SSRC     uint32 `json:"ssrc"`
+		Lost     int64  `json:"lost"`
 		CallID   string `json:"call_id"`
 		Expected bool   `json:"expected"`
 	} `json:"streams"`
