@@ -21,8 +21,8 @@ import (
 )
 
 // CDRCursorFile is the file, in the state folder, that remembers the last
-// CDR the call_failures check has read, so a restart neither re-reads nor
-// skips calls.
+// CDR the service's call_failures check has read, so a restart neither
+// re-reads nor skips calls. Only the service writes it (Persist).
 const CDRCursorFile = "cdr-cursor.json"
 
 // Bounds of the call_failures check.
@@ -171,9 +171,6 @@ func (c *CallFailures) Collect(ctx context.Context) (*Report, error) {
 	d.NewCDRs, d.Truncated = len(fresh), truncated
 	c.add(fresh)
 	c.prune(now.Add(-window))
-	if err := c.saveCursor(); err != nil {
-		return nil, fmt.Errorf("remember the last CDR read: %w", err)
-	}
 	d.Requests = int(c.client.Requests() - before)
 	d.Calls = len(c.cur.Events)
 	d.Bursts = c.bursts(&d.Failed)
@@ -474,6 +471,19 @@ func (c *CallFailures) loadCursor() cdrCursor {
 		return cdrCursor{}
 	}
 	return cur
+}
+
+// Persist saves the cursor, so that the next start of the service reads on
+// from the last CDR this one read. Only the service calls it: `status` and
+// `bundle` read the CDRs after the saved cursor without moving it, so a
+// later service start never skips the calls they saw.
+func (c *CallFailures) Persist() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := c.saveCursor(); err != nil {
+		return fmt.Errorf("remember the last CDR read: %w", err)
+	}
+	return nil
 }
 
 // saveCursor writes the cursor (0600) when it moved.
