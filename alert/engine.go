@@ -15,6 +15,7 @@
 package alert
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -263,7 +264,7 @@ func (e *Engine) observeItems(now time.Time, o collectors.Outcome) bool {
 		state := clampState(it.State)
 		advice := ""
 		if state != collectors.StateOK {
-			advice = o.Advice()
+			advice = cmp.Or(it.Advice, o.Advice())
 		}
 		c.Label, c.Status, c.Summary, c.Advice, c.Metrics, c.Seen = it.Label, it.Status, it.Summary, advice, nil, now
 		if e.stepItem(now, key, c, state) {

@@ -369,15 +369,21 @@ func (c *CallFailures) report(d CallFailuresData) *Report {
 	parts := make([]string, 0, len(d.Bursts))
 	var advice []string
 	for _, b := range d.Bursts {
-		parts = append(parts, burstLine(b, d.Window))
-		advice = append(advice, c.guideText(b))
+		line := burstLine(b, d.Window)
+		parts = append(parts, line)
+		ba := c.guideText(b)
 		if b.Code == 403 && c.licence != nil {
 			st, sum := c.licence()
-			advice = append(advice, fmt.Sprintf("The licence check (%s): %s", st, sum))
+			ba += fmt.Sprintf("\n\nThe licence check (%s): %s", st, sum)
 		}
+		advice = append(advice, ba)
+		// Each burst is an alert item: a second one while the first
+		// lasts is a mail of its own.
+		rep.Items = append(rep.Items, Item{ID: fmt.Sprintf("%d %s", b.Code, b.Scope), Label: fmt.Sprintf("Calls failing with %s on %s", codeTitle(b), b.Scope),
+			State: StateCritical, Status: fmt.Sprintf("%d of %d in %s", b.Failed, b.Calls, d.Window), Summary: line, Advice: ba + bundleHint})
 	}
 	rep.Summary = strings.Join(parts, "; ")
-	rep.Advice = strings.Join(advice, "\n\n") + "\n\nA support bundle (pbxagent bundle --duration 60s) captures the SIP exchange of the next failing calls."
+	rep.Advice = strings.Join(advice, "\n\n") + bundleHint
 	rep.Text = strings.Join(parts, "\n") + "\n"
 	return rep
 }
@@ -385,18 +391,25 @@ func (c *CallFailures) report(d CallFailuresData) *Report {
 // burstLine is one burst for people: `12 calls failed with 403 Forbidden on
 // trunk "carrier-a" in the last 10m (of 15; e.g. ***1234, ***5678)`.
 func burstLine(b Burst, window string) string {
-	code := fmt.Sprint(b.Code)
-	if b.Title != "" {
-		code = b.Title
-		if !strings.Contains(b.Title, fmt.Sprint(b.Code)) {
-			code = fmt.Sprintf("%d %s", b.Code, b.Title)
-		}
-	}
-	s := fmt.Sprintf("%d calls failed with %s on %s in the last %s (of %d calls", b.Failed, code, b.Scope, window, b.Calls)
+	s := fmt.Sprintf("%d calls failed with %s on %s in the last %s (of %d calls", b.Failed, codeTitle(b), b.Scope, window, b.Calls)
 	if len(b.Examples) > 0 {
 		s += "; e.g. " + strings.Join(b.Examples, ", ")
 	}
 	return s + ")"
+}
+
+// bundleHint ends the advice of a burst.
+const bundleHint = "\n\nA support bundle (pbxagent bundle --duration 60s) captures the SIP exchange of the next failing calls."
+
+// codeTitle is a burst's status code with the guide's title: "403 Forbidden".
+func codeTitle(b Burst) string {
+	if b.Title == "" {
+		return fmt.Sprint(b.Code)
+	}
+	if !strings.Contains(b.Title, fmt.Sprint(b.Code)) {
+		return fmt.Sprintf("%d %s", b.Code, b.Title)
+	}
+	return b.Title
 }
 
 // guideText renders the guide's causes and remedies for a burst.

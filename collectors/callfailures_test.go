@@ -94,6 +94,14 @@ func TestCallFailuresBurst(t *testing.T) {
 			t.Errorf("advice lacks %q: %q", want, rep.Advice)
 		}
 	}
+	// The burst is an alert item of its own, with its guide text.
+	if len(rep.Items) != 1 {
+		t.Fatalf("items %+v", rep.Items)
+	}
+	if it := rep.Items[0]; it.ID != `403 trunk "carrier-a"` || it.Label != `Calls failing with 403 Forbidden on trunk "carrier-a"` ||
+		it.State != StateCritical || it.Status != "12 of 52 in 10m" || !strings.Contains(it.Advice, "The licence check (CRITICAL)") {
+		t.Errorf("burst item %+v", it)
+	}
 	// The service saves the cursor after its round; the cursor and the
 	// window survive a restart: nothing is read twice, the burst is still
 	// counted.

@@ -143,8 +143,10 @@ type Item struct {
 	// Status is the item's state in its own words ("ONLINE", "OFFLINE",
 	// "expires in 5 days"); mails show a change as "ONLINE → OFFLINE".
 	Status string `json:"status"`
-	// Summary is one line about the item.
+	// Summary is one line about the item; Advice, when set, what to do
+	// about it (else the report's Advice applies).
 	Summary string `json:"summary,omitempty"`
+	Advice  string `json:"advice,omitempty"`
 	// Unchecked marks an item the check knows of but did not judge this
 	// round (more trunks than status requests a round): its alert state
 	// stays as it was.
