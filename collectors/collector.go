@@ -28,8 +28,12 @@
 // or a phone number). The metrics package exports a watcher's metrics as
 // pbx_<name> and every check's state as pbx_check_state without extra code.
 //
+// Items: a check that watches several things of one kind (trunks, media
+// servers, certificate ports) lists them in Report.Items with stable IDs,
+// so the alert rules mail each change of each (ItemKey "trunks/carrier-a").
+//
 // Consumers read an Outcome only through its methods (State, Line, Advice,
-// Metrics, Applicable, Failed), the one outcome vocabulary.
+// Metrics, Items, OwnState, Applicable, Failed), the one outcome vocabulary.
 package collectors
 
 import (
