@@ -89,6 +89,13 @@ type Item struct {
 	Metrics []collectors.Metric `json:"-"`
 }
 
+// CheckName is the check the entry belongs to: "trunks" for the item key
+// "trunks/carrier-a", "disk" for "disk".
+func (it Item) CheckName() string {
+	name, _, _ := strings.Cut(it.Check, "/")
+	return name
+}
+
 // Name is what the item is about: the item's label ("Trunk carrier-b") or
 // the check's name ("disk").
 func (it Item) Name() string {

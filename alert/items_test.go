@@ -174,3 +174,11 @@ func TestItemsWithOwnProblem(t *testing.T) {
 	s.round(o)
 	expectDigests(t, s, []string{"trunks problem OK→WARNING", "trunks/a recovery CRITICAL→OK"})
 }
+
+func TestItemCheckName(t *testing.T) {
+	for key, want := range map[string]string{"trunks/carrier-a": "trunks", "disk": "disk", `media/transport:TLS/5061`: "media"} {
+		if got := (Item{Check: key}).CheckName(); got != want {
+			t.Errorf("CheckName(%q) = %q, want %q", key, got, want)
+		}
+	}
+}
