@@ -8,10 +8,11 @@
 //
 // The engine is pure logic driven by the caller's clock; it never sends mail
 // itself. Checks that report items (trunks, media servers, transports,
-// certificate ports) are followed item by item under keys such as
-// "trunks/carrier-a", with the same rules, so every trunk's change is a
-// change of its own. Its state is saved to a JSON file in the state folder after every
-// change, so that a restart neither re-sends nor forgets.
+// certificate ports, call-failure bursts) are followed item by item under
+// keys such as "trunks/carrier-a", with the same rules, so every trunk's
+// change is a change of its own. Its state is saved to a JSON file in the
+// state folder after every change, so that a restart neither re-sends nor
+// forgets.
 package alert
 
 import (
