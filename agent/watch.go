@@ -241,6 +241,11 @@ func (a *Agent) round(ctx context.Context, eng *alert.Engine, m *mailer.Mailer, 
 	if err := eng.Observe(time.Now(), outs); err != nil {
 		a.log.Warn("alert state not saved; alerting goes on from memory", "err", err)
 	}
+	// Only the service moves the checks' saved state (the CDR cursor):
+	// `status` and `bundle` read without it, so a restart skips nothing.
+	if err := collectors.Persist(checks); err != nil {
+		a.log.Warn("check state not saved; the next start reads again from the last saved point", "err", err)
+	}
 	a.sendDue(eng, m, fl)
 }
 

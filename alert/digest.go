@@ -72,6 +72,14 @@ type Item struct {
 	To   collectors.State `json:"to"`
 	// Since is when the check was first seen in state To.
 	Since time.Time `json:"since"`
+	// FromStatus and ToStatus are, for an item of a check (a trunk), its
+	// state in its own words before and after ("ONLINE", "OFFLINE");
+	// FromStatus is empty for an item first seen failing.
+	FromStatus string `json:"from_status,omitempty"`
+	ToStatus   string `json:"to_status,omitempty"`
+	// Label names an item for people ("Trunk carrier-b"); empty for a
+	// check.
+	Label string `json:"-"`
 	// Lasted is, for a recovery, how long the problem lasted; for a
 	// problem or reminder, how long the check has been failing so far.
 	Lasted time.Duration `json:"lasted,omitempty"`
@@ -79,6 +87,38 @@ type Item struct {
 	Summary string              `json:"-"`
 	Advice  string              `json:"-"`
 	Metrics []collectors.Metric `json:"-"`
+}
+
+// CheckName is the check the entry belongs to: "trunks" for the item key
+// "trunks/carrier-a", "disk" for "disk".
+func (it Item) CheckName() string {
+	name, _, _ := strings.Cut(it.Check, "/")
+	return name
+}
+
+// Name is what the item is about: the item's label ("Trunk carrier-b") or
+// the check's name ("disk").
+func (it Item) Name() string {
+	if it.Label != "" {
+		return it.Label
+	}
+	return it.Check
+}
+
+// Change is an item's change in its own words: "Trunk carrier-b: ONLINE →
+// OFFLINE" (or "Trunk carrier-b: OFFLINE" for one first seen failing, "still
+// OFFLINE" in a reminder); empty for a check.
+func (it Item) Change() string {
+	if it.Label == "" {
+		return ""
+	}
+	switch {
+	case it.Kind == KindReminder:
+		return oneLine(it.Label + ": still " + it.ToStatus)
+	case it.FromStatus == "" || it.FromStatus == it.ToStatus:
+		return oneLine(it.Label + ": " + it.ToStatus)
+	}
+	return oneLine(it.Label + ": " + it.FromStatus + " → " + it.ToStatus)
 }
 
 // Digest is one mail's worth of changes for one host.
@@ -142,16 +182,24 @@ func (d *Digest) Subject() string {
 	switch {
 	case len(d.Items) == 1 && len(probs) == 1:
 		it := probs[0]
-		if it.Kind == KindReminder {
-			s = "still "
-		}
-		s += it.To.String() + " " + it.Check
-		if sum := oneLine(it.Summary); sum != "" {
-			s += " — " + sum
+		switch {
+		case it.Label != "":
+			s = it.To.String() + " " + it.Change()
+		default:
+			if it.Kind == KindReminder {
+				s = "still "
+			}
+			s += it.To.String() + " " + it.Check
+			if sum := oneLine(it.Summary); sum != "" {
+				s += " — " + sum
+			}
 		}
 	case len(d.Items) == 1:
 		it := recs[0]
-		s = it.Check + " recovered"
+		s = it.Name() + " recovered"
+		if it.Label != "" {
+			s = it.Change() + ", recovered"
+		}
 		if it.Lasted > 0 {
 			s += " after " + FormatDuration(it.Lasted)
 		}
@@ -170,9 +218,9 @@ func (d *Digest) Subject() string {
 func names(items []Item, withState bool) []string {
 	out := make([]string, len(items))
 	for i, it := range items {
-		out[i] = it.Check
+		out[i] = it.Name()
 		if withState {
-			out[i] = it.To.String() + " " + it.Check
+			out[i] = it.To.String() + " " + it.Name()
 		}
 	}
 	return out
@@ -244,23 +292,29 @@ func (d *Digest) views() []itemView {
 		v := itemView{Summary: it.Summary, Advice: it.Advice, Color: color(it.To)}
 		switch it.Kind {
 		case KindRecovery:
-			v.Title = it.Check + " recovered"
+			v.Title = it.Name() + " recovered"
 			v.Change = fmt.Sprintf("%s → OK since %s", it.From, it.Since.Format(timeLayout))
 			if it.Lasted > 0 {
 				v.Title += " after " + FormatDuration(it.Lasted)
 				v.Change += fmt.Sprintf("; the problem lasted %s", FormatDuration(it.Lasted))
 			}
 		case KindReminder:
-			v.Title = fmt.Sprintf("%s %s (reminder)", it.To, it.Check)
+			v.Title = fmt.Sprintf("%s %s (reminder)", it.To, it.Name())
 			v.Change = fmt.Sprintf("still %s since %s", it.To, it.Since.Format(timeLayout))
 			if it.Lasted > 0 {
 				v.Change += fmt.Sprintf(", failing for %s", FormatDuration(it.Lasted))
 			}
 		default:
-			v.Title = fmt.Sprintf("%s %s", it.To, it.Check)
+			v.Title = fmt.Sprintf("%s %s", it.To, it.Name())
 			v.Change = fmt.Sprintf("%s → %s since %s", it.From, it.To, it.Since.Format(timeLayout))
 			if it.From != collectors.StateOK && it.Lasted > 0 {
 				v.Change += fmt.Sprintf(", failing for %s", FormatDuration(it.Lasted))
+			}
+		}
+		if c := it.Change(); c != "" {
+			v.Title = c
+			if it.Kind != KindRecovery {
+				v.Title = it.To.String() + " " + c
 			}
 		}
 		for _, m := range it.Metrics {

@@ -7,11 +7,16 @@
 // problem lasted.
 //
 // The engine is pure logic driven by the caller's clock; it never sends mail
-// itself. Its state is saved to a JSON file in the state folder after every
-// change, so that a restart neither re-sends nor forgets.
+// itself. Checks that report items (trunks, media servers, transports,
+// certificate ports, call-failure bursts) are followed item by item under
+// keys such as "trunks/carrier-a", with the same rules, so every trunk's
+// change is a change of its own. Its state is saved to a JSON file in the
+// state folder after every change, so that a restart neither re-sends nor
+// forgets.
 package alert
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -20,6 +25,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -97,6 +103,13 @@ type checkState struct {
 	LastMailed time.Time `json:"last_mailed,omitzero"`
 	// Pending is the item waiting in the current digest window.
 	Pending *Item `json:"pending,omitempty"`
+
+	// Label names an item for people ("Trunk carrier-a"); empty for a
+	// check. Status is the item's latest state in its own words
+	// ("OFFLINE") and StateStatus its words when State was committed.
+	Label       string `json:"label,omitempty"`
+	Status      string `json:"status,omitempty"`
+	StateStatus string `json:"state_status,omitempty"`
 
 	// Latest report details, shown in mails.
 	Summary string              `json:"summary,omitempty"`
@@ -191,17 +204,18 @@ func (e *Engine) Observe(now time.Time, outs []collectors.Outcome) error {
 		if !o.Applicable() {
 			continue
 		}
-		state, sticky := clampState(o.State()), o.Sticky()
-		summary, advice, metrics := o.Line(), o.Advice(), slices.Clone(o.Metrics())
-		c := e.st.Checks[o.Name]
-		if c == nil {
-			c = &checkState{State: collectors.StateOK, Level: collectors.StateOK, Candidate: collectors.StateOK}
-			e.st.Checks[o.Name] = c
-			dirty = true
+		state, sticky := clampState(o.OwnState()), o.Sticky()
+		if state != clampState(o.State()) {
+			sticky = collectors.StateOK // the items carry the problem
 		}
+		summary, advice, metrics := o.Line(), o.Advice(), slices.Clone(o.Metrics())
+		c := e.entry(o.Name, &dirty)
 		e.seenRound[o.Name] = e.round
 		c.Summary, c.Advice, c.Metrics, c.Seen = summary, advice, metrics, now
 		if e.step(now, o.Name, c, max(state, min(c.Level, sticky))) {
+			dirty = true
+		}
+		if !o.Failed() && e.observeItems(now, o) {
 			dirty = true
 		}
 	}
@@ -212,6 +226,79 @@ func (e *Engine) Observe(now time.Time, outs []collectors.Outcome) error {
 		return e.save()
 	}
 	return nil
+}
+
+// entry returns the state of key, created OK when new.
+func (e *Engine) entry(key string, dirty *bool) *checkState {
+	c := e.st.Checks[key]
+	if c == nil {
+		c = &checkState{State: collectors.StateOK, Level: collectors.StateOK, Candidate: collectors.StateOK}
+		e.st.Checks[key] = c
+		*dirty = true
+	}
+	return c
+}
+
+// goneStatus is the status of an item its check no longer reports (a
+// trunk deleted): it counts as OK, so a problem on it recovers through the
+// usual rules, and it is forgotten once OK.
+const goneStatus = "no longer reported"
+
+// observeItems steps every item of a check that ran, under its key
+// ("trunks/carrier-a"), with the same rules as a check. An item the check
+// did not judge this round keeps its state; one it no longer reports
+// counts as OK and is forgotten once its alert state is OK.
+func (e *Engine) observeItems(now time.Time, o collectors.Outcome) bool {
+	dirty := false
+	seen := map[string]bool{}
+	for _, it := range o.Items() {
+		key := collectors.ItemKey(o.Name, it.ID)
+		if seen[key] {
+			continue
+		}
+		seen[key] = true
+		c := e.entry(key, &dirty)
+		e.seenRound[key] = e.round
+		if it.Unchecked {
+			continue
+		}
+		state := clampState(it.State)
+		advice := ""
+		if state != collectors.StateOK {
+			advice = cmp.Or(it.Advice, o.Advice())
+		}
+		c.Label, c.Status, c.Summary, c.Advice, c.Metrics, c.Seen = it.Label, it.Status, it.Summary, advice, nil, now
+		if e.stepItem(now, key, c, state) {
+			dirty = true
+		}
+	}
+	prefix := collectors.ItemKey(o.Name, "")
+	for key, c := range e.st.Checks {
+		if seen[key] || !strings.HasPrefix(key, prefix) {
+			continue
+		}
+		if c.State == collectors.StateOK && c.Count == 0 && c.Pending == nil {
+			delete(e.st.Checks, key)
+			dirty = true
+			continue
+		}
+		e.seenRound[key] = e.round
+		c.Status, c.Summary, c.Advice, c.Seen = goneStatus, c.Label+": "+goneStatus+" by the "+o.Name+" check", "", now
+		if e.stepItem(now, key, c, collectors.StateOK) {
+			dirty = true
+		}
+	}
+	return dirty
+}
+
+// stepItem steps an item; while its state holds, its words for the state
+// follow its latest status (so a change reads "ONLINE → OFFLINE").
+func (e *Engine) stepItem(now time.Time, key string, c *checkState, eff collectors.State) bool {
+	dirty := e.step(now, key, c, eff)
+	if c.State == eff && c.Count == 0 && c.StateStatus != c.Status {
+		c.StateStatus, dirty = c.Status, true
+	}
+	return dirty
 }
 
 // step advances one check by one round with effective state eff and
@@ -266,6 +353,8 @@ func (e *Engine) commit(now time.Time, name string, c *checkState) {
 	}
 	c.State, c.Since = to, since
 	c.Count, c.Candidate, c.CandidateSince = 0, to, time.Time{}
+	fromStatus := c.StateStatus
+	c.StateStatus = c.Status
 
 	kind := KindProblem
 	if to == collectors.StateOK {
@@ -274,7 +363,7 @@ func (e *Engine) commit(now time.Time, name string, c *checkState) {
 	if p := c.Pending; p != nil && p.Kind != KindReminder {
 		// A change still waiting in the window: merge, keeping the
 		// original starting point.
-		from = p.From
+		from, fromStatus = p.From, p.FromStatus
 		if from == to {
 			// Back where it was before anyone was told: nothing to say.
 			c.Pending = nil
@@ -285,7 +374,8 @@ func (e *Engine) commit(now time.Time, name string, c *checkState) {
 			kind = KindProblem
 		}
 	}
-	c.Pending = &Item{Check: name, Kind: kind, From: from, To: to, Since: since, Lasted: lasted}
+	c.Pending = &Item{Check: name, Kind: kind, From: from, To: to, Since: since, Lasted: lasted,
+		FromStatus: fromStatus, ToStatus: c.Status}
 	e.openWindow(now)
 }
 
@@ -342,7 +432,9 @@ func (e *Engine) Due(now time.Time) *Digest {
 		it := *c.Pending
 		if it.Kind == KindReminder {
 			it.From, it.To, it.Since = c.State, c.State, c.Since
+			it.FromStatus, it.ToStatus = c.StateStatus, c.StateStatus
 		}
+		it.Label = c.Label
 		if it.To != collectors.StateOK && !c.ProblemSince.IsZero() {
 			it.Lasted = max(now.Sub(c.ProblemSince), 0)
 		}

@@ -21,8 +21,8 @@ import (
 )
 
 // CDRCursorFile is the file, in the state folder, that remembers the last
-// CDR the call_failures check has read, so a restart neither re-reads nor
-// skips calls.
+// CDR the service's call_failures check has read, so a restart neither
+// re-reads nor skips calls. Only the service writes it (Persist).
 const CDRCursorFile = "cdr-cursor.json"
 
 // Bounds of the call_failures check.
@@ -171,9 +171,6 @@ func (c *CallFailures) Collect(ctx context.Context) (*Report, error) {
 	d.NewCDRs, d.Truncated = len(fresh), truncated
 	c.add(fresh)
 	c.prune(now.Add(-window))
-	if err := c.saveCursor(); err != nil {
-		return nil, fmt.Errorf("remember the last CDR read: %w", err)
-	}
 	d.Requests = int(c.client.Requests() - before)
 	d.Calls = len(c.cur.Events)
 	d.Bursts = c.bursts(&d.Failed)
@@ -372,15 +369,21 @@ func (c *CallFailures) report(d CallFailuresData) *Report {
 	parts := make([]string, 0, len(d.Bursts))
 	var advice []string
 	for _, b := range d.Bursts {
-		parts = append(parts, burstLine(b, d.Window))
-		advice = append(advice, c.guideText(b))
+		line := burstLine(b, d.Window)
+		parts = append(parts, line)
+		ba := c.guideText(b)
 		if b.Code == 403 && c.licence != nil {
 			st, sum := c.licence()
-			advice = append(advice, fmt.Sprintf("The licence check (%s): %s", st, sum))
+			ba += fmt.Sprintf("\n\nThe licence check (%s): %s", st, sum)
 		}
+		advice = append(advice, ba)
+		// Each burst is an alert item: a second one while the first
+		// lasts is a mail of its own.
+		rep.Items = append(rep.Items, Item{ID: fmt.Sprintf("%d %s", b.Code, b.Scope), Label: fmt.Sprintf("Calls failing with %s on %s", codeTitle(b), b.Scope),
+			State: StateCritical, Status: fmt.Sprintf("%d of %d in %s", b.Failed, b.Calls, d.Window), Summary: line, Advice: ba + bundleHint})
 	}
 	rep.Summary = strings.Join(parts, "; ")
-	rep.Advice = strings.Join(advice, "\n\n") + "\n\nA support bundle (pbxagent bundle --duration 60s) captures the SIP exchange of the next failing calls."
+	rep.Advice = strings.Join(advice, "\n\n") + bundleHint
 	rep.Text = strings.Join(parts, "\n") + "\n"
 	return rep
 }
@@ -388,18 +391,25 @@ func (c *CallFailures) report(d CallFailuresData) *Report {
 // burstLine is one burst for people: `12 calls failed with 403 Forbidden on
 // trunk "carrier-a" in the last 10m (of 15; e.g. ***1234, ***5678)`.
 func burstLine(b Burst, window string) string {
-	code := fmt.Sprint(b.Code)
-	if b.Title != "" {
-		code = b.Title
-		if !strings.Contains(b.Title, fmt.Sprint(b.Code)) {
-			code = fmt.Sprintf("%d %s", b.Code, b.Title)
-		}
-	}
-	s := fmt.Sprintf("%d calls failed with %s on %s in the last %s (of %d calls", b.Failed, code, b.Scope, window, b.Calls)
+	s := fmt.Sprintf("%d calls failed with %s on %s in the last %s (of %d calls", b.Failed, codeTitle(b), b.Scope, window, b.Calls)
 	if len(b.Examples) > 0 {
 		s += "; e.g. " + strings.Join(b.Examples, ", ")
 	}
 	return s + ")"
+}
+
+// bundleHint ends the advice of a burst.
+const bundleHint = "\n\nA support bundle (pbxagent bundle --duration 60s) captures the SIP exchange of the next failing calls."
+
+// codeTitle is a burst's status code with the guide's title: "403 Forbidden".
+func codeTitle(b Burst) string {
+	if b.Title == "" {
+		return fmt.Sprint(b.Code)
+	}
+	if !strings.Contains(b.Title, fmt.Sprint(b.Code)) {
+		return fmt.Sprintf("%d %s", b.Code, b.Title)
+	}
+	return b.Title
 }
 
 // guideText renders the guide's causes and remedies for a burst.
@@ -474,6 +484,19 @@ func (c *CallFailures) loadCursor() cdrCursor {
 		return cdrCursor{}
 	}
 	return cur
+}
+
+// Persist saves the cursor, so that the next start of the service reads on
+// from the last CDR this one read. Only the service calls it: `status` and
+// `bundle` read the CDRs after the saved cursor without moving it, so a
+// later service start never skips the calls they saw.
+func (c *CallFailures) Persist() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := c.saveCursor(); err != nil {
+		return fmt.Errorf("remember the last CDR read: %w", err)
+	}
+	return nil
 }
 
 // saveCursor writes the cursor (0600) when it moved.

@@ -94,8 +94,20 @@ func TestCallFailuresBurst(t *testing.T) {
 			t.Errorf("advice lacks %q: %q", want, rep.Advice)
 		}
 	}
-	// The cursor and the window survive a restart: nothing is read twice,
-	// the burst is still counted.
+	// The burst is an alert item of its own, with its guide text.
+	if len(rep.Items) != 1 {
+		t.Fatalf("items %+v", rep.Items)
+	}
+	if it := rep.Items[0]; it.ID != `403 trunk "carrier-a"` || it.Label != `Calls failing with 403 Forbidden on trunk "carrier-a"` ||
+		it.State != StateCritical || it.Status != "12 of 52 in 10m" || !strings.Contains(it.Advice, "The licence check (CRITICAL)") {
+		t.Errorf("burst item %+v", it)
+	}
+	// The service saves the cursor after its round; the cursor and the
+	// window survive a restart: nothing is read twice, the burst is still
+	// counted.
+	if err := Persist([]Named{{Name: "call_failures", Collector: &Cached{C: NeedsPBX{C: cf}}}}); err != nil {
+		t.Fatal(err)
+	}
 	fi, err := os.Stat(filepath.Join(dir, CDRCursorFile))
 	if err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("cursor file: %v %v", fi, err)
@@ -116,6 +128,55 @@ func TestCallFailuresBurst(t *testing.T) {
 	clk.add(11 * time.Minute)
 	if rep = collectReport(t, cf); rep.State != StateOK {
 		t.Fatalf("after the window: %v %q", rep.State, rep.Summary)
+	}
+}
+
+// TestCallFailuresReadOnly: `status` and `bundle` read the CDRs without
+// moving the saved cursor, so a service started later still reads the calls
+// they saw, and mails their burst.
+func TestCallFailuresReadOnly(t *testing.T) {
+	f := portsiptest.New(t)
+	clk := &testClock{t: time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)}
+	dir := t.TempDir()
+	cfg := config.Default().Checks.CallFailures
+	c := fastClient(t, f, apiPass, dir)
+	cursor := filepath.Join(dir, CDRCursorFile)
+	service := NewCallFailures(c, cfg, dir, testGuide, clk.now)
+	collectReport(t, service)
+	clk.add(time.Minute)
+	addCalls(f, clk.now(), "carrier-a", 200, 5)
+	collectReport(t, service)
+	if err := service.Persist(); err != nil {
+		t.Fatal(err)
+	}
+	saved, err := os.ReadFile(cursor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The service stops; a burst comes; `status` runs twice and shows it.
+	clk.add(time.Minute)
+	addCalls(f, clk.now(), "carrier-a", 403, 12)
+	for range 2 {
+		status := NewCallFailures(c, cfg, dir, testGuide, clk.now)
+		if rep := collectReport(t, status); rep.State != StateCritical || rep.Data.(CallFailuresData).NewCDRs != 12 || rep.Data.(CallFailuresData).Calls != 17 {
+			t.Fatalf("status: %v %q %+v", rep.State, rep.Summary, rep.Data)
+		}
+	}
+	if now, err := os.ReadFile(cursor); err != nil || string(now) != string(saved) {
+		t.Fatalf("status moved the saved cursor (%v)", err)
+	}
+	// The service starts again: it reads the 12 calls status saw.
+	clk.add(time.Second)
+	restarted := NewCallFailures(c, cfg, dir, testGuide, clk.now)
+	rep := collectReport(t, restarted)
+	if d := rep.Data.(CallFailuresData); d.NewCDRs != 12 || rep.State != StateCritical {
+		t.Fatalf("the restarted service skipped calls: %v %q %+v", rep.State, rep.Summary, d)
+	}
+	if err := restarted.Persist(); err != nil {
+		t.Fatal(err)
+	}
+	if now, _ := os.ReadFile(cursor); string(now) == string(saved) {
+		t.Fatal("the service did not move the cursor")
 	}
 }
 

@@ -83,6 +83,7 @@ func (c *Certificates) Collect(ctx context.Context) (*Report, error) {
 	var problems, fine []string
 	listening := 0
 	for _, s := range states {
+		rep.Items = append(rep.Items, certItem(s))
 		if !s.Listening {
 			continue
 		}
@@ -192,6 +193,22 @@ func (c *Certificates) check(ctx context.Context, port int) CertState {
 	}
 	s.Problem = strings.Join(problems, "; ")
 	return s
+}
+
+// certItem is one port for the alerts, in its own words: "valid for 40
+// days", "certificate expires in 5 days", "not listening".
+func certItem(s CertState) Item {
+	it := Item{ID: strconv.Itoa(s.Port), Label: fmt.Sprintf("Certificate on port %d (%s)", s.Port, s.Service), State: s.State}
+	switch {
+	case !s.Listening:
+		it.State, it.Status = StateOK, "not listening"
+	case s.Problem != "" && s.State > StateOK:
+		it.Status = s.Problem
+	default:
+		it.Status = fmt.Sprintf("valid, %d days left", s.DaysLeft)
+	}
+	it.Summary = fmt.Sprintf("port %d (%s): %s", s.Port, s.Service, it.Status)
+	return it
 }
 
 // certNames lists the names a certificate is for.

@@ -9,6 +9,7 @@ import (
 	"crypto/x509/pkix"
 	"math/big"
 	"net"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -124,6 +125,22 @@ func TestCertificates(t *testing.T) {
 	}
 	if states[0].DaysLeft != 40 || states[1].DaysLeft != 20 || states[2].DaysLeft != 3 {
 		t.Errorf("days left: %d %d %d", states[0].DaysLeft, states[1].DaysLeft, states[2].DaysLeft)
+	}
+	// One alert item per port, its status in the mail's words.
+	if len(rep.Items) != len(states) {
+		t.Fatalf("%d items for %d ports", len(rep.Items), len(states))
+	}
+	for i, c := range cases {
+		it := rep.Items[i]
+		if it.ID != strconv.Itoa(ports[i]) || it.State != c.state || !strings.Contains(it.Status, c.text) || !strings.HasPrefix(it.Label, "Certificate on port ") {
+			t.Errorf("%s: item %+v", c.name, it)
+		}
+	}
+	if it := rep.Items[0]; it.Status != "valid, 40 days left" {
+		t.Errorf("40 days: status %q", it.Status)
+	}
+	if it := rep.Items[len(states)-1]; it.State != StateOK || it.Status != "not listening" {
+		t.Errorf("closed port: item %+v", it)
 	}
 	if last := states[len(states)-1]; last.Listening || last.Error != "nothing listens" {
 		t.Errorf("closed port: %+v", last)

@@ -28,8 +28,12 @@
 // or a phone number). The metrics package exports a watcher's metrics as
 // pbx_<name> and every check's state as pbx_check_state without extra code.
 //
+// Items: a check that watches several things of one kind (trunks, media
+// servers, certificate ports) lists them in Report.Items with stable IDs,
+// so the alert rules mail each change of each (ItemKey "trunks/carrier-a").
+//
 // Consumers read an Outcome only through its methods (State, Line, Advice,
-// Metrics, Applicable, Failed), the one outcome vocabulary.
+// Metrics, Items, OwnState, Applicable, Failed), the one outcome vocabulary.
 package collectors
 
 import (
@@ -123,6 +127,45 @@ type Report struct {
 	// citing the PortSIP troubleshooting guide and the exact command,
 	// e.g. "pbxagent logs prune --dry-run".
 	Advice string `json:"advice,omitempty"`
+	// Items are the things the check watches one by one (trunks, media
+	// servers, transports, certificate ports), each with its own state, so
+	// that the alert rules follow each of them: a second trunk going
+	// offline while the first still is gets a mail of its own. A report
+	// with items has State no better than its worst item.
+	Items []Item `json:"items,omitempty"`
+}
+
+// Item is one thing a check watches on its own. Its alert key is the
+// check's name, "/" and its ID (ItemKey): "trunks/carrier-a".
+type Item struct {
+	// ID is stable and unique within the check ("carrier-a", "5061").
+	ID string `json:"id"`
+	// Label names the thing for people: "Trunk carrier-a".
+	Label string `json:"label"`
+	// State is the item's health.
+	State State `json:"state"`
+	// Status is the item's state in its own words ("ONLINE", "OFFLINE",
+	// "expires in 5 days"); mails show a change as "ONLINE → OFFLINE".
+	Status string `json:"status"`
+	// Summary is one line about the item; Advice, when set, what to do
+	// about it (else the report's Advice applies).
+	Summary string `json:"summary,omitempty"`
+	Advice  string `json:"advice,omitempty"`
+	// Unchecked marks an item the check knows of but did not judge this
+	// round (more trunks than status requests a round): its alert state
+	// stays as it was.
+	Unchecked bool `json:"unchecked,omitempty"`
+}
+
+// ItemKey is the alert key of an item of a check: "trunks/carrier-a".
+func ItemKey(check, id string) string { return check + "/" + id }
+
+// Persister is a check that keeps state across restarts (the CDR cursor of
+// call_failures). Collect only moves it in memory; the service (`pbxagent
+// run`) saves it after each round with Persist, so one-off runs (`status`,
+// `bundle`) never move what a later service start reads from.
+type Persister interface {
+	Persist() error
 }
 
 // Collector is one check of the host.
@@ -230,6 +273,36 @@ func (o Outcome) Metrics() []Metric {
 		return nil
 	}
 	return o.Report.Metrics
+}
+
+// Items are the report's items; none when the check failed or is not
+// applicable (the items then keep their alert state).
+func (o Outcome) Items() []Item {
+	if o.Failed() || o.NoData {
+		return nil
+	}
+	return o.Report.Items
+}
+
+// OwnState is the check's state beyond what its items explain: State for a
+// check without items or one that failed; for a report with items, its
+// State when that is worse than every item (a problem of the check as a
+// whole), otherwise OK, as the alert rules follow the items one by one.
+func (o Outcome) OwnState() State {
+	items := o.Items()
+	if len(items) == 0 {
+		return o.State()
+	}
+	worst := StateOK
+	for _, it := range items {
+		if !it.Unchecked && it.State.Rank() > worst.Rank() {
+			worst = it.State
+		}
+	}
+	if s := o.State(); s.Rank() > worst.Rank() {
+		return s
+	}
+	return StateOK
 }
 
 // Text is the report's multi-line rendering of its data, if any.

@@ -321,3 +321,17 @@ func (n NeedsPBX) Collect(ctx context.Context) (*Report, error) {
 func pbxPaths(c *config.Config) PBXPaths {
 	return PBXPaths{InstallDir: c.PBX.InstallDir, LogDir: c.LogDir()}
 }
+
+// Persist saves the state of every check of list that keeps some across
+// restarts (Persister). Only the service calls it, after a round.
+func Persist(list []Named) error {
+	var errs []error
+	for _, n := range list {
+		if p, ok := Unwrap(n.Collector).(Persister); ok {
+			if err := p.Persist(); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", n.Name, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -79,6 +79,7 @@ func (m *Media) Collect(ctx context.Context) (*Report, error) {
 				problems = append(problems, fmt.Sprintf("media server %q %s", s.Name, st.Problem))
 			}
 		}
+		rep.Items = append(rep.Items, mediaItem(st))
 		d.MediaServers = append(d.MediaServers, st)
 	}
 	transports, err := m.client.Transports(ctx)
@@ -94,13 +95,18 @@ func (m *Media) Collect(ctx context.Context) (*Report, error) {
 			return nil, apiError(err, fmt.Sprintf("the status of transport %s/%d", t.Protocol, t.Port))
 		}
 		d.Transports = append(d.Transports, TransportState{Transport: t, Status: status})
+		id := fmt.Sprintf("%s/%d", t.Protocol, t.Port)
+		it := Item{ID: "transport:" + id, Label: "SIP transport " + id, State: StateOK, Status: status,
+			Summary: fmt.Sprintf("SIP transport %s port %d is %s", t.Protocol, t.Port, status)}
 		up := 1.0
 		if status == "DEACTIVATED" {
+			it.State = StateWarning
 			up = 0
 			rep.State = max(rep.State, StateWarning)
 			problems = append(problems, fmt.Sprintf("SIP transport %s port %d DEACTIVATED", t.Protocol, t.Port))
 		}
-		rep.Metrics = append(rep.Metrics, Metric{Name: "transport_up", Value: up, Label: map[string]string{"transport": fmt.Sprintf("%s/%d", t.Protocol, t.Port)}})
+		rep.Items = append(rep.Items, it)
+		rep.Metrics = append(rep.Metrics, Metric{Name: "transport_up", Value: up, Label: map[string]string{"transport": id}})
 	}
 	if len(d.NotSupported) == 2 {
 		return nil, noData("this PBX version has no REST API endpoints for media servers and transports")
@@ -118,6 +124,22 @@ func (m *Media) Collect(ctx context.Context) (*Report, error) {
 	}
 	rep.Text = mediaText(d)
 	return rep, nil
+}
+
+// mediaItem is one media server for the alerts: OFFLINE is critical,
+// overloaded a warning.
+func mediaItem(st MediaServerState) Item {
+	it := Item{ID: "server:" + st.Name, Label: "Media server " + st.Name, State: StateOK, Status: st.Status,
+		Summary: fmt.Sprintf("media server %q is %s", st.Name, st.Status)}
+	switch {
+	case st.Status == "DISABLED":
+	case st.Status != "ONLINE":
+		it.State = StateCritical
+	case st.Problem != "":
+		it.State, it.Status = StateWarning, "overloaded"
+		it.Summary = fmt.Sprintf("media server %q %s", st.Name, st.Problem)
+	}
+	return it
 }
 
 // rate sets the server's problem and metrics.

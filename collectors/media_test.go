@@ -1,6 +1,7 @@
 package collectors
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -27,6 +28,14 @@ func TestMediaServersAndTransports(t *testing.T) {
 	rep = collectReport(t, m)
 	if rep.State != StateCritical || !strings.Contains(rep.Summary, `media server "ms-1" is OFFLINE`) || !strings.Contains(rep.Summary, "TLS port 5061 DEACTIVATED") {
 		t.Fatalf("%v %q", rep.State, rep.Summary)
+	}
+	var got []string
+	for _, it := range rep.Items {
+		got = append(got, fmt.Sprintf("%s|%s|%v|%s", it.ID, it.Label, it.State, it.Status))
+	}
+	if want := []string{"server:ms-1|Media server ms-1|CRITICAL|OFFLINE", "transport:UDP/5060|SIP transport UDP/5060|OK|ACTIVATED",
+		"transport:TLS/5061|SIP transport TLS/5061|WARNING|DEACTIVATED"}; strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Errorf("items %q, want %q", got, want)
 	}
 	// A PBX without /transports still has its media servers checked.
 	f.Set(func(st *portsiptest.State) { st.Missing = map[string]bool{portsiptest.RouteTransports: true} })

@@ -110,3 +110,32 @@ func TestSpecsOneList(t *testing.T) {
 		}
 	}
 }
+
+// TestOutcomeItems: a report's items are the alert keys of the things it
+// watches; the check's own state is what they do not explain.
+func TestOutcomeItems(t *testing.T) {
+	items := []Item{{ID: "a", State: StateCritical}, {ID: "b", State: StateOK}, {ID: "c", State: StateUnknown, Unchecked: true}}
+	cases := []struct {
+		name  string
+		o     Outcome
+		own   State
+		items int
+	}{
+		{"no items", Outcome{Name: "disk", Report: &Report{State: StateWarning}}, StateWarning, 0},
+		{"items explain it", Outcome{Name: "trunks", Report: &Report{State: StateCritical, Items: items}}, StateOK, 3},
+		{"worse than the items", Outcome{Name: "media", Report: &Report{State: StateCritical, Items: items[1:]}}, StateCritical, 2},
+		{"failed", Outcome{Name: "trunks", Err: errors.New("timeout")}, StateUnknown, 0},
+		{"no data", Outcome{Name: "trunks", NoData: true, Err: ErrNoData, Report: &Report{Items: items}}, StateOK, 0},
+	}
+	for _, c := range cases {
+		if got := c.o.OwnState(); got != c.own {
+			t.Errorf("%s: OwnState %v, want %v", c.name, got, c.own)
+		}
+		if got := len(c.o.Items()); got != c.items {
+			t.Errorf("%s: %d items, want %d", c.name, got, c.items)
+		}
+	}
+	if got := ItemKey("trunks", "carrier-a"); got != "trunks/carrier-a" {
+		t.Errorf("ItemKey = %q", got)
+	}
+}

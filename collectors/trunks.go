@@ -146,7 +146,7 @@ func (t *Trunks) report(states []TrunkState, requests int) *Report {
 		Metric{Name: "trunks_online", Value: float64(d.Online)},
 		Metric{Name: "trunks_offline", Value: float64(len(d.Offline))},
 		Metric{Name: "trunks_api_requests", Value: float64(requests)})
-	rep := &Report{State: StateOK, Data: d, Metrics: metrics, Text: trunksText(states)}
+	rep := &Report{State: StateOK, Data: d, Metrics: metrics, Text: trunksText(states), Items: trunkItems(states)}
 	switch {
 	case len(d.Offline) == 0:
 		rep.Summary = fmt.Sprintf("%d %s online", d.Online, ipPlural(d.Online, "trunk", "trunks"))
@@ -165,6 +165,29 @@ func (t *Trunks) report(states []TrunkState, requests int) *Report {
 		rep.Summary += fmt.Sprintf(" (%d of %d checked this round, in turn)", n, len(states)-d.Disabled)
 	}
 	return rep
+}
+
+// trunkItems are the trunks one by one, for alerts per trunk: OFFLINE (or
+// any other status than ONLINE) is critical, a disabled trunk is OK, one not
+// checked yet keeps its alert state.
+func trunkItems(states []TrunkState) []Item {
+	items := make([]Item, len(states))
+	for i, s := range states {
+		it := Item{ID: s.Name, Label: "Trunk " + s.Name, State: StateOK, Status: s.Status}
+		switch s.Status {
+		case "ONLINE", trunkDisabled:
+		case trunkUnchecked:
+			it.Unchecked = true
+		default:
+			it.State = StateCritical
+		}
+		it.Summary = fmt.Sprintf("trunk %q is %s", s.Name, s.Status)
+		if s.Stale {
+			it.Summary += " (last seen; checked in turn)"
+		}
+		items[i] = it
+	}
+	return items
 }
 
 // quoteList renders up to limit names as "a", "b" and N more.

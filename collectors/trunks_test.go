@@ -49,6 +49,13 @@ func TestTrunksOnlineOfflineOnline(t *testing.T) {
 	if up, _ := metric(rep, "trunks_offline"); up != 1 {
 		t.Errorf("trunks_offline = %v", up)
 	}
+	want := []Item{
+		{ID: "carrier-a", Label: "Trunk carrier-a", State: StateCritical, Status: "OFFLINE", Summary: `trunk "carrier-a" is OFFLINE`},
+		{ID: "carrier-b", Label: "Trunk carrier-b", State: StateOK, Status: "ONLINE", Summary: `trunk "carrier-b" is ONLINE`},
+	}
+	if fmt.Sprint(rep.Items) != fmt.Sprint(want) {
+		t.Errorf("items %+v, want %+v", rep.Items, want)
+	}
 	setTrunk(f, "carrier-a", "ONLINE")
 	if rep = collectReport(t, tr); rep.State != StateOK {
 		t.Fatalf("%v %q", rep.State, rep.Summary)

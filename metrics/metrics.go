@@ -7,9 +7,13 @@
 // Names are stable and carry their unit: pbx_check_state{check} for every
 // check (0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN, the Nagios codes), pbx_<name>
 // for each number a watcher reports (collectors.Metric, e.g.
-// pbx_disk_free_bytes{role,path}), pbx_agent_* for the agent itself. Labels
-// are bounded: check names, roles, paths from the configuration, container
-// and service names, receivers; never a Call-ID or a phone number.
+// pbx_disk_free_bytes{role,path}), pbx_agent_* for the agent itself, and
+// pbx_check_item_state{check,item} for the items of a check (a trunk by
+// name, a media server, a transport, a certificate port): at most
+// MaxItemSeries (500) series a round, the failing items first. Labels are
+// bounded: check names, roles, paths from the configuration, container and
+// service names, receivers, item IDs (capped); never a Call-ID or a phone
+// number.
 //
 // Other parts of the agent add their own metrics with Register (for example
 // the flight recorder's counters).
@@ -193,11 +197,48 @@ var stateDesc = prometheus.NewDesc("pbx_check_state",
 	"State of each applicable check in the last round: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (check failed).",
 	[]string{"check"}, nil)
 
+var itemDesc = prometheus.NewDesc("pbx_check_item_state",
+	"State of each item of a check (a trunk, a media server, a transport, a certificate port) in the last round, "+
+		"coded as pbx_check_state; at most 500 series, the failing items first.",
+	[]string{"check", "item"}, nil)
+
+// MaxItemSeries bounds the pbx_check_item_state series of one round: a PBX
+// with thousands of trunks gets its failing ones and as many others as fit.
+const MaxItemSeries = 500
+
+// itemSamples are the items' states, failing items first, at most
+// MaxItemSeries; an item not checked this round is left out.
+func itemSamples(outs []checks.Outcome) []prometheus.Metric {
+	var bad, good []prometheus.Metric
+	seen := map[string]bool{}
+	for _, o := range outs {
+		if !o.Applicable() {
+			continue
+		}
+		for _, it := range o.Items() {
+			key := checks.ItemKey(o.Name, it.ID)
+			if it.Unchecked || seen[key] {
+				continue
+			}
+			seen[key] = true
+			s := prometheus.MustNewConstMetric(itemDesc, prometheus.GaugeValue, float64(it.State.Code()), o.Name, it.ID)
+			if it.State == checks.StateOK {
+				good = append(good, s)
+			} else {
+				bad = append(bad, s)
+			}
+		}
+	}
+	out := append(bad, good...)
+	return out[:min(len(out), MaxItemSeries)]
+}
+
 // Samples turns a round's outcomes into metrics: the state of every
-// applicable check and the numbers of those that ran. A number repeated
-// with the same name and labels is kept once.
+// applicable check and of its items (itemSamples), and the numbers of
+// those that ran. A number repeated with the same name and labels is kept
+// once.
 func Samples(outs []checks.Outcome) []prometheus.Metric {
-	var out []prometheus.Metric
+	out := itemSamples(outs)
 	descs := map[string]*prometheus.Desc{}
 	seen := map[string]bool{}
 	for _, o := range outs {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -180,4 +181,40 @@ func BenchmarkScrape(b *testing.B) {
 
 func configMetrics(listen string) config.Metrics {
 	return config.Metrics{Enabled: true, Listen: listen}
+}
+
+// TestItemSamples: one pbx_check_item_state series per item, capped at
+// MaxItemSeries with the failing items kept; unchecked items left out.
+func TestItemSamples(t *testing.T) {
+	rep := &checks.Report{State: checks.StateCritical}
+	for i := range 2000 {
+		it := checks.Item{ID: fmt.Sprintf("trunk-%04d", i), State: checks.StateOK}
+		if i%400 == 7 {
+			it.State = checks.StateCritical
+		}
+		if i == 1 {
+			it.Unchecked = true
+		}
+		rep.Items = append(rep.Items, it)
+	}
+	m := New("1")
+	m.ObserveRound(time.Now(), time.Now(), []checks.Outcome{{Name: "trunks", Report: rep}})
+	body := scrape(t, m.Handler())
+	if n := strings.Count(body, "pbx_check_item_state{"); n != MaxItemSeries {
+		t.Errorf("%d item series, want the cap %d", n, MaxItemSeries)
+	}
+	for _, want := range []string{`pbx_check_item_state{check="trunks",item="trunk-0007"} 2`, `pbx_check_item_state{check="trunks",item="trunk-1607"} 2`,
+		`pbx_check_item_state{check="trunks",item="trunk-0000"} 0`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("scrape lacks %s", want)
+		}
+	}
+	if strings.Contains(body, `item="trunk-0001"`) {
+		t.Error("an unchecked item is exported")
+	}
+	cmd := exec.Command(testutil.NeedTool(t, "promtool"), "check", "metrics")
+	cmd.Stdin = strings.NewReader(body)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Errorf("promtool check metrics: %v\n%s", err, out)
+	}
 }

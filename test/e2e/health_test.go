@@ -34,8 +34,12 @@ func addCDRs(f *portsiptest.Server, trunk string, code, n int) {
 // licence near its limits with maintenance expiring in 5 days and a media
 // server down are mailed at once; a trunk going OFFLINE together with a 403
 // burst on it is the next mail, naming the trunk, the code and the guide's
-// causes; the trunk coming back is a recovery mail; normal calls on another
-// trunk never are. Exactly those mails, one per change.
+// causes; a second trunk going OFFLINE while the first still is gets a mail
+// of its own; the first coming back is a recovery mail while the second
+// stays down; normal calls on another trunk never are. Then the service
+// stops, calls fail, `pbxagent status` shows them without moving the CDR
+// cursor, and the restarted service mails that burst (and nothing it
+// already mailed). Exactly those mails, one per change.
 func TestRunMailsPBXHealth(t *testing.T) {
 	ms := newMailServer(t)
 	f := portsiptest.New(t)
@@ -77,9 +81,9 @@ func TestRunMailsPBXHealth(t *testing.T) {
 	f.Set(func(st *portsiptest.State) { st.Trunks[0].Status = "OFFLINE" })
 	addCDRs(f, "carrier-a", 403, 12)
 	addCDRs(f, "carrier-b", 200, 20)
-	second := ms.waitMail(t, 40*time.Second, "trunks")
+	second := ms.waitMail(t, 40*time.Second, "Trunk carrier-a")
 	body = second.Subject + "\n" + second.Text
-	for _, want := range []string{`trunk OFFLINE: "carrier-a"`, `12 calls failed with 403`, `on trunk "carrier-a"`, "***0031",
+	for _, want := range []string{"CRITICAL Trunk carrier-a: ONLINE → OFFLINE", `trunk "carrier-a" is OFFLINE`, `12 calls failed with 403`, `on trunk "carrier-a"`, "***0031",
 		"The licence check (CRITICAL): calls 96/100 (96%)",
 		"PortSIP troubleshooting guide"} {
 		if !strings.Contains(body, want) {
@@ -98,13 +102,52 @@ func TestRunMailsPBXHealth(t *testing.T) {
 		t.Errorf("a number is not masked:\n%s", body)
 	}
 
+	// carrier-b goes offline too: a mail of its own, about carrier-b only.
+	f.Set(func(st *portsiptest.State) { st.Trunks[1].Status = "OFFLINE" })
+	third := ms.waitMail(t, 40*time.Second, "Trunk carrier-b")
+	if want := "CRITICAL Trunk carrier-b: ONLINE → OFFLINE"; !strings.Contains(third.Subject, want) || strings.Contains(third.Text, "carrier-a") {
+		t.Errorf("second trunk's mail: want only %q:\n%s\n%s", want, third.Subject, third.Text)
+	}
+	// carrier-a comes back while carrier-b stays down: one recovery mail.
 	f.Set(func(st *portsiptest.State) { st.Trunks[0].Status = "ONLINE" })
-	ms.waitMail(t, 40*time.Second, "trunks recovered")
+	rec := ms.waitMail(t, 40*time.Second, "Trunk carrier-a: OFFLINE → ONLINE", "recovered")
+	if strings.Contains(rec.Text, "carrier-b") {
+		t.Errorf("the recovery mail names the trunk still down:\n%s", rec.Text)
+	}
 	// One more round: nothing changes, nothing is mailed.
 	time.Sleep(12 * time.Second)
-
 	must(t, cmd.Process.Signal(syscall.SIGTERM))
 	_ = cmd.Wait()
+	if n := len(ms.messages(t)); n != 4 {
+		t.Errorf("%d mails before the restart, want 4", n)
+	}
+	if n := f.Count().Logins; n != 1 {
+		t.Errorf("%d logins; the checks share one token", n)
+	}
+
+	// While the service is stopped, calls fail on carrier-c; `status` shows
+	// the burst but does not move the CDR cursor the service reads from.
+	cursor := filepath.Join(state, "cdr-cursor.json")
+	saved, err := os.ReadFile(cursor)
+	must(t, err)
+	addCDRs(f, "carrier-c", 503, 12)
+	out, _ := exec.Command(bin, "status", "--config", cfg).CombinedOutput()
+	if !strings.Contains(string(out), "12 calls failed with 503") {
+		t.Errorf("status does not show the burst:\n%s", out)
+	}
+	if now, err := os.ReadFile(cursor); err != nil || !bytes.Equal(now, saved) {
+		t.Errorf("status moved the CDR cursor (%v)", err)
+	}
+	cmd = exec.Command(bin, "run", "--config", cfg)
+	logs.Reset()
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	must(t, cmd.Start())
+	defer cmd.Process.Kill()
+	ms.waitMail(t, 40*time.Second, `on trunk "carrier-c"`)
+	time.Sleep(12 * time.Second)
+	must(t, cmd.Process.Signal(syscall.SIGTERM))
+	_ = cmd.Wait()
+
 	all := ms.messages(t)
 	var subjects []string
 	for _, m := range all {
@@ -113,11 +156,21 @@ func TestRunMailsPBXHealth(t *testing.T) {
 			t.Errorf("a mail about the normal calls: %q", m.Subject)
 		}
 	}
-	if len(all) != 3 {
-		t.Errorf("%d mails, want exactly 3 (licence+media, trunk+burst, trunk recovered): %q\n%s", len(all), subjects, logs.String())
+	if len(all) != 5 {
+		t.Errorf("%d mails, want exactly 5 (licence+media, carrier-a+burst, carrier-b, carrier-a recovered, the burst seen after the restart): %q\n%s",
+			len(all), subjects, logs.String())
 	}
-	if n := f.Count().Logins; n != 1 {
-		t.Errorf("%d logins; the checks share one token", n)
+	burst := 0
+	for _, m := range all {
+		if strings.Contains(m.Text, `12 calls failed with 503`) && strings.Contains(m.Text, `on trunk "carrier-c"`) {
+			burst++
+		}
+	}
+	if burst != 1 {
+		t.Errorf("%d mails about the burst status saw, want the restarted service's one", burst)
+	}
+	if n := f.Count().Logins; n > 3 {
+		t.Errorf("%d logins for two service starts and one status; the checks share one token", n)
 	}
 	for _, s := range f.Secrets() {
 		if strings.Contains(logs.String(), s) {
