@@ -55,6 +55,7 @@ type RecorderStatus struct {
 // recorderRun is the flight recorder inside `pbxagent run`.
 type recorderRun struct {
 	a       *Agent
+	cfg     config.Recorder // as configured when the run started
 	ring    *recorder.Ring
 	opt     capture.Options
 	kdrops  atomic.Int64
@@ -84,24 +85,35 @@ func (a *Agent) RecorderOptions() recorder.Options {
 	}
 }
 
-// runRecorder records until ctx is done. A capture that cannot run on this
-// host (no permission, no Npcap) ends the recorder with the reason in its
-// status; other capture errors are retried.
-func (a *Agent) runRecorder(ctx context.Context) {
-	ring, err := recorder.Open(a.RecorderOptions())
+// newRecorderRun prepares a recorder run from the current configuration;
+// the returned function records until its context is done. A capture that
+// cannot run on this host (no permission, no Npcap) ends the recorder with
+// the reason in its status; other capture errors are retried. The run
+// keeps the configuration it was prepared with: the recorder goes on across
+// reloads (its open segment is kept), so it never reads the agent's
+// configuration while a reload replaces it.
+func (a *Agent) newRecorderRun() func(context.Context) {
+	cfg := a.cfg.Recorder
+	ropt := a.RecorderOptions()
+	opt := capture.Options{
+		Interfaces:   cfg.Interfaces,
+		Filter:       a.DefaultFilter(),
+		NoRTPPayload: !cfg.RTPPayload,
+		Comment:      fmt.Sprintf("pbxagent %s flight recorder on host %s", a.version, Hostname()),
+	}
+	return func(ctx context.Context) { a.record(ctx, cfg, ropt, opt) }
+}
+
+func (a *Agent) record(ctx context.Context, cfg config.Recorder, ropt recorder.Options, opt capture.Options) {
+	ring, err := recorder.Open(ropt)
 	if err != nil {
 		a.log.Error("flight recorder not started", "err", err)
 		return
 	}
-	rr := &recorderRun{a: a, ring: ring, started: time.Now(), opt: capture.Options{
-		Interfaces:   a.cfg.Recorder.Interfaces,
-		Filter:       a.DefaultFilter(),
-		NoRTPPayload: !a.cfg.Recorder.RTPPayload,
-		Comment:      fmt.Sprintf("pbxagent %s flight recorder on host %s", a.version, Hostname()),
-	}}
+	rr := &recorderRun{a: a, cfg: cfg, ring: ring, started: time.Now(), opt: opt}
 	st := ring.Stats()
-	a.log.Info("flight recorder on", "dir", ring.Dir(), "max_size", int64(a.cfg.Recorder.MaxSize),
-		"max_age", a.cfg.Recorder.MaxAge.String(), "rtp_payload", a.cfg.Recorder.RTPPayload,
+	a.log.Info("flight recorder on", "dir", ring.Dir(), "max_size", int64(cfg.MaxSize),
+		"max_age", cfg.MaxAge.String(), "rtp_payload", cfg.RTPPayload,
 		"segments", st.Segments, "repaired", st.Repaired, "discarded", st.Discarded)
 	var wg sync.WaitGroup
 	wg.Add(2)
@@ -181,7 +193,7 @@ func (rr *recorderRun) saveStatus(running bool) {
 	rr.mu.Lock()
 	capErr := rr.capErr
 	rr.mu.Unlock()
-	c := rr.a.cfg.Recorder
+	c := rr.cfg
 	s := RecorderStatus{Running: running, Updated: time.Now().UTC(), Dir: rr.ring.Dir(), Filter: rr.opt.Filter.String(),
 		RTPPayload: c.RTPPayload, MaxBytes: int64(c.MaxSize), MaxAge: c.MaxAge.D(), Ring: rr.ring.Stats(),
 		KernelDropped: rr.kdrops.Load(), CaptureError: capErr}

@@ -160,9 +160,10 @@ func (a *Agent) Serve(ctx context.Context, opts ServeOptions) error {
 	if a.cfg.Recorder.Enabled {
 		rctx, rstop := context.WithCancel(ctx)
 		rdone := make(chan struct{})
+		record := a.newRecorderRun()
 		go func() {
 			defer close(rdone)
-			a.runRecorder(rctx)
+			record(rctx)
 		}()
 		defer func() { rstop(); <-rdone }()
 	} else {
