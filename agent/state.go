@@ -126,7 +126,8 @@ func PurgeList(cfg *config.Config, configPath string) []string {
 	for _, p := range []string{cfg.SecretKeyPath(), cfg.PublicKeyPath(),
 		filepath.Join(cfg.Agent.StateDir, alert.StateFileName),
 		filepath.Join(cfg.Agent.StateDir, portsip.RejectedMarkerFile),
-		filepath.Join(cfg.Agent.StateDir, lastRoundFile)} {
+		filepath.Join(cfg.Agent.StateDir, lastRoundFile),
+		filepath.Join(cfg.Agent.StateDir, collectors.CDRCursorFile)} {
 		if exists(p) {
 			out = append(out, p)
 		}
@@ -155,13 +156,16 @@ func PurgeList(cfg *config.Config, configPath string) []string {
 	if ents, err := os.ReadDir(cfg.Agent.StateDir); err == nil {
 		for _, e := range ents {
 			n := e.Name()
-			for _, own := range []string{alert.StateFileName, portsip.RejectedMarkerFile, lastRoundFile} {
+			for _, own := range []string{alert.StateFileName, portsip.RejectedMarkerFile, lastRoundFile, collectors.CDRCursorFile} {
 				if e.Type().IsRegular() && strings.HasPrefix(n, "."+own+".") && strings.HasSuffix(n, ".tmp") {
 					out = append(out, filepath.Join(cfg.Agent.StateDir, n))
 				}
 			}
 		}
 	}
+	ours(filepath.Join(cfg.Agent.StateDir, "uploads"), func(n string) bool {
+		return strings.HasSuffix(n, ".json") && strings.Trim(strings.TrimSuffix(n, ".json"), "0123456789abcdef") == ""
+	})
 	ours(cfg.RecorderDir(), recorder.IsRingFile)
 	return append(out, cfg.Agent.StateDir)
 }

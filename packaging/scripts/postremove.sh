@@ -35,14 +35,21 @@ purge)
 	dsh unmask pbxagent.service
 	rm -f "$STATE_DIR/pbxagent.key" "$STATE_DIR/pbxagent.pub" \
 		"$STATE_DIR/alert-state.json" "$STATE_DIR/api-login-rejected.json" \
-		"$STATE_DIR/last-round.json" "$STATE_DIR/.enabled-before-remove"
+		"$STATE_DIR/last-round.json" "$STATE_DIR/cdr-cursor.json" "$STATE_DIR/.enabled-before-remove"
 	# Temporary files of an atomic write the agent did not finish (it was
 	# killed while writing): ".<name>.<random>.tmp".
-	for f in alert-state.json api-login-rejected.json last-round.json; do
+	for f in alert-state.json api-login-rejected.json last-round.json cdr-cursor.json; do
 		rm -f "$STATE_DIR/.$f".*.tmp
 	done
 	rm -f "$STATE_DIR"/queue/*.mail.json "$STATE_DIR"/queue/.*.mail.json.*.tmp "$STATE_DIR"/bundles/pbx-support-*
-	rmdir "$STATE_DIR/queue" "$STATE_DIR/bundles" 2>/dev/null || true
+	rm -f "$STATE_DIR"/queue/alertmanager/*.event.json "$STATE_DIR"/queue/webhook/*.event.json
+	rmdir "$STATE_DIR/queue/alertmanager" "$STATE_DIR/queue/webhook" 2>/dev/null || true
+	# The flight recorder's ring (seg-<19 digits>.pcapng, .pcapng.open,
+	# .idx.json), its status and control socket; the upload states.
+	rm -f "$STATE_DIR"/recorder/seg-[0-9]*.pcapng "$STATE_DIR"/recorder/seg-[0-9]*.pcapng.open \
+		"$STATE_DIR"/recorder/seg-[0-9]*.idx.json "$STATE_DIR"/recorder/status.json \
+		"$STATE_DIR"/recorder/control.sock "$STATE_DIR"/uploads/[0-9a-f]*.json
+	rmdir "$STATE_DIR/queue" "$STATE_DIR/bundles" "$STATE_DIR/recorder" "$STATE_DIR/uploads" 2>/dev/null || true
 	rmdir "$STATE_DIR" 2>/dev/null || echo "pbxagent: kept $STATE_DIR: it holds files pbxagent did not write" >&2
 	rmdir /etc/pbxagent 2>/dev/null || true
 	reload
