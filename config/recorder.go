@@ -2,6 +2,7 @@ package config
 
 import (
 	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -26,6 +27,8 @@ type Recorder struct {
 	RTPPayload bool `yaml:"rtp_payload"`
 	// Interfaces to capture on; empty means every interface that is up.
 	Interfaces []string `yaml:"interfaces"`
+	// AutoBundle takes a bundle of the recorder's past when an alert fires.
+	AutoBundle AutoBundle `yaml:"auto_bundle"`
 }
 
 func defaultRecorder() Recorder {
@@ -35,6 +38,7 @@ func defaultRecorder() Recorder {
 		MaxAge:          Duration(24 * time.Hour),
 		SegmentDuration: Duration(5 * time.Minute),
 		SegmentSize:     64 * MiB,
+		AutoBundle:      defaultAutoBundle(),
 	}
 }
 
@@ -62,5 +66,75 @@ func (c *Config) validateRecorder(goos string, add func(key, format string, args
 	}
 	if r.SegmentDuration.D() < time.Second {
 		add("recorder.segment_duration", "%s is too short; use at least 1s (default 5m)", r.SegmentDuration)
+	}
+	c.validateAutoBundle(goos, add)
+}
+
+// AutoBundle configures the bundles `pbxagent run` takes by itself when
+// chosen checks change state: the flight recorder's last Window, kept in
+// their own folder under their own limits (never counted against the ring).
+type AutoBundle struct {
+	// Enabled turns alert-triggered bundles on (where the recorder runs).
+	Enabled bool `yaml:"enabled"`
+	// Checks names the checks whose change to a problem takes a bundle:
+	// "name" for any problem, "name:critical" for critical only. An item
+	// of a check (call_failures/…) counts as its check.
+	Checks []string `yaml:"checks"`
+	// Window is how much of the recorder's past a bundle takes.
+	Window Duration `yaml:"window"`
+	// Cooldown is the least time between two bundles.
+	Cooldown Duration `yaml:"cooldown"`
+	// MaxPerDay caps the bundles of one UTC day.
+	MaxPerDay int `yaml:"max_per_day"`
+	// Dir is the bundles' folder; empty means <state_dir>/auto-bundles.
+	Dir string `yaml:"dir"`
+	// MaxTotalSize and MaxAge bound that folder, oldest removed first;
+	// only bundles proven the agent's are ever removed.
+	MaxTotalSize ByteSize `yaml:"max_total_size"`
+	MaxAge       Duration `yaml:"max_age"`
+}
+
+func defaultAutoBundle() AutoBundle {
+	return AutoBundle{
+		Enabled:      true,
+		Checks:       []string{"gateway", "disk:critical", "call_failures"},
+		Window:       Duration(10 * time.Minute),
+		Cooldown:     Duration(30 * time.Minute),
+		MaxPerDay:    6,
+		MaxTotalSize: 2 * GiB,
+		MaxAge:       Duration(14 * 24 * time.Hour),
+	}
+}
+
+// AutoBundleDir returns the effective folder of alert-triggered bundles.
+func (c *Config) AutoBundleDir() string {
+	if c.Recorder.AutoBundle.Dir != "" {
+		return c.Recorder.AutoBundle.Dir
+	}
+	return filepath.Join(c.Agent.StateDir, "auto-bundles")
+}
+
+func (c *Config) validateAutoBundle(goos string, add func(key, format string, args ...any)) {
+	ab := c.Recorder.AutoBundle
+	if !ab.Enabled {
+		return
+	}
+	if ab.Dir != "" && !isAbs(goos, ab.Dir) {
+		add("recorder.auto_bundle.dir", "must be an absolute path, not %q", ab.Dir)
+	}
+	for _, s := range ab.Checks {
+		name, lvl, ok := strings.Cut(s, ":")
+		if name == "" || (ok && lvl != "critical" && lvl != "warning") {
+			add("recorder.auto_bundle.checks", "%q is not a check name, optionally followed by :warning or :critical (e.g. disk:critical)", s)
+		}
+	}
+	if ab.Window.D() < time.Minute {
+		add("recorder.auto_bundle.window", "%s is too short; use at least 1m (default 10m)", ab.Window)
+	}
+	if ab.MaxPerDay < 1 {
+		add("recorder.auto_bundle.max_per_day", "must be at least 1 (default 6); set recorder.auto_bundle.enabled: false to take none")
+	}
+	if ab.Cooldown.D() < 0 {
+		add("recorder.auto_bundle.cooldown", "must not be negative")
 	}
 }
