@@ -32,6 +32,8 @@ type Agent struct {
 	notify   Notifier
 	cfgState ConfigState
 	lastOuts []collectors.Outcome
+	// auto takes the bundles of alerts (nil when off).
+	auto *autoBundler
 }
 
 // New returns an Agent for cfg, loaded from configPath (which may not exist

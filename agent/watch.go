@@ -169,6 +169,7 @@ func (a *Agent) Serve(ctx context.Context, opts ServeOptions) error {
 	} else {
 		a.log.Info("flight recorder off (recorder.enabled: false)")
 	}
+	a.auto = a.newAutoBundler(ctx)
 	a.log.Info("pbxagent running", "version", a.version, "checks", len(a.Checks()), "interval", a.cfg.Checks.Interval.String())
 	interval := a.cfg.Checks.Interval.D()
 	round := time.NewTicker(interval)
@@ -186,6 +187,7 @@ func (a *Agent) Serve(ctx context.Context, opts ServeOptions) error {
 	for {
 		select {
 		case <-ctx.Done():
+			a.auto.wait() // cancelled with ctx; its mail still goes out
 			mr.stop(true, a)
 			a.log.Info("pbxagent stopped")
 			return nil
@@ -265,6 +267,15 @@ func (a *Agent) sendDue(eng *alert.Engine, m *mailer.Mailer, fl *fleet) {
 		a.log.Log(context.Background(), level, "alert", "subject", d.Subject(), "check", it.Check, "state", it.To.String(), "kind", it.Kind.String())
 	}
 	a.sendFleet(fl, d)
+	// An alert bundle is taken with or without a mail server.
+	if a.auto.offer(d, func(d *alert.Digest) { a.mailDigest(m, d) }) {
+		return
+	}
+	a.mailDigest(m, d)
+}
+
+// mailDigest queues the digest's mail; without a mail server, nothing.
+func (a *Agent) mailDigest(m *mailer.Mailer, d *alert.Digest) {
 	if m == nil {
 		return
 	}

@@ -130,6 +130,9 @@ type Digest struct {
 	// Items are sorted: problems (worst first), then recoveries, each by
 	// check name.
 	Items []Item
+	// Notes are paragraphs added after the items by the caller (the
+	// support bundle taken for this change).
+	Notes []string
 }
 
 func (d *Digest) sort() {
@@ -254,6 +257,9 @@ func (d *Digest) Text() string {
 			b.WriteString("  What to do:\n    " + indent(v.Advice, "    ") + "\n")
 		}
 	}
+	for _, n := range d.Notes {
+		b.WriteString("\n" + strings.TrimRight(n, "\n") + "\n")
+	}
 	b.WriteString("\n-- \nSent by pbxagent, the PortSIP PBX host agent. " +
 		"Run `pbxagent status` on the host for the current state.\n")
 	return b.String()
@@ -265,7 +271,8 @@ func (d *Digest) HTML() string {
 	data := struct {
 		Host, Time, Subject string
 		Items               []itemView
-	}{d.Host, d.Time.Format(timeLayout), d.Subject(), d.views()}
+		Notes               []string
+	}{d.Host, d.Time.Format(timeLayout), d.Subject(), d.views(), d.Notes}
 	if err := htmlBody.Execute(&buf, data); err != nil {
 		// Execution into memory fails only on a template bug; fall back
 		// to the escaped text so that the mail still says something.
@@ -442,6 +449,7 @@ var htmlBody = template.Must(template.New("digest").Parse(`<!DOCTYPE html>
 {{if .Advice}}<p style="margin: 4px 0;"><b>What to do:</b></p>
 <pre style="margin: 4px 0; white-space: pre-wrap; background: #f4f4f4; padding: 6px;">{{.Advice}}</pre>{{end}}
 </div>
+{{end}}{{range .Notes}}<pre style="margin: 12px 0; white-space: pre-wrap;">{{.}}</pre>
 {{end}}<p style="color: #777; font-size: 12px;">Sent by pbxagent, the PortSIP PBX host agent. Run <code>pbxagent status</code> on the host for the current state.</p>
 </body></html>
 `))
