@@ -225,6 +225,9 @@ func (a *Agent) addLogs(ctx context.Context, bw *bundle.Writer, req BundleReques
 			return err
 		}
 	}
+	if !req.Past.IsZero() {
+		a.addPastLog(ctx, w, req, p)
+	}
 	return nil
 }
 
