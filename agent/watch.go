@@ -158,6 +158,10 @@ func (a *Agent) Serve(ctx context.Context, opts ServeOptions) error {
 		return err
 	}
 	if a.cfg.Recorder.Enabled {
+		snap := New(a.cfg, a.configPath, a.version, a.log) // scrapes never see a reload half done
+		if err := fl.metrics.Register(newRecorderCollector(snap.RecorderState)); err != nil {
+			a.log.Warn("flight recorder metrics not exported", "err", err)
+		}
 		rctx, rstop := context.WithCancel(ctx)
 		rdone := make(chan struct{})
 		record := a.newRecorderRun()
