@@ -93,7 +93,7 @@ func readLine(br *bufio.Reader) ([]byte, error) {
 			line = append(line, frag[:min(len(frag), maxLogLine-len(line))]...)
 		}
 		if err != bufio.ErrBufferFull {
-			if err == nil && line[len(line)-1] != '\n' {
+			if len(line) > 0 && line[len(line)-1] != '\n' { // a cut line, or the last one
 				line = append(line, '\n')
 			}
 			return line, err

@@ -101,3 +101,23 @@ func readBundle(t *testing.T, path string) map[string][]byte {
 	}
 	return files
 }
+
+// FuzzWindowLines: any log content is read without a panic, and what is
+// kept is within the limit and made of whole lines of the input.
+func FuzzWindowLines(f *testing.F) {
+	f.Add([]byte("2026-01-01 00:00:01.5 [INFO] a\n  cont\n2026-01-01 00:09:00 b\n"))
+	f.Add([]byte("[2026-01-01T00:00:01+0100] x\nno stamp\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		from := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+		var out bytes.Buffer
+		if _, err := windowLines(bytes.NewReader(data), from, from.Add(5*time.Minute), time.UTC, &out, 1<<10); err != nil {
+			t.Fatal(err)
+		}
+		if out.Len() > 1<<10 {
+			t.Fatalf("%d bytes kept, limit 1024", out.Len())
+		}
+		if out.Len() > 0 && out.Bytes()[out.Len()-1] != '\n' {
+			t.Fatal("kept text does not end a line")
+		}
+	})
+}
