@@ -102,26 +102,36 @@ func (ab *autoBundler) take(cfg *config.Config, check string) string {
 		return fmt.Sprintf("Support bundle for this change: not taken: %v", a.redact(err.Error()))
 	}
 	a.log.Info("alert bundle written", "check", check, "bundle", res.Path, "size", res.Size)
-	var b strings.Builder
-	fmt.Fprintf(&b, "Support bundle for this change (the flight recorder's last %s):\n  %s\n  %s", ac.Window, res.Path, config.HumanBytes(res.Size))
 	opt := delivery.FromConfig(cfg, os.Getenv, a.log)
 	opt.Retention = delivery.Retention{MaxTotal: int64(ac.MaxTotalSize), MaxAge: ac.MaxAge.D(), Dir: dir}
 	out, derr := delivery.Deliver(ab.ctx, res.Path, opt)
+	delivered := ""
 	switch {
 	case derr != nil:
 		a.log.Warn("alert bundle not delivered", "bundle", res.Path, "err", derr)
-		fmt.Fprintf(&b, "\n  Delivery failed: %s", a.redact(derr.Error()))
+		delivered = "Delivery failed: " + a.redact(derr.Error())
 	case out != nil && out.Receipt != nil:
-		fmt.Fprintf(&b, "\n  Uploaded as %s", out.Receipt.Object)
+		delivered = "Uploaded as " + out.Receipt.Object
 	}
-	if res.Analysis != "" {
-		lines := strings.Split(strings.TrimSpace(res.Analysis), "\n")
+	return autoNote(ac.Window.String(), res.Path, res.Size, delivered, res.Analysis)
+}
+
+// autoNote is the alert mail's paragraph about the bundle taken for it:
+// path, size, delivery and the analysis summary's first lines.
+func autoNote(window, path string, size int64, delivered, analysis string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Support bundle for this change (the flight recorder's last %s):\n  %s\n  %s", window, path, config.HumanBytes(size))
+	if delivered != "" {
+		b.WriteString("\n  " + delivered)
+	}
+	if a := strings.TrimSpace(analysis); a != "" {
+		lines := strings.Split(a, "\n")
 		if len(lines) > autoFindings {
 			lines = append(lines[:autoFindings], "…")
 		}
 		b.WriteString("\nTop findings of its analysis:\n  " + strings.Join(lines, "\n  "))
 	}
-	b.WriteString("\nCheck it with `pbxagent verify " + res.Path + "`.")
+	b.WriteString("\nCheck it with `pbxagent verify " + path + "`.")
 	return b.String()
 }
 

@@ -80,3 +80,23 @@ func TestAutoTriggerSeed(t *testing.T) {
 		t.Fatalf("a bundle 10m ago must hold the cool-down, take = %v %q", ok, why)
 	}
 }
+
+func TestAutoNote(t *testing.T) {
+	var analysis []string
+	for i := range 9 {
+		analysis = append(analysis, "finding "+string(rune('a'+i)))
+	}
+	got := autoNote("10m", "/state/auto-bundles/b.tar.gz", 3<<20, "Uploaded as case/b.tar.gz", strings.Join(analysis, "\n")+"\n")
+	for _, want := range []string{"last 10m", "\n  /state/auto-bundles/b.tar.gz\n", "\n  3.0 MiB\n", "Uploaded as case/b.tar.gz",
+		"Top findings of its analysis:\n  finding a\n", "finding f\n  …", "pbxagent verify /state/auto-bundles/b.tar.gz"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("note lacks %q:\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, "finding g") {
+		t.Errorf("note quotes more than %d findings:\n%s", autoFindings, got)
+	}
+	if got := autoNote("10m", "/b", 1, "", ""); strings.Contains(got, "Top findings") {
+		t.Errorf("a note without analysis names findings:\n%s", got)
+	}
+}
