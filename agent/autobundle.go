@@ -141,6 +141,14 @@ func (a *Agent) redact(s string) string {
 	return out
 }
 
+// reconfigure applies a reloaded configuration's checks, cool-down and
+// daily maximum; turning alert bundles on or off takes a restart.
+func (ab *autoBundler) reconfigure(c config.AutoBundle) {
+	if ab != nil {
+		ab.trig.reconfigure(c)
+	}
+}
+
 // wait returns when the running bundle, if any, has ended.
 func (ab *autoBundler) wait() {
 	if ab != nil {

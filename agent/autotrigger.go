@@ -102,3 +102,11 @@ func (t *autoTrigger) seed(now time.Time, taken []time.Time) {
 		}
 	}
 }
+
+// reconfigure applies reloaded settings, keeping the memory of the bundles
+// taken (the cool-down and the day's count go on).
+func (t *autoTrigger) reconfigure(c config.AutoBundle) {
+	n := newAutoTrigger(c)
+	n.last, n.day, n.today = t.last, t.day, t.today
+	*t = *n
+}

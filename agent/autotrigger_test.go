@@ -100,3 +100,21 @@ func TestAutoNote(t *testing.T) {
 		t.Errorf("a note without analysis names findings:\n%s", got)
 	}
 }
+
+func TestAutoTriggerReconfigureKeepsMemory(t *testing.T) {
+	tr := testTrigger()
+	now := time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
+	if ok, _ := tr.take(now); !ok {
+		t.Fatal("first bundle refused")
+	}
+	c := config.Default().Recorder.AutoBundle
+	c.Checks = []string{"memory"}
+	c.Cooldown = config.Duration(time.Hour)
+	tr.reconfigure(c)
+	if len(tr.match([]alert.Item{{Check: "memory", Kind: alert.KindProblem, To: collectors.StateWarning}})) != 1 {
+		t.Error("the reloaded checks are not in force")
+	}
+	if ok, why := tr.take(now.Add(45 * time.Minute)); ok || !strings.Contains(why, "cool-down") {
+		t.Errorf("after a reload the new 1h cool-down from the earlier bundle must hold: %v %q", ok, why)
+	}
+}

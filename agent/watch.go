@@ -200,6 +200,7 @@ func (a *Agent) Serve(ctx context.Context, opts ServeOptions) error {
 		case r := <-opts.Reloads:
 			a.applyReload(ctx, r, &mr, fl)
 			eng.SetAlerts(a.cfg.Alerts)
+			a.auto.reconfigure(a.cfg.Recorder.AutoBundle)
 			if d := a.cfg.Checks.Interval.D(); d != interval {
 				interval = d
 				round.Reset(d)
