@@ -166,6 +166,9 @@ func PurgeList(cfg *config.Config, configPath string) []string {
 	ours(filepath.Join(cfg.Agent.StateDir, "uploads"), func(n string) bool {
 		return strings.HasSuffix(n, ".json") && strings.Trim(strings.TrimSuffix(n, ".json"), "0123456789abcdef") == ""
 	})
-	ours(cfg.RecorderDir(), recorder.IsRingFile)
+	ours(cfg.AutoBundleDir(), func(n string) bool { return strings.HasPrefix(n, "pbx-support-") })
+	ours(cfg.RecorderDir(), func(n string) bool {
+		return recorder.IsRingFile(n) || strings.HasPrefix(n, ".status.json.") && strings.HasSuffix(n, ".tmp")
+	})
 	return append(out, cfg.Agent.StateDir)
 }

@@ -48,8 +48,10 @@ purge)
 	# .idx.json), its status and control socket; the upload states.
 	rm -f "$STATE_DIR"/recorder/seg-[0-9]*.pcapng "$STATE_DIR"/recorder/seg-[0-9]*.pcapng.open \
 		"$STATE_DIR"/recorder/seg-[0-9]*.idx.json "$STATE_DIR"/recorder/status.json \
-		"$STATE_DIR"/recorder/control.sock "$STATE_DIR"/uploads/[0-9a-f]*.json
-	rmdir "$STATE_DIR/queue" "$STATE_DIR/bundles" "$STATE_DIR/recorder" "$STATE_DIR/uploads" 2>/dev/null || true
+		"$STATE_DIR"/recorder/.status.json.*.tmp "$STATE_DIR"/recorder/control.sock \
+		"$STATE_DIR"/uploads/[0-9a-f]*.json "$STATE_DIR"/auto-bundles/pbx-support-*
+	rmdir "$STATE_DIR/queue" "$STATE_DIR/bundles" "$STATE_DIR/recorder" "$STATE_DIR/uploads" \
+		"$STATE_DIR/auto-bundles" 2>/dev/null || true
 	rmdir "$STATE_DIR" 2>/dev/null || echo "pbxagent: kept $STATE_DIR: it holds files pbxagent did not write" >&2
 	rmdir /etc/pbxagent 2>/dev/null || true
 	reload
