@@ -112,8 +112,10 @@ cp packaging/pbxagent.yaml packaging/copyright packaging/lintian-overrides packa
 cp packaging/prometheus/pbxagent-rules.yml "$common/"
 cp packaging/scripts/postinstall.sh packaging/scripts/preremove.sh packaging/scripts/postremove.sh "$common/scripts/"
 # Man pages and shell completions come from the command tree of a build
-# for this machine, so they list every command and flag of the release.
-go build -trimpath -buildvcs=false -ldflags "-X main.version=$VERSION" -o "$work/pbxagent-host" ./cmd/pbxagent
+# for this machine, so they list every command and flag of the release. The
+# genman tag adds the hidden `man` command, kept out of the shipped binaries
+# (its Markdown packages would cost every start-up memory).
+go build -tags genman -trimpath -buildvcs=false -ldflags "-X main.version=$VERSION" -o "$work/pbxagent-host" ./cmd/pbxagent
 mkdir -p "$common/man" "$common/completions"
 "$work/pbxagent-host" man "$common/man"
 for page in "$common"/man/*.1; do

@@ -72,3 +72,5 @@ echo "== tests (unit and end-to-end, race detector on)"
 # every binary built above and by the tests' own builds of the shipped
 # command stays static.
 CGO_ENABLED=1 go test -race -count=1 -timeout 25m ./... 2>&1 | tee /tmp/pbxagent-test.log
+# The man page generator is built only for packages (-tags genman).
+CGO_ENABLED=1 go test -race -count=1 -tags genman -run TestManPages ./cmd/pbxagent 2>&1 | tee -a /tmp/pbxagent-test.log

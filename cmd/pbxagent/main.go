@@ -150,8 +150,8 @@ Exit codes: 0 success, 1 failure, 2 usage or configuration error.`,
 		a.alertCmd(),
 		a.logsCmd(),
 		a.versionCmd(),
-		a.manCmd(),
 	)
+	root.AddCommand(a.buildCommands()...)
 	oneDefault(root)
 	// `pbxagent --version` as well as `pbxagent version`.
 	root.Version = versionString()

@@ -1,3 +1,10 @@
+//go:build genman
+
+// The man page generator is built only with the genman tag (scripts/package.sh:
+// `go build -tags genman`), so cobra/doc, go-md2man and blackfriday stay out
+// of the shipped binary, whose start-up would otherwise run their package
+// initialisers (214 KB of heap for blackfriday alone) and touch their pages.
+
 package main
 
 import (
@@ -27,6 +34,9 @@ configuration). 'journalctl -u pbxagent -p warning' shows the warnings.`
 // manCmd writes the man pages, one per command with every flag, from the
 // command tree: the packages build them with it, so they cannot drift
 // from the program.
+// buildCommands are the commands of package builds only.
+func (a *app) buildCommands() []*cobra.Command { return []*cobra.Command{a.manCmd()} }
+
 func (a *app) manCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:    "man FOLDER",
