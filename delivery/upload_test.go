@@ -51,10 +51,18 @@ func TestObjectName(t *testing.T) {
 	if n, err := ObjectName("", "pbx1", "/x/pbx-support-a.tar.gz"); err != nil || n != "no-case/pbx1/pbx-support-a.tar.gz" {
 		t.Fatalf("%s %v", n, err)
 	}
-	for _, bad := range []string{"../x", "a/b", "a b", strings.Repeat("a", 200)} {
+	for _, bad := range []string{"../x", "a/b", "a b", strings.Repeat("a", 200), strings.Repeat("a", 129), ".x", "-x", "_x", "é", "a\x00"} {
 		if _, err := ObjectName(bad, "pbx1", "b"); err == nil {
 			t.Errorf("case %q accepted", bad)
 		}
+	}
+	for _, good := range []string{"a", "Z9", "case-12.3_x", strings.Repeat("a", 128)} {
+		if _, err := ObjectName(good, "pbx1", "b"); err != nil {
+			t.Errorf("case %q refused: %v", good, err)
+		}
+	}
+	if _, err := ObjectName("c", "", "b"); err == nil {
+		t.Error("empty host accepted")
 	}
 }
 
