@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # bench/idle.sh: idle cost of `pbxagent run` against prometheus-node-exporter.
 #
-# Starts, in the same run, `pbxagent run` with every check on at the
+# Starts, in the same run, `pbxagent run` (twice: flight recorder on, its
+# default, and off) with every check on at the
 # default interval (1m) and /metrics enabled, and Debian's
 # prometheus-node-exporter with its default collectors, both on loopback;
 # scrapes each every SCRAPE seconds for DURATION seconds with curl, and
@@ -28,7 +29,7 @@ trap cleanup EXIT
 
 (cd "$ROOT" && CGO_ENABLED=0 go build -o "$WORK/pbxagent" ./cmd/pbxagent)
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-AP=$(free_port); NP=$(free_port)
+AP=$(free_port); BP=$(free_port); NP=$(free_port)
 
 # A fake PortSIP install so every check has something to read; the REST API
 # checks find no PBX listening and report it, as on a host whose PBX is down.
@@ -45,9 +46,16 @@ metrics:
   enabled: true
   listen: 127.0.0.1:$AP
 YAML
+# The same agent with the flight recorder off (default on): its kernel
+# capture rings are resident memory node_exporter has no counterpart for.
+mkdir -p "$WORK/state-b"
+sed -e "s|$WORK/state|$WORK/state-b|" -e "s|127.0.0.1:$AP|127.0.0.1:$BP|" "$WORK/pbxagent.yaml" > "$WORK/norec.yaml"
+printf 'recorder:\n  enabled: false\n' >> "$WORK/norec.yaml"
 
 "$WORK/pbxagent" run --config "$WORK/pbxagent.yaml" > "$WORK/agent.log" 2>&1 &
 PIDS+=($!); APID=$!
+"$WORK/pbxagent" run --config "$WORK/norec.yaml" > "$WORK/agent-b.log" 2>&1 &
+PIDS+=($!); BPID=$!
 prometheus-node-exporter --web.listen-address=127.0.0.1:$NP > "$WORK/ne.log" 2>&1 &
 PIDS+=($!); NPID=$!
 sleep 2
@@ -60,19 +68,19 @@ HZ=$(getconf CLK_TCK)
 # Scrape time: from connection established to the last byte (so the
 # shared machine's connection setup does not count).
 scrape() { curl -s -o /dev/null -w '%{time_connect} %{time_total}\n' "http://127.0.0.1:$1/metrics" | awk '{printf "%.6f\n", $2-$1}'; }
-scrape "$AP" >> "$WORK/a.times"; scrape "$NP" >> "$WORK/n.times"
-A_RSS0=$(rss_kib $APID); N_RSS0=$(rss_kib $NPID)
-A_CPU0=$(cpu_ticks $APID); N_CPU0=$(cpu_ticks $NPID)
+scrape "$AP" >> "$WORK/a.times"; scrape "$BP" >> "$WORK/b.times"; scrape "$NP" >> "$WORK/n.times"
+A_RSS0=$(rss_kib $APID); B_RSS0=$(rss_kib $BPID); N_RSS0=$(rss_kib $NPID)
+A_CPU0=$(cpu_ticks $APID); B_CPU0=$(cpu_ticks $BPID); N_CPU0=$(cpu_ticks $NPID)
 START=$(date +%s.%N)
 end=$(( $(date +%s) + DURATION ))
 while (( $(date +%s) < end )); do
 	sleep "$SCRAPE"
-	scrape "$AP" >> "$WORK/a.times"; scrape "$NP" >> "$WORK/n.times"
+	scrape "$AP" >> "$WORK/a.times"; scrape "$BP" >> "$WORK/b.times"; scrape "$NP" >> "$WORK/n.times"
 done
 ELAPSED=$(echo "$(date +%s.%N) - $START" | bc)
-A_CPU1=$(cpu_ticks $APID); N_CPU1=$(cpu_ticks $NPID)
-A_RSS1=$(rss_kib $APID); N_RSS1=$(rss_kib $NPID)
-A_HWM=$(hwm_kib $APID); N_HWM=$(hwm_kib $NPID)
+A_CPU1=$(cpu_ticks $APID); B_CPU1=$(cpu_ticks $BPID); N_CPU1=$(cpu_ticks $NPID)
+A_RSS1=$(rss_kib $APID); B_RSS1=$(rss_kib $BPID); N_RSS1=$(rss_kib $NPID)
+A_HWM=$(hwm_kib $APID); B_HWM=$(hwm_kib $BPID); N_HWM=$(hwm_kib $NPID)
 median() { sort -n "$1" | awk '{a[NR]=$1} END {printf "%.2f", a[int((NR+1)/2)]*1000}'; }
 row() { # name rss0 rss1 hwm cpu0 cpu1 times
 	printf '| %s | %.1f | %.1f | %.1f | %.3f | %s |\n' "$1" "$(echo "$2/1024" | bc -l)" "$(echo "$3/1024" | bc -l)" \
@@ -81,5 +89,6 @@ row() { # name rss0 rss1 hwm cpu0 cpu1 times
 echo "duration ${ELAPSED%.*} s, one scrape every $SCRAPE s, $(wc -l < "$WORK/a.times") scrapes each"
 echo "| process | RSS start MiB | RSS end MiB | peak RSS MiB | mean CPU % | median scrape ms |"
 echo "|---|---:|---:|---:|---:|---:|"
-row "pbxagent run (all checks, /metrics)" "$A_RSS0" "$A_RSS1" "$A_HWM" "$A_CPU0" "$A_CPU1" "$WORK/a.times"
+row "pbxagent run (all checks, /metrics, recorder on)" "$A_RSS0" "$A_RSS1" "$A_HWM" "$A_CPU0" "$A_CPU1" "$WORK/a.times"
+row "pbxagent run (all checks, /metrics, recorder off)" "$B_RSS0" "$B_RSS1" "$B_HWM" "$B_CPU0" "$B_CPU1" "$WORK/b.times"
 row "prometheus-node-exporter $(prometheus-node-exporter --version 2>&1 | awk 'NR==1{print $3}')" "$N_RSS0" "$N_RSS1" "$N_HWM" "$N_CPU0" "$N_CPU1" "$WORK/n.times"
