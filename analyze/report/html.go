@@ -261,7 +261,30 @@ type rung struct {
 func layoutLadder(anchor, kind string, d *analyze.Dialog) ladder {
 	l := ladder{Anchor: anchor, Kind: kind, D: d, Failed: dialogFailed(d)}
 	l.Status, l.By = statusText(d)
+	msgs, omitted := ladderMessages(d)
+	l.Omitted = omitted
+	eps, labels, col := ladderEndpoints(msgs)
+	l.Columns = ladderColumns(eps.list, col)
+	l.Width = ladderGutterLeft + len(eps.list)*col + ladderGutterRight
+	l.LifeTop = ladderHeader
+	l.Height = ladderHeader + len(msgs)*ladderRow + 16
+	l.LifeBottom = l.Height - 4
 
+	var t0 time.Time
+	if len(msgs) > 0 {
+		t0 = msgs[0].Time
+	}
+	for i, m := range msgs {
+		s := l.Columns[eps.index[endpointAddr(m.Src)]].X
+		t := l.Columns[eps.index[endpointAddr(m.Dst)]].X
+		l.Rungs = append(l.Rungs, layoutRung(i, m, labels[i], s, t, l.Width, t0))
+	}
+	return l
+}
+
+// ladderMessages returns a dialog's messages in time order (frame order on
+// ties), cut to maxRungs, and how many were cut.
+func ladderMessages(d *analyze.Dialog) ([]analyze.Message, int) {
 	msgs := slices.Clone(d.Messages)
 	slices.SortStableFunc(msgs, func(a, b analyze.Message) int {
 		if c := a.Time.Compare(b.Time); c != 0 {
@@ -270,30 +293,39 @@ func layoutLadder(anchor, kind string, d *analyze.Dialog) ladder {
 		return cmp.Compare(a.Frame, b.Frame)
 	})
 	if len(msgs) > maxRungs {
-		l.Omitted = len(msgs) - maxRungs
-		msgs = msgs[:maxRungs]
+		return msgs[:maxRungs], len(msgs) - maxRungs
 	}
+	return msgs, 0
+}
 
-	// Endpoints and the widest label decide the column distance.
-	index := map[string]int{}
-	var eps []analyze.Endpoint
-	add := func(e analyze.Endpoint) int {
-		k := endpointAddr(e)
-		if i, ok := index[k]; ok {
-			if eps[i].Role == "" {
-				eps[i].Role = e.Role
-			}
-			return i
+// endpointSet is a ladder's endpoints in order of first appearance.
+type endpointSet struct {
+	index map[string]int // address → position in list
+	list  []analyze.Endpoint
+}
+
+// add records an endpoint once, keeping the first role it is given.
+func (es *endpointSet) add(e analyze.Endpoint) {
+	k := endpointAddr(e)
+	if i, ok := es.index[k]; ok {
+		if es.list[i].Role == "" {
+			es.list[i].Role = e.Role
 		}
-		index[k] = len(eps)
-		eps = append(eps, e)
-		return len(eps) - 1
+		return
 	}
+	es.index[k] = len(es.list)
+	es.list = append(es.list, e)
+}
+
+// ladderEndpoints collects the endpoints and the arrow labels of the
+// messages; the widest label or address decides the column distance.
+func ladderEndpoints(msgs []analyze.Message) (eps endpointSet, labels []string, col int) {
+	eps.index = map[string]int{}
 	widest := 0
-	labels := make([]string, len(msgs))
+	labels = make([]string, len(msgs))
 	for i, m := range msgs {
-		add(m.Src)
-		add(m.Dst)
+		eps.add(m.Src)
+		eps.add(m.Dst)
 		labels[i] = shorten(messageLabel(m), maxLabelRunes)
 		n := utf8.RuneCountInString(labels[i])
 		if m.HasSDP {
@@ -301,12 +333,17 @@ func layoutLadder(anchor, kind string, d *analyze.Dialog) ladder {
 		}
 		widest = max(widest, n)
 	}
-	for _, e := range eps {
+	for _, e := range eps.list {
 		widest = max(widest, min(utf8.RuneCountInString(endpointAddr(e)), maxEndpointRunes))
 	}
-	col := min(max(ladderMinColumn, widest*ladderCharWidth+40), ladderMaxColumn)
+	col = min(max(ladderMinColumn, widest*ladderCharWidth+40), ladderMaxColumn)
+	return eps, labels, col
+}
 
+// ladderColumns places one lifeline per endpoint, col apart.
+func ladderColumns(eps []analyze.Endpoint, col int) []ladderColumn {
 	half := col / 2
+	cols := make([]ladderColumn, 0, len(eps))
 	for i, e := range eps {
 		x := ladderGutterLeft + half + i*col
 		addr := endpointAddr(e)
@@ -318,78 +355,82 @@ func layoutLadder(anchor, kind string, d *analyze.Dialog) ladder {
 		if e.Transport != "" {
 			sub += " · " + strings.ToLower(e.Transport)
 		}
-		l.Columns = append(l.Columns, ladderColumn{
+		cols = append(cols, ladderColumn{
 			X: x, BoxX: x - half + 8, BoxW: col - 16,
 			Addr: shorten(addr, maxEndpointRunes), Full: addr,
 			Role: sub, RoleClass: roleClass(e.Role),
 		})
 	}
-	l.Width = ladderGutterLeft + len(eps)*col + ladderGutterRight
-	l.LifeTop = ladderHeader
-	l.Height = ladderHeader + len(msgs)*ladderRow + 16
-	l.LifeBottom = l.Height - 4
+	return cols
+}
 
-	var t0 time.Time
-	if len(msgs) > 0 {
-		t0 = msgs[0].Time
+// layoutRung lays out the i-th message as an arrow from lifeline s to
+// lifeline t, with its label, times and full text.
+func layoutRung(i int, m analyze.Message, label string, s, t, width int, t0 time.Time) rung {
+	y := ladderHeader + i*ladderRow + ladderRow - 6
+	g := rung{
+		Y: y, RowY: ladderHeader + i*ladderRow + 2, Zebra: i%2 == 1,
+		Color:   messageColor(m),
+		Dashed:  m.Retransmission,
+		Retrans: m.Retransmission,
+		SDP:     m.HasSDP,
+		Label:   label,
+		Frame:   m.Frame,
+		TextX:   ladderGutterLeft - 10,
+		FrameX:  width - 10,
+		LabelY:  y - 7,
+		Anchor:  "middle",
 	}
-	for i, m := range msgs {
-		s := l.Columns[index[endpointAddr(m.Src)]].X
-		t := l.Columns[index[endpointAddr(m.Dst)]].X
-		y := ladderHeader + i*ladderRow + ladderRow - 6
-		g := rung{
-			Y: y, RowY: ladderHeader + i*ladderRow + 2, Zebra: i%2 == 1,
-			Color:   messageColor(m),
-			Dashed:  m.Retransmission,
-			Retrans: m.Retransmission,
-			SDP:     m.HasSDP,
-			Label:   labels[i],
-			Frame:   m.Frame,
-			TextX:   ladderGutterLeft - 10,
-			FrameX:  l.Width - 10,
-			LabelY:  y - 7,
-			Anchor:  "middle",
-		}
-		g.LabelColor = g.Color
-		if g.Color == colorRequest {
-			// The request colour is reserved for arrows.
-			g.LabelColor = "#0b3d91"
-		}
-		if !m.Time.IsZero() && !t0.IsZero() {
-			g.Offset = formatOffset(m.Time.Sub(t0))
-		}
-		if !m.Time.IsZero() {
-			g.AbsTime = m.Time.UTC().Format("2006-01-02 15:04:05.000000 UTC")
-		}
-		g.Text = m.Text
-		g.Full = fmt.Sprintf("%s  %s → %s", messageLabel(m), endpointAddr(m.Src), endpointAddr(m.Dst))
-		if m.CSeq != "" {
-			g.Full += "  CSeq: " + m.CSeq
-		}
-		if m.Frame > 0 {
-			g.Full += "  frame " + strconv.Itoa(m.Frame)
-		}
-		switch {
-		case s == t:
-			// A message from an endpoint to itself: a small loop.
-			g.Self = true
-			g.LoopPath = fmt.Sprintf("M %d %d H %d V %d H %d", s, y-8, s+ladderLoopWidth, y+4, s+ladderHeadLen)
-			g.Head = arrowHead(s, y+4, -1)
-			g.LabelX = s + ladderLoopWidth + 6
-			g.LabelY = y
-			g.Anchor = "start"
-		case s < t:
-			g.X1, g.X2 = s, t-ladderHeadLen
-			g.Head = arrowHead(t, y, 1)
-			g.LabelX = (s + t) / 2
-		default:
-			g.X1, g.X2 = s, t+ladderHeadLen
-			g.Head = arrowHead(t, y, -1)
-			g.LabelX = (s + t) / 2
-		}
-		l.Rungs = append(l.Rungs, g)
+	g.LabelColor = g.Color
+	if g.Color == colorRequest {
+		// The request colour is reserved for arrows.
+		g.LabelColor = "#0b3d91"
 	}
-	return l
+	if !m.Time.IsZero() && !t0.IsZero() {
+		g.Offset = formatOffset(m.Time.Sub(t0))
+	}
+	if !m.Time.IsZero() {
+		g.AbsTime = m.Time.UTC().Format("2006-01-02 15:04:05.000000 UTC")
+	}
+	g.Text = m.Text
+	g.Full = rungTooltip(m)
+	g.placeArrow(s, t, y)
+	return g
+}
+
+// rungTooltip is a message's complete label with its endpoints, CSeq and
+// frame.
+func rungTooltip(m analyze.Message) string {
+	full := fmt.Sprintf("%s  %s → %s", messageLabel(m), endpointAddr(m.Src), endpointAddr(m.Dst))
+	if m.CSeq != "" {
+		full += "  CSeq: " + m.CSeq
+	}
+	if m.Frame > 0 {
+		full += "  frame " + strconv.Itoa(m.Frame)
+	}
+	return full
+}
+
+// placeArrow draws the arrow from x = s to x = t at height y: rightwards,
+// leftwards, or a small loop when an endpoint sends to itself.
+func (g *rung) placeArrow(s, t, y int) {
+	switch {
+	case s == t:
+		g.Self = true
+		g.LoopPath = fmt.Sprintf("M %d %d H %d V %d H %d", s, y-8, s+ladderLoopWidth, y+4, s+ladderHeadLen)
+		g.Head = arrowHead(s, y+4, -1)
+		g.LabelX = s + ladderLoopWidth + 6
+		g.LabelY = y
+		g.Anchor = "start"
+	case s < t:
+		g.X1, g.X2 = s, t-ladderHeadLen
+		g.Head = arrowHead(t, y, 1)
+		g.LabelX = (s + t) / 2
+	default:
+		g.X1, g.X2 = s, t+ladderHeadLen
+		g.Head = arrowHead(t, y, -1)
+		g.LabelX = (s + t) / 2
+	}
 }
 
 // arrowHead is the polygon of a head whose tip is at (x, y), pointing right
