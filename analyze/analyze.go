@@ -348,6 +348,22 @@ func (a *Analyzer) Finish(in *BundleInput, capture decode.Stats) *Report {
 	if !capture.End.IsZero() && capture.End.After(a.end) {
 		a.end = capture.End
 	}
+	rep := a.newReport(capture)
+	host := parseHost(in)
+	pbx := a.pbxAddrs(rep, host)
+	r := assignRoles(a.order, pbx, a.sipPorts, a.opt.Trunks)
+	rep.Peers = r.sortedPeers()
+	callStates, regStates := a.buildDialogs(rep, r)
+	fs := a.allFindings(rep, in, host, r, callStates, regStates)
+	rankFindings(fs)
+	rep.Findings = append(rep.Findings, fs...)
+	a.limitNotes(rep)
+	return rep
+}
+
+// newReport starts the report with the decoder's account of the capture,
+// completed from what the analyzer saw itself.
+func (a *Analyzer) newReport(capture decode.Stats) *Report {
 	rep := &Report{Version: ModelVersion, Generated: time.Now().UTC(),
 		Calls: []Dialog{}, Registrations: []Dialog{}, Streams: []RTPStream{}, Findings: []Finding{}}
 	rep.Capture = CaptureInfo{Packets: capture.Packets, Bytes: capture.Bytes, SIP: capture.SIP, RTP: capture.RTP,
@@ -365,9 +381,14 @@ func (a *Analyzer) Finish(in *BundleInput, capture decode.Stats) *Report {
 	if rep.Capture.TLS < a.tls {
 		rep.Capture.TLS = a.tls
 	}
+	return rep
+}
 
-	host := parseHost(in)
-	// The PBX's addresses.
+// pbxAddrs decides the PBX's addresses: the configured ones, plus the
+// host's own in a bundle; else, for a bare capture, the address the
+// evidence places. Each decision is noted in the report, and the addresses
+// listed in rep.PBX.
+func (a *Analyzer) pbxAddrs(rep *Report, host *hostFacts) map[netip.Addr]bool {
 	pbx := map[netip.Addr]bool{}
 	for _, ip := range a.opt.PBX {
 		pbx[ip.Unmap()] = true
@@ -395,10 +416,13 @@ func (a *Analyzer) Finish(in *BundleInput, capture decode.Stats) *Report {
 		rep.PBX = append(rep.PBX, ip.String())
 	}
 	slices.Sort(rep.PBX)
-	r := assignRoles(a.order, pbx, a.sipPorts, a.opt.Trunks)
-	rep.Peers = r.sortedPeers()
+	return pbx
+}
 
-	var callStates, regStates []*dialogState
+// buildDialogs adds every dialog and stream to the report, ties each stream
+// to its call and scores each call; it returns the states of the calls and
+// registrations, in report order.
+func (a *Analyzer) buildDialogs(rep *Report, r *roles) (callStates, regStates []*dialogState) {
 	index := map[*dialogState]int{}
 	for _, d := range a.order {
 		dl := d.build(r, a.end)
@@ -425,8 +449,13 @@ func (a *Analyzer) Finish(in *BundleInput, capture decode.Stats) *Report {
 	for i := range rep.Calls {
 		rep.Calls[i].Quality = worseDirection(rep, &rep.Calls[i])
 	}
-	link := linkLegs(rep.Calls, callStates)
+	return callStates, regStates
+}
 
+// allFindings runs every check over the decoded calls and the bundle's host
+// facts and logs, and sets rep.Host from the host checks that ran.
+func (a *Analyzer) allFindings(rep *Report, in *BundleInput, host *hostFacts, r *roles, callStates, regStates []*dialogState) []Finding {
+	link := linkLegs(rep.Calls, callStates)
 	var fs []Finding
 	fs = append(fs, a.failureFindings(rep, callStates, regStates, link)...)
 	fs = append(fs, a.noResponseFindings(r)...)
@@ -446,9 +475,11 @@ func (a *Analyzer) Finish(in *BundleInput, capture decode.Stats) *Report {
 		rep.Host.LogErrors = lf.Lines
 		fs = append(fs, *lf)
 	}
-	rankFindings(fs)
-	rep.Findings = append(rep.Findings, fs...)
+	return fs
+}
 
+// limitNotes notes in the report what the analyzer's limits left out.
+func (a *Analyzer) limitNotes(rep *Report) {
 	if a.droppedDlg > 0 {
 		rep.Notes = append(rep.Notes, fmt.Sprintf("%d dialogs beyond the limit of %d calls and registrations and %d other dialogs were not analysed.", a.droppedDlg, maxDialogs, maxOtherDialogs))
 	}
@@ -464,7 +495,6 @@ func (a *Analyzer) Finish(in *BundleInput, capture decode.Stats) *Report {
 			break
 		}
 	}
-	return rep
 }
 
 // logFindings reports error lines of the PBX's logs near failed calls.

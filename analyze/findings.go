@@ -559,28 +559,52 @@ func (a *Analyzer) icmpFindings(r *roles) []Finding {
 // mediaFindings judges the audio of every answered call and every stream.
 func (a *Analyzer) mediaFindings(rep *Report, callStates []*dialogState, r *roles) []Finding {
 	var out []Finding
+	groups, silent := a.groupMissingAudio(rep, callStates)
+	for _, g := range groups {
+		out = append(out, a.missingAudioFinding(g, r))
+	}
+	if len(silent) > 0 {
+		out = append(out, a.noRTPFinding(silent))
+	}
+	out = append(out, a.privateSDPFindings(rep, callStates, r)...)
+	out = append(out, a.streamFindings(rep, r)...)
+	return out
+}
+
+// audioGroup is the answered calls that miss audio the same way: same
+// finding code, direction and missing sides.
+type audioGroup struct {
+	code    string
+	dialogs []*Dialog
+	states  []*dialogState
+	missing []int
+}
+
+// missingAudio lists the sides of a call that announced audio and received
+// no RTP.
+func missingAudio(st *dialogState) []int {
+	var missing []int
+	for p := range 2 {
+		if st.expectsAudio(p) && st.rtpTo[p] == 0 {
+			missing = append(missing, p)
+		}
+	}
+	return missing
+}
+
+// groupMissingAudio groups the answered calls, long enough to judge, that
+// miss audio on one or both sides, in order of first appearance. When the
+// capture holds no RTP at all those calls are returned as silent instead.
+func (a *Analyzer) groupMissingAudio(rep *Report, callStates []*dialogState) (groups []*audioGroup, silent []*Dialog) {
 	end := a.captureEnd()
 	anyRTP := len(a.streamOrd) > 0
-	type group struct {
-		code    string
-		dialogs []*Dialog
-		states  []*dialogState
-		missing []int
-	}
-	groups := map[string]*group{}
-	var order []string
-	var silent []*Dialog
+	byKey := map[string]*audioGroup{}
 	for i := range rep.Calls {
 		d, st := &rep.Calls[i], callStates[i]
 		if !d.Answered || st.mediaWindow(end) < minMediaWindow {
 			continue
 		}
-		var missing []int
-		for p := range 2 {
-			if st.expectsAudio(p) && st.rtpTo[p] == 0 {
-				missing = append(missing, p)
-			}
-		}
+		missing := missingAudio(st)
 		if len(missing) == 0 {
 			continue
 		}
@@ -593,82 +617,89 @@ func (a *Analyzer) mediaFindings(rep *Report, callStates []*dialogState, r *role
 			code = "no-audio"
 		}
 		key := code + d.Direction + fmt.Sprint(missing)
-		g := groups[key]
+		g := byKey[key]
 		if g == nil {
-			g = &group{code: code}
-			groups[key] = g
-			order = append(order, key)
+			g = &audioGroup{code: code}
+			byKey[key] = g
+			groups = append(groups, g)
 		}
 		g.dialogs = append(g.dialogs, d)
 		g.states = append(g.states, st)
 		g.missing = missing
 	}
-	for _, k := range order {
-		g := groups[k]
-		st := g.states[0]
-		f := Finding{Severity: Critical, Code: g.code}
-		for i, d := range g.dialogs {
-			f.CallIDs = appendUnique(f.CallIDs, d.CallID)
-			for _, s := range g.states[i].sdp {
-				f.Frames = appendFrames(f.Frames, s.Frame)
-			}
+	return groups, silent
+}
+
+// missingAudioFinding states one group of calls without audio in one or
+// both directions.
+func (a *Analyzer) missingAudioFinding(g *audioGroup, r *roles) Finding {
+	f := Finding{Severity: Critical, Code: g.code}
+	for i, d := range g.dialogs {
+		f.CallIDs = appendUnique(f.CallIDs, d.CallID)
+		for _, s := range g.states[i].sdp {
+			f.Frames = appendFrames(f.Frames, s.Frame)
 		}
-		if len(f.CallIDs) == 1 {
-			f.CallID = f.CallIDs[0]
-		}
-		var b strings.Builder
-		party := func(p int) (string, netip.AddrPort) {
-			self, other := st.partyAddr(p)
-			return roleName(r.role(self, other)), self
-		}
-		trunkCall := g.dialogs[0].Direction == dirPBXToTrunk || g.dialogs[0].Direction == dirTrunkToPBX
-		if g.code == "no-audio" {
-			f.Title = fmt.Sprintf("No audio in either direction in %s (%s)", plural(len(g.dialogs), "answered call"), g.dialogs[0].Direction)
-			b.WriteString("The call was answered and both sides announced audio in their SDP, but no RTP was captured in either direction. ")
-		} else {
-			p := g.missing[0]
-			rx, rxAddr := party(p)
-			tx, txAddr := party(1 - p)
-			if rx == tx {
-				// Same role on both sides (unplaced PBX, two peers):
-				// name them by address alone, never "the far end ...
-				// the far end".
-				rx, tx = rxAddr.Addr().String(), txAddr.Addr().String()
-			}
-			sdp := st.latestSDP(p)
-			f.Title = fmt.Sprintf("One-way audio in %s: %s receives no audio from %s", plural(len(g.dialogs), "answered call"), rx, tx)
-			fmt.Fprintf(&b, "%s sent RTP to %s, but no RTP came back to the address %s announced in its SDP (%s:%d). ", upperFirst(rx), tx, rx, sdp.Addr, sdp.Port)
-			if sdp.Private && addrIsPublic(sdp.dst.Addr()) {
-				fmt.Fprintf(&b, "That address is private and was sent to a public address (%s): the far end cannot reach it. ", sdp.dst.Addr())
-			}
-		}
-		if trunkCall {
-			f.Remedy = []string{guide.RemedyPrivateIP, guide.RemedyRTPWhitelist, a.cloudRTPRemedy()}
-		} else {
-			f.Remedy = []string{"Check NAT on the phone's side (its SDP must carry an address the PBX can reach, or the PBX must send media where it receives it from).",
-				a.cloudRTPRemedy()}
-		}
-		f.Detail = strings.TrimSpace(b.String())
-		out = append(out, f)
 	}
-	if len(silent) > 0 {
-		f := Finding{Severity: Warning, Code: "no-rtp-captured",
-			Title: fmt.Sprintf("No RTP at all in the capture although %s answered", plural(len(silent), "call was")),
-			Detail: "The capture holds no RTP packet. Either no audio flowed at all, or the capture did not include the media " +
-				"(a capture filter without the RTP port range, or a capture taken elsewhere)."}
-		if len(silent) > 1 {
-			f.Title = fmt.Sprintf("No RTP at all in the capture although %d calls were answered", len(silent))
-		}
-		for _, d := range silent {
-			f.CallIDs = appendUnique(f.CallIDs, d.CallID)
-		}
-		f.Remedy = []string{fmt.Sprintf("Capture on the PBX with its RTP range (UDP %d-%d) included, e.g. pbxagent bundle --duration 60s, and reproduce the call.", a.opt.RTPLow, a.opt.RTPHigh),
-			guide.RemedyPrivateIP, guide.RemedyRTPWhitelist}
-		out = append(out, f)
+	if len(f.CallIDs) == 1 {
+		f.CallID = f.CallIDs[0]
 	}
-	out = append(out, a.privateSDPFindings(rep, callStates, r)...)
-	out = append(out, a.streamFindings(rep, r)...)
-	return out
+	if g.code == "no-audio" {
+		f.Title = fmt.Sprintf("No audio in either direction in %s (%s)", plural(len(g.dialogs), "answered call"), g.dialogs[0].Direction)
+		f.Detail = "The call was answered and both sides announced audio in their SDP, but no RTP was captured in either direction."
+	} else {
+		f.Title, f.Detail = oneWayAudioText(g, r)
+	}
+	trunkCall := g.dialogs[0].Direction == dirPBXToTrunk || g.dialogs[0].Direction == dirTrunkToPBX
+	if trunkCall {
+		f.Remedy = []string{guide.RemedyPrivateIP, guide.RemedyRTPWhitelist, a.cloudRTPRemedy()}
+	} else {
+		f.Remedy = []string{"Check NAT on the phone's side (its SDP must carry an address the PBX can reach, or the PBX must send media where it receives it from).",
+			a.cloudRTPRemedy()}
+	}
+	return f
+}
+
+// oneWayAudioText names who receives no audio from whom in a group of
+// one-way-audio calls, and why when the SDP shows it.
+func oneWayAudioText(g *audioGroup, r *roles) (title, detail string) {
+	st := g.states[0]
+	party := func(p int) (string, netip.AddrPort) {
+		self, other := st.partyAddr(p)
+		return roleName(r.role(self, other)), self
+	}
+	p := g.missing[0]
+	rx, rxAddr := party(p)
+	tx, txAddr := party(1 - p)
+	if rx == tx {
+		// Same role on both sides (unplaced PBX, two peers): name them by
+		// address alone, never "the far end ... the far end".
+		rx, tx = rxAddr.Addr().String(), txAddr.Addr().String()
+	}
+	sdp := st.latestSDP(p)
+	title = fmt.Sprintf("One-way audio in %s: %s receives no audio from %s", plural(len(g.dialogs), "answered call"), rx, tx)
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s sent RTP to %s, but no RTP came back to the address %s announced in its SDP (%s:%d). ", upperFirst(rx), tx, rx, sdp.Addr, sdp.Port)
+	if sdp.Private && addrIsPublic(sdp.dst.Addr()) {
+		fmt.Fprintf(&b, "That address is private and was sent to a public address (%s): the far end cannot reach it. ", sdp.dst.Addr())
+	}
+	return title, strings.TrimSpace(b.String())
+}
+
+// noRTPFinding states answered calls in a capture without any RTP.
+func (a *Analyzer) noRTPFinding(silent []*Dialog) Finding {
+	f := Finding{Severity: Warning, Code: "no-rtp-captured",
+		Title: fmt.Sprintf("No RTP at all in the capture although %s answered", plural(len(silent), "call was")),
+		Detail: "The capture holds no RTP packet. Either no audio flowed at all, or the capture did not include the media " +
+			"(a capture filter without the RTP port range, or a capture taken elsewhere)."}
+	if len(silent) > 1 {
+		f.Title = fmt.Sprintf("No RTP at all in the capture although %d calls were answered", len(silent))
+	}
+	for _, d := range silent {
+		f.CallIDs = appendUnique(f.CallIDs, d.CallID)
+	}
+	f.Remedy = []string{fmt.Sprintf("Capture on the PBX with its RTP range (UDP %d-%d) included, e.g. pbxagent bundle --duration 60s, and reproduce the call.", a.opt.RTPLow, a.opt.RTPHigh),
+		guide.RemedyPrivateIP, guide.RemedyRTPWhitelist}
+	return f
 }
 
 // privateSDPFindings reports SDP from the PBX carrying a private address

@@ -65,184 +65,247 @@ func parseHost(in *BundleInput) *hostFacts {
 	if in == nil || len(in.System) == 0 {
 		return nil
 	}
-	h := &hostFacts{}
+	p := &hostParse{h: &hostFacts{}, seenMount: map[string]bool{}}
 	names := make([]string, 0, len(in.System))
 	for n := range in.System {
 		names = append(names, n)
 	}
 	slices.Sort(names)
-	var diskCrit, diskWarn []string
-	var diskAdvice string
-	seenMount := map[string]bool{}
 	for _, name := range names {
-		o, ok := readOutcome(in.System[name])
-		if !ok {
-			continue
-		}
-		data := o.Report.Data
-		switch name {
-		case "network":
-			var nd collectors.NetworkData
-			if json.Unmarshal(data, &nd) == nil {
-				for _, it := range nd.Interfaces {
-					for _, s := range it.Addresses {
-						if p, err := netip.ParsePrefix(s); err == nil {
-							h.addrs = append(h.addrs, p.Addr().Unmap())
-						} else if ip, err := netip.ParseAddr(s); err == nil {
-							h.addrs = append(h.addrs, ip.Unmap())
-						}
-					}
-				}
-			}
-		case "host":
-			var hd struct {
-				UTCOffsetSeconds *int   `json:"utc_offset_seconds"`
-				TimeZone         string `json:"timezone"`
-			}
-			if json.Unmarshal(data, &hd) == nil && hd.UTCOffsetSeconds != nil {
-				h.zone = time.FixedZone(hd.TimeZone, *hd.UTCOffsetSeconds)
-			}
-		case "mounts":
-			var md collectors.MountsData
-			if json.Unmarshal(data, &md) != nil {
-				continue
-			}
-			for _, m := range md.Mounts {
-				if !readableFS(m) || m.UsedPercent < diskWarnPercent || seenMount[m.Mountpoint] {
-					continue
-				}
-				seenMount[m.Mountpoint] = true
-				h.state.Disks = append(h.state.Disks, DiskUse{Mount: m.Mountpoint, UsedPercent: round1(m.UsedPercent), Free: int64(m.Free)})
-				line := fmt.Sprintf("%s %.1f%% used, %s free", m.Mountpoint, m.UsedPercent, humanBytes(m.Free))
-				if len(m.Holds) > 0 {
-					line += " (holds " + strings.Join(m.Holds, ", ") + ")"
-				}
-				if m.UsedPercent >= diskFullPercent {
-					diskCrit = append(diskCrit, line)
-				} else {
-					diskWarn = append(diskWarn, line)
-				}
-			}
-		case "disk":
-			var dd collectors.DiskData
-			if json.Unmarshal(data, &dd) != nil {
-				continue
-			}
-			if o.Report.Advice != "" {
-				diskAdvice = o.Report.Advice
-			}
-			for _, fs := range dd.Filesystems {
-				if fs.State != collectors.StateCritical && fs.State != collectors.StateWarning {
-					continue
-				}
-				line := fmt.Sprintf("%s %.1f%% used, %s free (%s)", fs.Mountpoint, fs.UsedPercent, humanBytes(fs.Free), strings.Join(fs.Problems, "; "))
-				if !seenMount[fs.Mountpoint] {
-					seenMount[fs.Mountpoint] = true
-					h.state.Disks = append(h.state.Disks, DiskUse{Mount: fs.Mountpoint, UsedPercent: round1(fs.UsedPercent), Free: int64(fs.Free)})
-				}
-				if fs.State == collectors.StateCritical {
-					diskCrit = appendUnique(diskCrit, line)
-				} else {
-					diskWarn = appendUnique(diskWarn, line)
-				}
-			}
-		case "docker", "containers":
-			var dd collectors.DockerData
-			if json.Unmarshal(data, &dd) != nil {
-				continue
-			}
-			var crit, warn []string
-			for _, c := range dd.Containers {
-				if c.Check == collectors.StateOK {
-					continue
-				}
-				why := c.Problem
-				if why == "" {
-					why = c.State
-				}
-				line := fmt.Sprintf("%s: %s", c.Name, why)
-				h.state.Containers = appendUnique(h.state.Containers, line)
-				if c.Check == collectors.StateCritical {
-					crit = append(crit, line)
-				} else {
-					warn = append(warn, line)
-				}
-			}
-			if len(crit)+len(warn) > 0 {
-				f := Finding{Severity: Warning, Code: "containers-down",
-					Title:  fmt.Sprintf("%s of the PBX not running or unhealthy", plural(len(crit)+len(warn), "container")),
-					Detail: strings.Join(append(crit, warn...), "; ") + ". A stopped portsip.callmanager or portsip.mediaserver fails calls and audio; a stopped portsip.gateway makes the web portal answer 502.",
-					Remedy: []string{"Check and restart the containers: cd /opt/portsip && sh pbx_ctl.sh status, then sh pbx_ctl.sh restart -s <container>; a full disk stops them too."}}
-				if len(crit) > 0 {
-					f.Severity = Critical
-				}
-				h.findings = append(h.findings, f)
-			}
-		case "gateway":
-			var gd collectors.GatewayData
-			if json.Unmarshal(data, &gd) != nil {
-				continue
-			}
-			h.state.Gateway = string(gd.State)
-			switch gd.State {
-			case portsip.GatewayUp, "":
-			case portsip.GatewayServerError:
-				h.findings = append(h.findings, Finding{Severity: Critical, Code: "gateway-500",
-					Title:  "The REST API gateway answers 500: the web portal shows Unknown Error (500)",
-					Detail: o.Report.Summary + ". The troubleshooting guide: this usually comes from insufficient disk space.",
-					Remedy: []string{"Check the disk space; free space by deleting the archived *.gz logs in /var/lib/portsip/pbx/log (pbxagent logs prune), and increase the disk for a lasting fix."}})
-			case portsip.GatewayDown:
-				h.findings = append(h.findings, Finding{Severity: Critical, Code: "gateway-down",
-					Title:  "The REST API gateway is down: the web portal shows Server error (502)",
-					Detail: o.Report.Summary + ". The troubleshooting guide: the API gateway is down; insufficient disk space can also cause it.",
-					Remedy: []string{"Check the disk space and the portsip.gateway container (sh pbx_ctl.sh status); if freeing disk space does not help, contact PortSIP support."}})
-			default:
-				h.findings = append(h.findings, Finding{Severity: Warning, Code: "gateway-error",
-					Title:  "The REST API gateway check failed: " + string(gd.State),
-					Detail: o.Report.Summary})
-			}
-		case "blocked_ips":
-			var bd collectors.BlockedIPsData
-			if json.Unmarshal(data, &bd) != nil {
-				continue
-			}
-			for _, e := range bd.Denied {
-				h.state.Blocked = appendUnique(h.state.Blocked, e.CIDR)
-			}
-			if len(bd.AdminBlocked) > 0 {
-				var cidrs []string
-				for _, e := range bd.AdminBlocked {
-					cidrs = append(cidrs, fmt.Sprintf("%s (%s)", e.CIDR, e.Admin))
-				}
-				h.findings = append(h.findings, Finding{Severity: Critical, Code: "admin-blocked",
-					Title:  "An administrators' address is in the PBX's IP Blacklist",
-					Detail: "Blocked: " + strings.Join(cidrs, ", ") + ". The web portal shows \"the client IP address has been blocked (DENIED)\" after too many wrong passwords.",
-					Remedy: []string{"Sign in from another address with the correct credentials and remove the entry from the IP Blacklist."}})
-			}
+		if o, ok := readOutcome(in.System[name]); ok {
+			p.read(name, o)
 		}
 	}
+	h := p.h
 	h.state.Checks = hostChecks(in.System, map[string]bool{
 		"gateway":     h.state.Gateway != "" && h.state.Gateway != string(portsip.GatewayUp),
 		"containers":  len(h.state.Containers) > 0,
-		"disks":       len(diskCrit)+len(diskWarn) > 0,
+		"disks":       len(p.diskCrit)+len(p.diskWarn) > 0,
 		"blocked_ips": len(h.state.Blocked) > 0,
 	})
-	if len(diskCrit) > 0 {
-		f := Finding{Severity: Critical, Code: "disk-full",
-			Title:  "Disk full: " + diskCrit[0],
-			Detail: strings.Join(diskCrit, "; ") + ". The troubleshooting guide: insufficient disk space makes the web portal fail with Unknown Error (500) or Server error (502), and calls fail.",
-			Remedy: []string{"Free space now by deleting the archived *.gz logs in /var/lib/portsip/pbx/log (preview with pbxagent logs prune --dry-run).", "For a lasting fix, increase the disk; enable PortSIP's email notifications for disk usage."}}
-		if diskAdvice != "" {
-			f.Remedy = append(f.Remedy, diskAdvice)
-		}
+	if f, ok := p.diskFinding(); ok {
 		h.findings = append(h.findings, f)
-	} else if len(diskWarn) > 0 {
-		h.findings = append(h.findings, Finding{Severity: Warning, Code: "disk-space",
-			Title:  "Disk space low: " + diskWarn[0],
-			Detail: strings.Join(diskWarn, "; ") + ". A full disk makes the web portal fail (500/502) and calls fail.",
-			Remedy: []string{"Free space by deleting archived *.gz logs in /var/lib/portsip/pbx/log (pbxagent logs prune --dry-run), or increase the disk."}})
 	}
 	return h
+}
+
+// hostParse is parseHost's state while it reads the snapshots in name
+// order: the facts so far and the disk lines still to be judged together.
+type hostParse struct {
+	h                  *hostFacts
+	diskCrit, diskWarn []string
+	diskAdvice         string
+	seenMount          map[string]bool
+}
+
+// read takes the facts from one collector's outcome; an outcome whose data
+// does not decode adds nothing.
+func (p *hostParse) read(name string, o *outcome) {
+	data := o.Report.Data
+	switch name {
+	case "network":
+		p.network(data)
+	case "host":
+		p.zone(data)
+	case "mounts":
+		p.mounts(data)
+	case "disk":
+		p.disk(data, o.Report.Advice)
+	case "docker", "containers":
+		p.containers(data)
+	case "gateway":
+		p.gateway(data, o.Report.Summary)
+	case "blocked_ips":
+		p.blocked(data)
+	}
+}
+
+// network keeps the host's interface addresses.
+func (p *hostParse) network(data json.RawMessage) {
+	var nd collectors.NetworkData
+	if json.Unmarshal(data, &nd) != nil {
+		return
+	}
+	for _, it := range nd.Interfaces {
+		for _, s := range it.Addresses {
+			if pr, err := netip.ParsePrefix(s); err == nil {
+				p.h.addrs = append(p.h.addrs, pr.Addr().Unmap())
+			} else if ip, err := netip.ParseAddr(s); err == nil {
+				p.h.addrs = append(p.h.addrs, ip.Unmap())
+			}
+		}
+	}
+}
+
+// zone keeps the host's UTC offset and time zone name.
+func (p *hostParse) zone(data json.RawMessage) {
+	var hd struct {
+		UTCOffsetSeconds *int   `json:"utc_offset_seconds"`
+		TimeZone         string `json:"timezone"`
+	}
+	if json.Unmarshal(data, &hd) == nil && hd.UTCOffsetSeconds != nil {
+		p.h.zone = time.FixedZone(hd.TimeZone, *hd.UTCOffsetSeconds)
+	}
+}
+
+// mounts keeps the mounts filled beyond the warning level.
+func (p *hostParse) mounts(data json.RawMessage) {
+	var md collectors.MountsData
+	if json.Unmarshal(data, &md) != nil {
+		return
+	}
+	for _, m := range md.Mounts {
+		if !readableFS(m) || m.UsedPercent < diskWarnPercent || p.seenMount[m.Mountpoint] {
+			continue
+		}
+		p.seenMount[m.Mountpoint] = true
+		p.h.state.Disks = append(p.h.state.Disks, DiskUse{Mount: m.Mountpoint, UsedPercent: round1(m.UsedPercent), Free: int64(m.Free)})
+		line := fmt.Sprintf("%s %.1f%% used, %s free", m.Mountpoint, m.UsedPercent, humanBytes(m.Free))
+		if len(m.Holds) > 0 {
+			line += " (holds " + strings.Join(m.Holds, ", ") + ")"
+		}
+		if m.UsedPercent >= diskFullPercent {
+			p.diskCrit = append(p.diskCrit, line)
+		} else {
+			p.diskWarn = append(p.diskWarn, line)
+		}
+	}
+}
+
+// disk keeps the filesystems the disk check judged critical or warning,
+// and its advice.
+func (p *hostParse) disk(data json.RawMessage, advice string) {
+	var dd collectors.DiskData
+	if json.Unmarshal(data, &dd) != nil {
+		return
+	}
+	if advice != "" {
+		p.diskAdvice = advice
+	}
+	for _, fs := range dd.Filesystems {
+		if fs.State != collectors.StateCritical && fs.State != collectors.StateWarning {
+			continue
+		}
+		line := fmt.Sprintf("%s %.1f%% used, %s free (%s)", fs.Mountpoint, fs.UsedPercent, humanBytes(fs.Free), strings.Join(fs.Problems, "; "))
+		if !p.seenMount[fs.Mountpoint] {
+			p.seenMount[fs.Mountpoint] = true
+			p.h.state.Disks = append(p.h.state.Disks, DiskUse{Mount: fs.Mountpoint, UsedPercent: round1(fs.UsedPercent), Free: int64(fs.Free)})
+		}
+		if fs.State == collectors.StateCritical {
+			p.diskCrit = appendUnique(p.diskCrit, line)
+		} else {
+			p.diskWarn = appendUnique(p.diskWarn, line)
+		}
+	}
+}
+
+// containers keeps the PBX containers not running or unhealthy, and states
+// them in one finding.
+func (p *hostParse) containers(data json.RawMessage) {
+	var dd collectors.DockerData
+	if json.Unmarshal(data, &dd) != nil {
+		return
+	}
+	var crit, warn []string
+	for _, c := range dd.Containers {
+		if c.Check == collectors.StateOK {
+			continue
+		}
+		why := c.Problem
+		if why == "" {
+			why = c.State
+		}
+		line := fmt.Sprintf("%s: %s", c.Name, why)
+		p.h.state.Containers = appendUnique(p.h.state.Containers, line)
+		if c.Check == collectors.StateCritical {
+			crit = append(crit, line)
+		} else {
+			warn = append(warn, line)
+		}
+	}
+	if len(crit)+len(warn) == 0 {
+		return
+	}
+	f := Finding{Severity: Warning, Code: "containers-down",
+		Title:  fmt.Sprintf("%s of the PBX not running or unhealthy", plural(len(crit)+len(warn), "container")),
+		Detail: strings.Join(append(crit, warn...), "; ") + ". A stopped portsip.callmanager or portsip.mediaserver fails calls and audio; a stopped portsip.gateway makes the web portal answer 502.",
+		Remedy: []string{"Check and restart the containers: cd /opt/portsip && sh pbx_ctl.sh status, then sh pbx_ctl.sh restart -s <container>; a full disk stops them too."}}
+	if len(crit) > 0 {
+		f.Severity = Critical
+	}
+	p.h.findings = append(p.h.findings, f)
+}
+
+// gateway keeps the REST API gateway's state and states a failure with the
+// troubleshooting guide's reading of it.
+func (p *hostParse) gateway(data json.RawMessage, summary string) {
+	var gd collectors.GatewayData
+	if json.Unmarshal(data, &gd) != nil {
+		return
+	}
+	p.h.state.Gateway = string(gd.State)
+	switch gd.State {
+	case portsip.GatewayUp, "":
+	case portsip.GatewayServerError:
+		p.h.findings = append(p.h.findings, Finding{Severity: Critical, Code: "gateway-500",
+			Title:  "The REST API gateway answers 500: the web portal shows Unknown Error (500)",
+			Detail: summary + ". The troubleshooting guide: this usually comes from insufficient disk space.",
+			Remedy: []string{"Check the disk space; free space by deleting the archived *.gz logs in /var/lib/portsip/pbx/log (pbxagent logs prune), and increase the disk for a lasting fix."}})
+	case portsip.GatewayDown:
+		p.h.findings = append(p.h.findings, Finding{Severity: Critical, Code: "gateway-down",
+			Title:  "The REST API gateway is down: the web portal shows Server error (502)",
+			Detail: summary + ". The troubleshooting guide: the API gateway is down; insufficient disk space can also cause it.",
+			Remedy: []string{"Check the disk space and the portsip.gateway container (sh pbx_ctl.sh status); if freeing disk space does not help, contact PortSIP support."}})
+	default:
+		p.h.findings = append(p.h.findings, Finding{Severity: Warning, Code: "gateway-error",
+			Title:  "The REST API gateway check failed: " + string(gd.State),
+			Detail: summary})
+	}
+}
+
+// blocked keeps the blocked addresses and states an administrator's
+// address among them.
+func (p *hostParse) blocked(data json.RawMessage) {
+	var bd collectors.BlockedIPsData
+	if json.Unmarshal(data, &bd) != nil {
+		return
+	}
+	for _, e := range bd.Denied {
+		p.h.state.Blocked = appendUnique(p.h.state.Blocked, e.CIDR)
+	}
+	if len(bd.AdminBlocked) == 0 {
+		return
+	}
+	var cidrs []string
+	for _, e := range bd.AdminBlocked {
+		cidrs = append(cidrs, fmt.Sprintf("%s (%s)", e.CIDR, e.Admin))
+	}
+	p.h.findings = append(p.h.findings, Finding{Severity: Critical, Code: "admin-blocked",
+		Title:  "An administrators' address is in the PBX's IP Blacklist",
+		Detail: "Blocked: " + strings.Join(cidrs, ", ") + ". The web portal shows \"the client IP address has been blocked (DENIED)\" after too many wrong passwords.",
+		Remedy: []string{"Sign in from another address with the correct credentials and remove the entry from the IP Blacklist."}})
+}
+
+// diskFinding states the full or nearly full disks found by the mounts and
+// disk snapshots together.
+func (p *hostParse) diskFinding() (Finding, bool) {
+	if len(p.diskCrit) > 0 {
+		f := Finding{Severity: Critical, Code: "disk-full",
+			Title:  "Disk full: " + p.diskCrit[0],
+			Detail: strings.Join(p.diskCrit, "; ") + ". The troubleshooting guide: insufficient disk space makes the web portal fail with Unknown Error (500) or Server error (502), and calls fail.",
+			Remedy: []string{"Free space now by deleting the archived *.gz logs in /var/lib/portsip/pbx/log (preview with pbxagent logs prune --dry-run).", "For a lasting fix, increase the disk; enable PortSIP's email notifications for disk usage."}}
+		if p.diskAdvice != "" {
+			f.Remedy = append(f.Remedy, p.diskAdvice)
+		}
+		return f, true
+	}
+	if len(p.diskWarn) > 0 {
+		return Finding{Severity: Warning, Code: "disk-space",
+			Title:  "Disk space low: " + p.diskWarn[0],
+			Detail: strings.Join(p.diskWarn, "; ") + ". A full disk makes the web portal fail (500/502) and calls fail.",
+			Remedy: []string{"Free space by deleting archived *.gz logs in /var/lib/portsip/pbx/log (pbxagent logs prune --dry-run), or increase the disk."}}, true
+	}
+	return Finding{}, false
 }
 
 // blockedPeerFindings reports peers of the capture that are in the IP

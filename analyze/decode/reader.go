@@ -196,8 +196,7 @@ type ngIface struct {
 
 // readNg reads a pcapng file.
 func (d *decoder) readNg(br *bufio.Reader) error {
-	var bo binary.ByteOrder = binary.LittleEndian
-	var ifaces []int // the section's interface numbers → decoder interfaces
+	sec := &ngSection{bo: binary.LittleEndian}
 	for {
 		h, err := br.Peek(12)
 		if err != nil {
@@ -206,22 +205,11 @@ func (d *decoder) readNg(br *bufio.Reader) error {
 			}
 			return ignoreEOF(err)
 		}
-		btype := binary.LittleEndian.Uint32(h)
-		if btype == ngSHB {
-			switch {
-			case binary.LittleEndian.Uint32(h[8:]) == ngByteOrder:
-				bo = binary.LittleEndian
-			case binary.BigEndian.Uint32(h[8:]) == ngByteOrder:
-				bo = binary.BigEndian
-			default:
-				d.stats.Malformed++
-				return fmt.Errorf("%w: bad section header byte-order magic", ErrCorrupt)
-			}
-			ifaces = ifaces[:0]
-		} else {
-			btype = bo.Uint32(h)
+		btype, err := d.ngBlockType(h, sec)
+		if err != nil {
+			return err
 		}
-		blen := bo.Uint32(h[4:])
+		blen := sec.bo.Uint32(h[4:])
 		isPacket := btype == ngEPB || btype == ngSPB || btype == ngOPB
 		if isPacket {
 			d.frame++
@@ -247,93 +235,150 @@ func (d *decoder) readNg(br *bufio.Reader) error {
 			d.bad(isPacket)
 			return ignoreEOF(err)
 		}
-		body := blk[8 : blen-4]
-		switch btype {
-		case ngIDB:
-			if len(body) < 8 {
-				d.stats.Malformed++
-				break
-			}
-			ifc := ngIface{link: int(bo.Uint16(body)), tsPow: 6}
-			parseNgOptions(bo, body[8:], func(code uint16, v []byte) {
-				switch code {
-				case 2: // if_name
-					ifc.name = string(v)
-				case 9: // if_tsresol
-					if len(v) >= 1 {
-						ifc.tsBin = v[0]&0x80 != 0
-						if ifc.tsBin {
-							ifc.tsShift = int(v[0] & 0x7f)
-						} else {
-							ifc.tsPow = int(v[0])
-						}
-					}
-				case 14: // if_tsoffset
-					if len(v) >= 8 {
-						ifc.tsOff = int64(bo.Uint64(v))
-					}
-				}
-			})
-			ifaces = append(ifaces, d.addIface(ifc.name, ifc.link))
-			d.ngIfaces = append(d.ngIfaces, ifc)
-		case ngEPB, ngOPB:
-			if len(body) < 20 {
-				d.bad(true)
-				break
-			}
-			var ifid uint32
-			if btype == ngEPB {
-				ifid = bo.Uint32(body)
-			} else {
-				ifid = uint32(bo.Uint16(body))
-			}
-			tsHi, tsLo := bo.Uint32(body[4:]), bo.Uint32(body[8:])
-			capLen, origLen := bo.Uint32(body[12:]), bo.Uint32(body[16:])
-			if ifid >= uint32(len(ifaces)) || capLen > uint32(len(body)-20) {
-				d.bad(true)
-				break
-			}
-			di := ifaces[ifid]
-			ts := d.ngIfaces[di].time(uint64(tsHi)<<32 | uint64(tsLo))
-			d.count(ts, int(origLen))
-			data := body[20 : 20+capLen]
-			dir := DirUnknown
-			if btype == ngEPB {
-				if o := 20 + (int(capLen)+3)&^3; o < len(body) {
-					parseNgOptions(bo, body[o:], func(code uint16, v []byte) {
-						if code == 2 && len(v) >= 4 { // epb_flags
-							switch bo.Uint32(v) & 3 {
-							case 1:
-								dir = DirInbound
-							case 2:
-								dir = DirOutbound
-							}
-						}
-					})
-				}
-			}
-			if err := d.packet(di, ts, data, int(origLen), dir); err != nil {
-				return err
-			}
-		case ngSPB:
-			if len(body) < 4 || len(ifaces) == 0 {
-				d.bad(true)
-				break
-			}
-			origLen := bo.Uint32(body)
-			data := body[4:]
-			if uint32(len(data)) > origLen {
-				data = data[:origLen]
-			}
-			d.count(time.Time{}, int(origLen))
-			if err := d.packet(ifaces[0], time.Time{}, data, int(origLen), DirUnknown); err != nil {
-				return err
-			}
+		if err := d.ngBlock(sec, btype, blk[8:blen-4]); err != nil {
+			return err
 		}
 		if _, err := br.Discard(int(blen)); err != nil {
 			return err
 		}
 	}
+}
+
+// ngSection is the state of the pcapng section being read: its byte order
+// and its interface numbers mapped to the decoder's interfaces.
+type ngSection struct {
+	bo     binary.ByteOrder
+	ifaces []int
+}
+
+// ngBlockType reads a block's type from its first 12 bytes; a section
+// header block starts a new section, whose byte order it sets.
+func (d *decoder) ngBlockType(h []byte, sec *ngSection) (uint32, error) {
+	btype := binary.LittleEndian.Uint32(h)
+	if btype != ngSHB {
+		return sec.bo.Uint32(h), nil
+	}
+	switch {
+	case binary.LittleEndian.Uint32(h[8:]) == ngByteOrder:
+		sec.bo = binary.LittleEndian
+	case binary.BigEndian.Uint32(h[8:]) == ngByteOrder:
+		sec.bo = binary.BigEndian
+	default:
+		d.stats.Malformed++
+		return 0, fmt.Errorf("%w: bad section header byte-order magic", ErrCorrupt)
+	}
+	sec.ifaces = sec.ifaces[:0]
+	return btype, nil
+}
+
+// ngBlock decodes the body of an interface description or packet block.
+func (d *decoder) ngBlock(sec *ngSection, btype uint32, body []byte) error {
+	switch btype {
+	case ngIDB:
+		d.ngIDB(sec, body)
+	case ngEPB, ngOPB:
+		return d.ngEPB(sec, btype, body)
+	case ngSPB:
+		return d.ngSPB(sec, body)
+	}
+	return nil
+}
+
+// ngIDB adds the interface an interface description block describes, with
+// its name and timestamp resolution and offset.
+func (d *decoder) ngIDB(sec *ngSection, body []byte) {
+	if len(body) < 8 {
+		d.stats.Malformed++
+		return
+	}
+	bo := sec.bo
+	ifc := ngIface{link: int(bo.Uint16(body)), tsPow: 6}
+	parseNgOptions(bo, body[8:], func(code uint16, v []byte) {
+		switch code {
+		case 2: // if_name
+			ifc.name = string(v)
+		case 9: // if_tsresol
+			if len(v) >= 1 {
+				ifc.tsBin = v[0]&0x80 != 0
+				if ifc.tsBin {
+					ifc.tsShift = int(v[0] & 0x7f)
+				} else {
+					ifc.tsPow = int(v[0])
+				}
+			}
+		case 14: // if_tsoffset
+			if len(v) >= 8 {
+				ifc.tsOff = int64(bo.Uint64(v))
+			}
+		}
+	})
+	sec.ifaces = append(sec.ifaces, d.addIface(ifc.name, ifc.link))
+	d.ngIfaces = append(d.ngIfaces, ifc)
+}
+
+// ngEPB decodes an enhanced (or obsolete) packet block.
+func (d *decoder) ngEPB(sec *ngSection, btype uint32, body []byte) error {
+	if len(body) < 20 {
+		d.bad(true)
+		return nil
+	}
+	bo := sec.bo
+	var ifid uint32
+	if btype == ngEPB {
+		ifid = bo.Uint32(body)
+	} else {
+		ifid = uint32(bo.Uint16(body))
+	}
+	tsHi, tsLo := bo.Uint32(body[4:]), bo.Uint32(body[8:])
+	capLen, origLen := bo.Uint32(body[12:]), bo.Uint32(body[16:])
+	if ifid >= uint32(len(sec.ifaces)) || capLen > uint32(len(body)-20) {
+		d.bad(true)
+		return nil
+	}
+	di := sec.ifaces[ifid]
+	ts := d.ngIfaces[di].time(uint64(tsHi)<<32 | uint64(tsLo))
+	d.count(ts, int(origLen))
+	data := body[20 : 20+capLen]
+	dir := DirUnknown
+	if btype == ngEPB {
+		dir = ngDirection(bo, body, capLen)
+	}
+	return d.packet(di, ts, data, int(origLen), dir)
+}
+
+// ngDirection reads an enhanced packet block's direction from its
+// epb_flags option, DirUnknown when it has none.
+func ngDirection(bo binary.ByteOrder, body []byte, capLen uint32) Direction {
+	dir := DirUnknown
+	if o := 20 + (int(capLen)+3)&^3; o < len(body) {
+		parseNgOptions(bo, body[o:], func(code uint16, v []byte) {
+			if code == 2 && len(v) >= 4 { // epb_flags
+				switch bo.Uint32(v) & 3 {
+				case 1:
+					dir = DirInbound
+				case 2:
+					dir = DirOutbound
+				}
+			}
+		})
+	}
+	return dir
+}
+
+// ngSPB decodes a simple packet block, which belongs to the first
+// interface and carries no timestamp.
+func (d *decoder) ngSPB(sec *ngSection, body []byte) error {
+	if len(body) < 4 || len(sec.ifaces) == 0 {
+		d.bad(true)
+		return nil
+	}
+	origLen := sec.bo.Uint32(body)
+	data := body[4:]
+	if uint32(len(data)) > origLen {
+		data = data[:origLen]
+	}
+	d.count(time.Time{}, int(origLen))
+	return d.packet(sec.ifaces[0], time.Time{}, data, int(origLen), DirUnknown)
 }
 
 // bad counts a record that could not be read as malformed (and as a

@@ -256,241 +256,35 @@ type rung struct {
 	Text    string
 }
 
-func buildView(r *analyze.Report) *view {
-	v := &view{R: r, Host: r.Host}
-	v.Title = "PBX analysis"
-	if r.Source != "" {
-		v.Title += " — " + shorten(r.Source, 80)
-	}
-	v.Generated = "—"
-	if !r.Generated.IsZero() {
-		v.Generated = r.Generated.Format("2006-01-02 15:04:05 MST")
-	}
-	v.Span = captureSpan(r.Capture.Start, r.Capture.End)
-	v.ArrowLegend = []legendItem{
-		{colorRequest, "request", false},
-		{colorProvisional, "1xx", false},
-		{colorSuccess, "2xx", false},
-		{colorRedirect, "3xx", false},
-		{colorFailure, "4xx–6xx", false},
-		{colorProvisional, "retransmission", true},
-	}
-
-	// Ladders first: the findings and tables link to them.
-	ladderOf := map[string]string{} // Call-ID → anchor
-	callOf := map[string]string{}   // Call-ID → calls table row anchor
-	withFinding := map[string]bool{}
-	for _, f := range r.Findings {
-		if f.CallID != "" {
-			withFinding[f.CallID] = true
-		}
-	}
-	type pick struct {
-		d    *analyze.Dialog
-		kind string
-	}
-	var picks []pick
-	for i := range r.Calls {
-		d := &r.Calls[i]
-		if len(d.Messages) == 0 {
-			continue
-		}
-		if len(r.Calls) <= allLaddersUpTo || dialogFailed(d) || withFinding[d.CallID] {
-			picks = append(picks, pick{d, "Call"})
-		}
-	}
-	for _, group := range []struct {
-		ds   []analyze.Dialog
-		kind string
-	}{{r.Registrations, "Registration"}, {r.Others, "Dialog"}} {
-		for i := range group.ds {
-			d := &group.ds[i]
-			if len(d.Messages) > 0 && withFinding[d.CallID] {
-				picks = append(picks, pick{d, group.kind})
-			}
-		}
-	}
-	if len(picks) > maxLadders {
-		v.LaddersOmitted = len(picks) - maxLadders
-		picks = picks[:maxLadders]
-	}
-	if len(r.Calls) > allLaddersUpTo {
-		v.LadderNote = fmt.Sprintf("%d calls: ladders are drawn for failed calls and calls with findings.", len(r.Calls))
-	}
-	for i, p := range picks {
-		anchor := "ladder-" + strconv.Itoa(i+1)
-		if _, dup := ladderOf[p.d.CallID]; !dup {
-			ladderOf[p.d.CallID] = anchor
-		}
-		l := layoutLadder(anchor, p.kind, p.d)
-		for _, si := range p.d.Streams {
-			if si >= 0 && si < len(r.Streams) && len(l.Streams) < 16 {
-				st := &r.Streams[si]
-				l.Streams = append(l.Streams, streamRow{S: st, SSRC: fmt.Sprintf("0x%08X", st.SSRC), Codec: streamCodec(st), Bad: streamBad(st)})
-			}
-		}
-		v.Ladders = append(v.Ladders, l)
-	}
-
-	// Calls.
-	v.Summary.Calls = len(r.Calls)
-	for i := range r.Calls {
-		d := &r.Calls[i]
-		failed := dialogFailed(d)
-		if failed {
-			v.Summary.Failed++
-		}
-		if d.Answered {
-			v.Summary.Answered++
-		}
-		if len(v.Calls) >= maxCallRows {
-			v.CallsOmitted++
-			continue
-		}
-		anchor := "call-" + strconv.Itoa(i+1)
-		if _, dup := callOf[d.CallID]; !dup {
-			callOf[d.CallID] = anchor
-		}
-		row := callRow{Anchor: anchor, Ladder: ladderOf[d.CallID], D: d, Failed: failed}
-		row.Status, row.By = statusText(d)
-		if d.Answered && d.AnswerMs >= 0 {
-			row.Answer = formatMillis(d.AnswerMs)
-		}
-		for _, si := range d.Streams {
-			if si < 0 || si >= len(r.Streams) {
-				continue
-			}
-			s := &r.Streams[si]
-			c := mediaCell{Text: fmt.Sprintf("%s → %s: %s pkts, %.1f %% loss, %.1f ms jitter",
-				shorten(endpointAddr(s.Src), maxEndpointRunes), shorten(endpointAddr(s.Dst), maxEndpointRunes),
-				formatCount(s.Packets), s.LossPercent, s.JitterMs)}
-			if streamBad(s) {
-				c.Class = "bad"
-			}
-			row.Media = append(row.Media, c)
-		}
-		v.Calls = append(v.Calls, row)
-	}
-
-	// Registrations and other dialogs.
-	v.Summary.Registrations = len(r.Registrations)
-	for i := range r.Registrations {
-		d := &r.Registrations[i]
-		if len(v.Regs) >= maxRegRows {
-			v.RegsOmitted++
-			continue
-		}
-		row := regRow{Anchor: "reg-" + strconv.Itoa(i+1), Ladder: ladderOf[d.CallID], D: d, Failed: dialogFailed(d)}
-		if _, dup := callOf[d.CallID]; !dup {
-			callOf[d.CallID] = row.Anchor
-		}
-		row.Status, row.By = statusText(d)
-		for _, m := range d.Messages {
-			if m.Method != "" && !m.Retransmission {
-				if row.Source == "" {
-					row.Source = endpointLabel(m.Src)
-				}
-				row.Requests++
-			}
-		}
-		v.Regs = append(v.Regs, row)
-	}
-	for i := range r.Others {
-		d := &r.Others[i]
-		if len(v.Others) >= maxOtherRows {
-			v.OthersOmitted++
-			continue
-		}
-		row := otherRow{D: d, Failed: dialogFailed(d)}
-		row.Status, row.By = statusText(d)
-		v.Others = append(v.Others, row)
-	}
-
-	// Streams.
-	v.Summary.Streams = len(r.Streams)
-	for i := range r.Streams {
-		s := &r.Streams[i]
-		if len(v.Streams) >= maxStreamRows {
-			v.StreamsOmitted++
-			continue
-		}
-		row := streamRow{
-			S:     s,
-			SSRC:  fmt.Sprintf("0x%08X", s.SSRC),
-			Codec: streamCodec(s),
-			Bad:   streamBad(s) || !s.Expected,
-		}
-		if !s.Start.IsZero() && !s.End.IsZero() {
-			row.Duration = formatDuration(s.End.Sub(s.Start))
-		}
-		if s.CallID != "" {
-			row.ShortCall = shorten(s.CallID, 20)
-			if a := ladderOf[s.CallID]; a != "" {
-				row.CallLink = "#" + a
-			} else if a := callOf[s.CallID]; a != "" {
-				row.CallLink = "#" + a
-			}
-		}
-		v.Streams = append(v.Streams, row)
-	}
-
-	// Findings, most urgent first; the order within a severity is kept.
-	for _, f := range r.Findings {
-		fv := findingView{Finding: f, Class: severityClass(f.Severity)}
-		fv.Label = strings.ToUpper(fv.Class)
-		if f.CallID != "" {
-			if a := ladderOf[f.CallID]; a != "" {
-				fv.Link, fv.LinkText = "#"+a, "show the call flow"
-			} else if a := callOf[f.CallID]; a != "" {
-				fv.Link, fv.LinkText = "#"+a, "show in the table"
-			}
-		}
-		frames := f.Frames
-		if len(frames) > maxFramesShown {
-			fv.FramesMore = len(frames) - maxFramesShown
-			frames = frames[:maxFramesShown]
-		}
-		nums := make([]string, len(frames))
-		for i, n := range frames {
-			nums[i] = strconv.Itoa(n)
-		}
-		fv.Frames = strings.Join(nums, ", ")
-		fv.Lines = f.Lines
-		if len(fv.Lines) > maxLogLinesShown {
-			fv.LinesOmitted = len(fv.Lines) - maxLogLinesShown
-			fv.Lines = fv.Lines[:maxLogLinesShown]
-		}
-		switch fv.Class {
-		case "critical":
-			v.Summary.Critical++
-		case "warning":
-			v.Summary.Warning++
-		default:
-			v.Summary.Info++
-		}
-		v.Findings = append(v.Findings, fv)
-	}
-	v.Summary.Findings = len(v.Findings)
-	slices.SortStableFunc(v.Findings, func(a, b findingView) int {
-		return cmp.Compare(severityRank(a.Severity), severityRank(b.Severity))
-	})
-
-	if r.Host != nil {
-		v.HostLogs = r.Host.LogErrors
-		if len(v.HostLogs) > maxHostLogLines {
-			v.HostLogOmitted = len(v.HostLogs) - maxHostLogLines
-			v.HostLogs = v.HostLogs[:maxHostLogLines]
-		}
-	}
-	return v
-}
-
 // layoutLadder places one lifeline per endpoint, in order of first
 // appearance, and one arrow per message in time order.
 func layoutLadder(anchor, kind string, d *analyze.Dialog) ladder {
 	l := ladder{Anchor: anchor, Kind: kind, D: d, Failed: dialogFailed(d)}
 	l.Status, l.By = statusText(d)
+	msgs, omitted := ladderMessages(d)
+	l.Omitted = omitted
+	eps, labels, col := ladderEndpoints(msgs)
+	l.Columns = ladderColumns(eps.list, col)
+	l.Width = ladderGutterLeft + len(eps.list)*col + ladderGutterRight
+	l.LifeTop = ladderHeader
+	l.Height = ladderHeader + len(msgs)*ladderRow + 16
+	l.LifeBottom = l.Height - 4
 
+	var t0 time.Time
+	if len(msgs) > 0 {
+		t0 = msgs[0].Time
+	}
+	for i, m := range msgs {
+		s := l.Columns[eps.index[endpointAddr(m.Src)]].X
+		t := l.Columns[eps.index[endpointAddr(m.Dst)]].X
+		l.Rungs = append(l.Rungs, layoutRung(i, m, labels[i], s, t, l.Width, t0))
+	}
+	return l
+}
+
+// ladderMessages returns a dialog's messages in time order (frame order on
+// ties), cut to maxRungs, and how many were cut.
+func ladderMessages(d *analyze.Dialog) ([]analyze.Message, int) {
 	msgs := slices.Clone(d.Messages)
 	slices.SortStableFunc(msgs, func(a, b analyze.Message) int {
 		if c := a.Time.Compare(b.Time); c != 0 {
@@ -499,30 +293,39 @@ func layoutLadder(anchor, kind string, d *analyze.Dialog) ladder {
 		return cmp.Compare(a.Frame, b.Frame)
 	})
 	if len(msgs) > maxRungs {
-		l.Omitted = len(msgs) - maxRungs
-		msgs = msgs[:maxRungs]
+		return msgs[:maxRungs], len(msgs) - maxRungs
 	}
+	return msgs, 0
+}
 
-	// Endpoints and the widest label decide the column distance.
-	index := map[string]int{}
-	var eps []analyze.Endpoint
-	add := func(e analyze.Endpoint) int {
-		k := endpointAddr(e)
-		if i, ok := index[k]; ok {
-			if eps[i].Role == "" {
-				eps[i].Role = e.Role
-			}
-			return i
+// endpointSet is a ladder's endpoints in order of first appearance.
+type endpointSet struct {
+	index map[string]int // address → position in list
+	list  []analyze.Endpoint
+}
+
+// add records an endpoint once, keeping the first role it is given.
+func (es *endpointSet) add(e analyze.Endpoint) {
+	k := endpointAddr(e)
+	if i, ok := es.index[k]; ok {
+		if es.list[i].Role == "" {
+			es.list[i].Role = e.Role
 		}
-		index[k] = len(eps)
-		eps = append(eps, e)
-		return len(eps) - 1
+		return
 	}
+	es.index[k] = len(es.list)
+	es.list = append(es.list, e)
+}
+
+// ladderEndpoints collects the endpoints and the arrow labels of the
+// messages; the widest label or address decides the column distance.
+func ladderEndpoints(msgs []analyze.Message) (eps endpointSet, labels []string, col int) {
+	eps.index = map[string]int{}
 	widest := 0
-	labels := make([]string, len(msgs))
+	labels = make([]string, len(msgs))
 	for i, m := range msgs {
-		add(m.Src)
-		add(m.Dst)
+		eps.add(m.Src)
+		eps.add(m.Dst)
 		labels[i] = shorten(messageLabel(m), maxLabelRunes)
 		n := utf8.RuneCountInString(labels[i])
 		if m.HasSDP {
@@ -530,12 +333,17 @@ func layoutLadder(anchor, kind string, d *analyze.Dialog) ladder {
 		}
 		widest = max(widest, n)
 	}
-	for _, e := range eps {
+	for _, e := range eps.list {
 		widest = max(widest, min(utf8.RuneCountInString(endpointAddr(e)), maxEndpointRunes))
 	}
-	col := min(max(ladderMinColumn, widest*ladderCharWidth+40), ladderMaxColumn)
+	col = min(max(ladderMinColumn, widest*ladderCharWidth+40), ladderMaxColumn)
+	return eps, labels, col
+}
 
+// ladderColumns places one lifeline per endpoint, col apart.
+func ladderColumns(eps []analyze.Endpoint, col int) []ladderColumn {
 	half := col / 2
+	cols := make([]ladderColumn, 0, len(eps))
 	for i, e := range eps {
 		x := ladderGutterLeft + half + i*col
 		addr := endpointAddr(e)
@@ -547,78 +355,82 @@ func layoutLadder(anchor, kind string, d *analyze.Dialog) ladder {
 		if e.Transport != "" {
 			sub += " · " + strings.ToLower(e.Transport)
 		}
-		l.Columns = append(l.Columns, ladderColumn{
+		cols = append(cols, ladderColumn{
 			X: x, BoxX: x - half + 8, BoxW: col - 16,
 			Addr: shorten(addr, maxEndpointRunes), Full: addr,
 			Role: sub, RoleClass: roleClass(e.Role),
 		})
 	}
-	l.Width = ladderGutterLeft + len(eps)*col + ladderGutterRight
-	l.LifeTop = ladderHeader
-	l.Height = ladderHeader + len(msgs)*ladderRow + 16
-	l.LifeBottom = l.Height - 4
+	return cols
+}
 
-	var t0 time.Time
-	if len(msgs) > 0 {
-		t0 = msgs[0].Time
+// layoutRung lays out the i-th message as an arrow from lifeline s to
+// lifeline t, with its label, times and full text.
+func layoutRung(i int, m analyze.Message, label string, s, t, width int, t0 time.Time) rung {
+	y := ladderHeader + i*ladderRow + ladderRow - 6
+	g := rung{
+		Y: y, RowY: ladderHeader + i*ladderRow + 2, Zebra: i%2 == 1,
+		Color:   messageColor(m),
+		Dashed:  m.Retransmission,
+		Retrans: m.Retransmission,
+		SDP:     m.HasSDP,
+		Label:   label,
+		Frame:   m.Frame,
+		TextX:   ladderGutterLeft - 10,
+		FrameX:  width - 10,
+		LabelY:  y - 7,
+		Anchor:  "middle",
 	}
-	for i, m := range msgs {
-		s := l.Columns[index[endpointAddr(m.Src)]].X
-		t := l.Columns[index[endpointAddr(m.Dst)]].X
-		y := ladderHeader + i*ladderRow + ladderRow - 6
-		g := rung{
-			Y: y, RowY: ladderHeader + i*ladderRow + 2, Zebra: i%2 == 1,
-			Color:   messageColor(m),
-			Dashed:  m.Retransmission,
-			Retrans: m.Retransmission,
-			SDP:     m.HasSDP,
-			Label:   labels[i],
-			Frame:   m.Frame,
-			TextX:   ladderGutterLeft - 10,
-			FrameX:  l.Width - 10,
-			LabelY:  y - 7,
-			Anchor:  "middle",
-		}
-		g.LabelColor = g.Color
-		if g.Color == colorRequest {
-			// The request colour is reserved for arrows.
-			g.LabelColor = "#0b3d91"
-		}
-		if !m.Time.IsZero() && !t0.IsZero() {
-			g.Offset = formatOffset(m.Time.Sub(t0))
-		}
-		if !m.Time.IsZero() {
-			g.AbsTime = m.Time.UTC().Format("2006-01-02 15:04:05.000000 UTC")
-		}
-		g.Text = m.Text
-		g.Full = fmt.Sprintf("%s  %s → %s", messageLabel(m), endpointAddr(m.Src), endpointAddr(m.Dst))
-		if m.CSeq != "" {
-			g.Full += "  CSeq: " + m.CSeq
-		}
-		if m.Frame > 0 {
-			g.Full += "  frame " + strconv.Itoa(m.Frame)
-		}
-		switch {
-		case s == t:
-			// A message from an endpoint to itself: a small loop.
-			g.Self = true
-			g.LoopPath = fmt.Sprintf("M %d %d H %d V %d H %d", s, y-8, s+ladderLoopWidth, y+4, s+ladderHeadLen)
-			g.Head = arrowHead(s, y+4, -1)
-			g.LabelX = s + ladderLoopWidth + 6
-			g.LabelY = y
-			g.Anchor = "start"
-		case s < t:
-			g.X1, g.X2 = s, t-ladderHeadLen
-			g.Head = arrowHead(t, y, 1)
-			g.LabelX = (s + t) / 2
-		default:
-			g.X1, g.X2 = s, t+ladderHeadLen
-			g.Head = arrowHead(t, y, -1)
-			g.LabelX = (s + t) / 2
-		}
-		l.Rungs = append(l.Rungs, g)
+	g.LabelColor = g.Color
+	if g.Color == colorRequest {
+		// The request colour is reserved for arrows.
+		g.LabelColor = "#0b3d91"
 	}
-	return l
+	if !m.Time.IsZero() && !t0.IsZero() {
+		g.Offset = formatOffset(m.Time.Sub(t0))
+	}
+	if !m.Time.IsZero() {
+		g.AbsTime = m.Time.UTC().Format("2006-01-02 15:04:05.000000 UTC")
+	}
+	g.Text = m.Text
+	g.Full = rungTooltip(m)
+	g.placeArrow(s, t, y)
+	return g
+}
+
+// rungTooltip is a message's complete label with its endpoints, CSeq and
+// frame.
+func rungTooltip(m analyze.Message) string {
+	full := fmt.Sprintf("%s  %s → %s", messageLabel(m), endpointAddr(m.Src), endpointAddr(m.Dst))
+	if m.CSeq != "" {
+		full += "  CSeq: " + m.CSeq
+	}
+	if m.Frame > 0 {
+		full += "  frame " + strconv.Itoa(m.Frame)
+	}
+	return full
+}
+
+// placeArrow draws the arrow from x = s to x = t at height y: rightwards,
+// leftwards, or a small loop when an endpoint sends to itself.
+func (g *rung) placeArrow(s, t, y int) {
+	switch {
+	case s == t:
+		g.Self = true
+		g.LoopPath = fmt.Sprintf("M %d %d H %d V %d H %d", s, y-8, s+ladderLoopWidth, y+4, s+ladderHeadLen)
+		g.Head = arrowHead(s, y+4, -1)
+		g.LabelX = s + ladderLoopWidth + 6
+		g.LabelY = y
+		g.Anchor = "start"
+	case s < t:
+		g.X1, g.X2 = s, t-ladderHeadLen
+		g.Head = arrowHead(t, y, 1)
+		g.LabelX = (s + t) / 2
+	default:
+		g.X1, g.X2 = s, t+ladderHeadLen
+		g.Head = arrowHead(t, y, -1)
+		g.LabelX = (s + t) / 2
+	}
 }
 
 // arrowHead is the polygon of a head whose tip is at (x, y), pointing right
