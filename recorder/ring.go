@@ -9,6 +9,7 @@
 package recorder
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -106,6 +107,7 @@ type Ring struct {
 // openSeg is the segment being written.
 type openSeg struct {
 	f     *os.File
+	w     *bufio.Writer // blocks wait here until the capture flushes
 	path  string
 	start time.Time
 	idx   Index
@@ -236,6 +238,9 @@ func (r *Ring) Flushed() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.flushed = r.opt.Now()
+	if err := r.flushCur(); err != nil {
+		r.log.Warn("recorder", "err", err)
+	}
 	close(r.flushCh)
 	r.flushCh = make(chan struct{})
 }
@@ -308,7 +313,10 @@ func (r *Ring) discardCur() {
 func (r *Ring) finish() error {
 	c := r.cur
 	r.cur = nil
-	err := c.f.Sync()
+	err := c.w.Flush()
+	if err == nil {
+		err = c.f.Sync()
+	}
 	if cerr := c.f.Close(); err == nil {
 		err = cerr
 	}
