@@ -13,8 +13,9 @@
 # out, stops both and prints one row: packets each recorded inside the load
 # window (both files cut to the same window with editcap, counted with
 # capinfos), kernel drops of each, CPU seconds (utime+stime, /proc/PID/stat)
-# of each from armed to stop, bytes each wrote (file sizes; pbxagent also
-# /proc/PID/io write_bytes), peak RSS (VmHWM) of pbxagent and node_exporter.
+# of each from armed to stop, bytes each wrote (file sizes, the recorder's
+# indexes included; pbxagent also /proc/PID/io write_bytes), peak RSS (VmHWM)
+# of pbxagent, node_exporter and tcpdump.
 # The filter given to tcpdump is the one the recorder reports in its log.
 #
 #   sudo flock /tmp/pbxagent-bench.lock bench/recorder.sh
@@ -171,6 +172,8 @@ step() {
 	tc1=$(cpu "$td")
 	pw1=$(wbytes "$pa")
 	phwm=$(hwm "$pa")
+	local thwm
+	thwm=$(hwm "$td")
 	local st="$d/state/recorder/status.json"
 	local p_kdrop p_rdrop p_pk
 	p_kdrop=$(jq -r .kernel_dropped "$st")
@@ -186,7 +189,7 @@ step() {
 	t_capt=$(sed -n 's/^\([0-9]*\) packets\{0,1\} captured.*/\1/p' "$d/tcpdump.err")
 	t_drop=$(sed -n 's/^\([0-9]*\) packets\{0,1\} dropped by kernel.*/\1/p' "$d/tcpdump.err")
 	local p_bytes t_bytes
-	p_bytes=$(find "$d/state/recorder" -name '*.pcapng' -printf '%s\n' | awk '{ s += $1 } END { print s + 0 }')
+	p_bytes=$(find "$d/state/recorder" -type f -printf '%s\n' | awk '{ s += $1 } END { print s + 0 }')
 	t_bytes=$(find "$d/td" -name 'ring-*' -printf '%s\n' | awk '{ s += $1 } END { print s + 0 }')
 	local p_win t_win
 	p_win=$(count "$d"/state/recorder/*.pcapng)
@@ -198,20 +201,20 @@ step() {
 	esac
 	local nhwm
 	nhwm=$(hwm "$NE")
-	printf '| %s | %s | %s / %s | %s / %s | %s | %s | %s | %s | %s MiB (io %s MiB) | %s MiB | %s | %s |\n' \
+	printf '| %s | %s | %s / %s | %s / %s | %s | %s | %s | %s | %s MiB (io %s MiB) | %s MiB | %s | %s | %s |\n' \
 		"$name" "$sent" "$p_win" "$t_win" "$p_pk" "$t_capt" "$p_kdrop" "$p_rdrop" "$t_drop" \
 		"$(sub "$pc0" "$pc1") / $(sub "$tc0" "$tc1")" \
-		"$(mib "$p_bytes")" "$(mib $((pw1 - pw0)))" "$(mib "$t_bytes")" "$phwm" "$nhwm"
-	echo "$name,$p_win,$t_win,$p_pk,$t_capt,$p_kdrop,$p_rdrop,$t_drop,$(sub "$pc0" "$pc1"),$(sub "$tc0" "$tc1"),$p_bytes,$((pw1 - pw0)),$t_bytes,$phwm,$nhwm" >>"$WORK/results.csv"
+		"$(mib "$p_bytes")" "$(mib $((pw1 - pw0)))" "$(mib "$t_bytes")" "$phwm" "$nhwm" "$thwm"
+	echo "$name,$p_win,$t_win,$p_pk,$t_capt,$p_kdrop,$p_rdrop,$t_drop,$(sub "$pc0" "$pc1"),$(sub "$tc0" "$tc1"),$p_bytes,$((pw1 - pw0)),$t_bytes,$phwm,$nhwm,$thwm" >>"$WORK/results.csv"
 	[[ -n ${KEEP_DIR:-} ]] || rm -rf "$d/td" "$d/state/recorder"
 }
 
-echo "step,pa_window,td_window,pa_ring_packets,td_captured,pa_kernel_dropped,pa_ring_dropped,td_kernel_dropped,pa_cpu,td_cpu,pa_bytes,pa_write_bytes,td_bytes,pa_vmhwm_mib,ne_vmhwm_mib" >"$WORK/results.csv"
+echo "step,pa_window,td_window,pa_ring_packets,td_captured,pa_kernel_dropped,pa_ring_dropped,td_kernel_dropped,pa_cpu,td_cpu,pa_bytes,pa_write_bytes,td_bytes,pa_vmhwm_mib,ne_vmhwm_mib,td_vmhwm_mib" >"$WORK/results.csv"
 echo "$(nproc) CPUs, $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo), Linux $(uname -r), $(tcpdump --version 2>&1 | head -1), $(prometheus-node-exporter --version 2>&1 | head -1)"
 echo "load: ${LOAD}s per step; loadavg at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
-echo "| step | load | packets in load window: pbxagent / tcpdump | total: ring / tcpdump captured | pbxagent kernel drops | pbxagent ring drops | tcpdump kernel drops | CPU s pbxagent / tcpdump | pbxagent bytes | tcpdump bytes | pbxagent VmHWM | node_exporter VmHWM |"
-echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
+echo "| step | load | packets in load window: pbxagent / tcpdump | total: ring / tcpdump captured | pbxagent kernel drops | pbxagent ring drops | tcpdump kernel drops | CPU s pbxagent / tcpdump | pbxagent bytes | tcpdump bytes | pbxagent VmHWM MiB | node_exporter VmHWM MiB | tcpdump VmHWM MiB |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 for s in $STEPS; do
 	step "$s"
 done
