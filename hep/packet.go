@@ -27,13 +27,18 @@ func NewPacketizer() *Packetizer {
 	return &Packetizer{seq: make(map[[2]netip.AddrPort]uint32), buf: gopacket.NewSerializeBuffer()}
 }
 
-// Packet returns the raw IP packet (link type RAW) for m. Transports other
-// than TCP are written as UDP (SCTP is rare for SIP and dissectors read
-// SIP over UDP alike). The returned slice is valid until the next call.
+// streamProtos are the HEP protocol ids rebuilt as TCP: TCP itself and 22
+// (IDP), which HEP senders (reSIProcate, sofia-sip, Kamailio) use to mark
+// TLS, since TLS has no IP protocol number of its own.
+var streamProtos = map[uint8]bool{6: true, 22: true}
+
+// Packet returns the raw IP packet (link type RAW) for m. Stream transports
+// (streamProtos) are written as TCP, others as UDP (SCTP is rare for SIP
+// and dissectors read SIP over UDP alike). The returned slice is valid until the next call.
 func (p *Packetizer) Packet(m *Message) ([]byte, error) {
 	src, dst := m.Src.Addr(), m.Dst.Addr()
 	proto := layers.IPProtocolUDP
-	if m.Proto == uint8(layers.IPProtocolTCP) {
+	if streamProtos[m.Proto] {
 		proto = layers.IPProtocolTCP
 	}
 	var ip []gopacket.SerializableLayer
