@@ -41,7 +41,7 @@ func TestPacketTransports(t *testing.T) {
 		if tp := pk.TransportLayer(); tp == nil || tp.TransportFlow().Dst().String() != "5061" && tp.TransportFlow().Dst().String() != c.dst[len(c.dst)-4:] {
 			t.Errorf("proto %d: transport %v", c.proto, tp)
 		}
-		if pk.ApplicationLayer() == nil || string(pk.ApplicationLayer().Payload()) != string(sipInvite) {
+		if tp := pk.TransportLayer(); tp == nil || string(tp.LayerPayload()) != string(sipInvite) {
 			t.Errorf("proto %d: payload lost", c.proto)
 		}
 	}
