@@ -123,7 +123,7 @@ func (a *Agent) record(ctx context.Context, cfg config.Recorder, ropt recorder.O
 		"max_age", cfg.MaxAge.String(), "rtp_payload", cfg.RTPPayload,
 		"segments", st.Segments, "repaired", st.Repaired, "discarded", st.Discarded)
 	var wg sync.WaitGroup
-	if a.cfg.Recorder.HEP.Enabled {
+	if cfg.HEP.Enabled {
 		rr.startHEP(ctx, &wg)
 	}
 	wg.Add(2)
@@ -305,7 +305,7 @@ func readSmall(path string, limit int64) ([]byte, error) {
 // startHEP starts the HEP receiver that records the PBX's own SIP trace
 // feed into the ring; a failure to listen is logged and shown in status.
 func (rr *recorderRun) startHEP(ctx context.Context, wg *sync.WaitGroup) {
-	c := rr.a.cfg.Recorder.HEP
+	c := rr.cfg.HEP
 	opt := hep.Options{Stream: c.Listen, Datagram: c.RTCPListen, Allow: c.AllowPrefixes(),
 		AuthKey: string(c.AuthKey), Sink: rr.ring, Log: rr.a.log}
 	if c.ForwardTo != "" {
