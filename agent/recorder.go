@@ -13,6 +13,7 @@ import (
 
 	"github.com/pbxagent/pbxagent/capture"
 	"github.com/pbxagent/pbxagent/config"
+	"github.com/pbxagent/pbxagent/hep"
 	"github.com/pbxagent/pbxagent/internal/atomicfile"
 	"github.com/pbxagent/pbxagent/recorder"
 )
@@ -56,6 +57,10 @@ type RecorderStatus struct {
 	KernelDropped int64 `json:"kernel_dropped"`
 	// CaptureError is why the capture is not running, if it is not.
 	CaptureError string `json:"capture_error,omitempty"`
+	// HEPFeed counts the HEP receiver's messages since the service
+	// started; nil when it is off. HEPError is why it is not listening.
+	HEPFeed  *hep.Counts `json:"hep_feed,omitempty"`
+	HEPError string      `json:"hep_error,omitempty"`
 }
 
 // recorderRun is the flight recorder inside `pbxagent run`.
@@ -68,6 +73,8 @@ type recorderRun struct {
 	mu      sync.Mutex
 	capErr  string
 	started time.Time
+	hep     *hep.Listener
+	hepErr  string
 }
 
 // RecorderOptions returns the ring options from the configuration.
@@ -123,6 +130,9 @@ func (a *Agent) record(ctx context.Context, cfg config.Recorder, ropt recorder.O
 		"max_age", cfg.MaxAge.String(), "rtp_payload", cfg.RTPPayload,
 		"segments", st.Segments, "repaired", st.Repaired, "discarded", st.Discarded)
 	var wg sync.WaitGroup
+	if cfg.HEP.Enabled {
+		rr.startHEP(ctx, &wg)
+	}
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
@@ -203,7 +213,11 @@ func (rr *recorderRun) saveStatus(running bool) {
 	c := rr.cfg
 	s := RecorderStatus{Running: running, Updated: time.Now().UTC(), Dir: rr.ring.Dir(), Filter: rr.opt.Filter.String(),
 		RTPPayload: c.RTPPayload, MaxBytes: int64(c.MaxSize), MaxAge: c.MaxAge.D(), Ring: rr.ring.Stats(),
-		KernelDropped: rr.kdrops.Load(), CaptureError: capErr}
+		KernelDropped: rr.kdrops.Load(), CaptureError: capErr, HEPError: rr.hepErr}
+	if rr.hep != nil {
+		n := rr.hep.Counts()
+		s.HEPFeed = &n
+	}
 	data, err := json.MarshalIndent(s, "", "  ")
 	if err == nil {
 		err = atomicfile.Write(filepath.Join(rr.ring.Dir(), recorderStatusFile), data, 0o600)
@@ -264,6 +278,13 @@ func (s *RecorderStatus) Summary() string {
 			r.Last.Sub(r.First).Round(time.Second), r.Packets, config.HumanBytes(r.Bytes), r.Segments)
 	}
 	line += fmt.Sprintf(", HEP messages %d", r.HEP)
+	if f := s.HEPFeed; f != nil && s.Running {
+		line += fmt.Sprintf(" (feed: received %d, accepted %d, malformed %d, unauthorised %d, refused connections %d)",
+			f.Received, f.Accepted, f.Malformed, f.Unauthorised, f.Refused)
+	}
+	if s.HEPError != "" && s.Running {
+		line += "; HEP feed: " + s.HEPError
+	}
 	if s.Running {
 		line = "recording; " + line + fmt.Sprintf(", drops: kernel %d, ring %d", s.KernelDropped, r.Dropped)
 	} else {
@@ -286,4 +307,35 @@ func readSmall(path string, limit int64) ([]byte, error) {
 		return nil, fmt.Errorf("%s is not a small regular file", path)
 	}
 	return os.ReadFile(path)
+}
+
+// startHEP starts the HEP receiver that records the PBX's own SIP trace
+// feed into the ring; a failure to listen is logged and shown in status.
+func (rr *recorderRun) startHEP(ctx context.Context, wg *sync.WaitGroup) {
+	c := rr.cfg.HEP
+	opt := hep.Options{Stream: c.Listen, Datagram: c.RTCPListen, Allow: c.AllowPrefixes(),
+		AuthKey: string(c.AuthKey), Sink: rr.ring, Log: rr.a.log}
+	if c.ForwardTo != "" {
+		fw := hep.NewForwarder(c.ForwardTo, rr.a.log)
+		opt.Tee = fw.Send
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			fw.Run(ctx)
+		}()
+	}
+	l, err := hep.Listen(opt)
+	if err != nil {
+		rr.hepErr = err.Error()
+		rr.a.log.Warn("flight recorder: HEP feed not received", "err", err)
+		return
+	}
+	rr.hep = l
+	rr.a.log.Info("flight recorder: receiving HEP", "listen", c.Listen, "rtcp_listen", c.RTCPListen,
+		"auth_key", c.AuthKey != "", "forward_to", c.ForwardTo)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		l.Serve(ctx)
+	}()
 }

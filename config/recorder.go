@@ -1,6 +1,8 @@
 package config
 
 import (
+	"net"
+	"net/netip"
 	"path/filepath"
 	"strings"
 	"time"
@@ -29,6 +31,56 @@ type Recorder struct {
 	Interfaces []string `yaml:"interfaces"`
 	// AutoBundle takes a bundle of the recorder's past when an alert fires.
 	AutoBundle AutoBundle `yaml:"auto_bundle"`
+	// HEP receives the PBX's own SIP trace feed (PortSIP's Trace Server
+	// setting) into the ring.
+	HEP RecorderHEP `yaml:"hep"`
+}
+
+// RecorderHEP configures the HEP (Homer Encapsulation Protocol) receiver:
+// each message becomes a packet with its original addresses, ports,
+// transport and time on the ring's pcapng interface "hep", so SIP over TLS
+// and WSS is readable without keys.
+type RecorderHEP struct {
+	// Enabled turns the receiver on (default off).
+	Enabled bool `yaml:"enabled"`
+	// Listen is the TCP and UDP address for SIP (PortSIP sends to TCP 9061).
+	Listen string `yaml:"listen"`
+	// RTCPListen is the UDP address for RTCP (PortSIP sends to UDP 9060);
+	// empty turns it off.
+	RTCPListen string `yaml:"rtcp_listen"`
+	// Allow lists the addresses or networks (CIDR) whose messages are taken.
+	Allow []string `yaml:"allow"`
+	// AuthKey, when set, is the HEP auth key every message must carry.
+	AuthKey Secret `yaml:"auth_key"`
+	// ForwardTo, when set (udp://host:port or tcp://host:port), receives a
+	// copy of every accepted message, unchanged (an upstream HOMER server).
+	ForwardTo string `yaml:"forward_to"`
+}
+
+func defaultRecorderHEP() RecorderHEP {
+	return RecorderHEP{Listen: "127.0.0.1:9061", RTCPListen: "127.0.0.1:9060", Allow: []string{"127.0.0.0/8", "::1/128"}}
+}
+
+// AllowPrefixes parses Allow; validation has checked every entry.
+func (h RecorderHEP) AllowPrefixes() []netip.Prefix {
+	var out []netip.Prefix
+	for _, a := range h.Allow {
+		if p, err := parsePrefix(a); err == nil {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func parsePrefix(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		return netip.ParsePrefix(s)
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	return netip.PrefixFrom(a, a.BitLen()), nil
 }
 
 func defaultRecorder() Recorder {
@@ -39,6 +91,7 @@ func defaultRecorder() Recorder {
 		SegmentDuration: Duration(5 * time.Minute),
 		SegmentSize:     64 * MiB,
 		AutoBundle:      defaultAutoBundle(),
+		HEP:             defaultRecorderHEP(),
 	}
 }
 
@@ -68,6 +121,7 @@ func (c *Config) validateRecorder(goos string, add func(key, format string, args
 		add("recorder.segment_duration", "%s is too short; use at least 1s (default 5m)", r.SegmentDuration)
 	}
 	c.validateAutoBundle(goos, add)
+	c.validateRecorderHEP(add)
 }
 
 // AutoBundle configures the bundles `pbxagent run` takes by itself when
@@ -136,5 +190,32 @@ func (c *Config) validateAutoBundle(goos string, add func(key, format string, ar
 	}
 	if ab.Cooldown.D() < 0 {
 		add("recorder.auto_bundle.cooldown", "must not be negative")
+	}
+}
+
+func (c *Config) validateRecorderHEP(add func(key, format string, args ...any)) {
+	h := c.Recorder.HEP
+	for key, a := range map[string]string{"recorder.hep.listen": h.Listen, "recorder.hep.rtcp_listen": h.RTCPListen} {
+		if a == "" && key == "recorder.hep.rtcp_listen" {
+			continue
+		}
+		if _, err := netip.ParseAddrPort(a); err != nil {
+			add(key, "%q is not an IP:port address (e.g. 127.0.0.1:9061): %v", a, err)
+		}
+	}
+	for _, a := range h.Allow {
+		if _, err := parsePrefix(a); err != nil {
+			add("recorder.hep.allow", "%q is not an address or CIDR network (e.g. 127.0.0.0/8)", a)
+		}
+	}
+	if h.Enabled && len(h.Allow) == 0 {
+		add("recorder.hep.allow", "is empty, so every message would be refused; list the PBX's address (default 127.0.0.0/8)")
+	}
+	if f := h.ForwardTo; f != "" {
+		scheme, hostport, ok := strings.Cut(f, "://")
+		_, _, err := net.SplitHostPort(hostport)
+		if !ok || (scheme != "udp" && scheme != "tcp") || err != nil {
+			add("recorder.hep.forward_to", "%q must be udp://host:port or tcp://host:port", f)
+		}
 	}
 }
