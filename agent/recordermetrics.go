@@ -10,7 +10,7 @@ import (
 type recorderCollector struct {
 	state                                             func() *RecorderStatus
 	packets, bytes, segments, dropped, kdropped, span *prometheus.Desc
-	hep, running                                      *prometheus.Desc
+	hep, running, hepFeed                             *prometheus.Desc
 }
 
 func newRecorderCollector(state func() *RecorderStatus) *recorderCollector {
@@ -26,12 +26,15 @@ func newRecorderCollector(state func() *RecorderStatus) *recorderCollector {
 		span:     d("span_seconds", "Time between the oldest and the newest packet in the ring."),
 		hep:      d("hep_messages", "HEP messages in the ring on disk."),
 		running:  d("running", "1 while the service records, else 0."),
+		hepFeed: prometheus.NewDesc("pbx_hep_messages_total",
+			"HEP messages the receiver got since the service started, by result: accepted, malformed, unauthorised.",
+			[]string{"result"}, nil),
 	}
 }
 
 // Describe implements prometheus.Collector.
 func (c *recorderCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.packets, c.bytes, c.segments, c.dropped, c.kdropped, c.span, c.hep, c.running} {
+	for _, d := range []*prometheus.Desc{c.packets, c.bytes, c.segments, c.dropped, c.kdropped, c.span, c.hep, c.running, c.hepFeed} {
 		ch <- d
 	}
 }
@@ -62,4 +65,12 @@ func (c *recorderCollector) Collect(ch chan<- prometheus.Metric) {
 	g(c.span, prometheus.GaugeValue, span)
 	g(c.hep, prometheus.GaugeValue, float64(r.HEP))
 	g(c.running, prometheus.GaugeValue, running)
+	if f := s.HEPFeed; f != nil {
+		for _, r := range []struct {
+			result string
+			n      int64
+		}{{"accepted", f.Accepted}, {"malformed", f.Malformed}, {"unauthorised", f.Unauthorised}} {
+			ch <- prometheus.MustNewConstMetric(c.hepFeed, prometheus.CounterValue, float64(r.n), r.result)
+		}
+	}
 }

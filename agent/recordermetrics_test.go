@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pbxagent/pbxagent/hep"
 	"github.com/pbxagent/pbxagent/recorder"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -51,5 +52,33 @@ func TestRecorderCollector(t *testing.T) {
 	st = nil
 	if got := gatherValues(t, reg); len(got) != 0 {
 		t.Fatalf("with no recorder status: %v", got)
+	}
+}
+
+func TestRecorderCollectorHEPFeed(t *testing.T) {
+	st := &RecorderStatus{Running: true, HEPFeed: &hep.Counts{Received: 12, Accepted: 9, Malformed: 2, Unauthorised: 1}}
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(newRecorderCollector(func() *RecorderStatus { return st }))
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		if mf.GetName() != "pbx_hep_messages_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			got[m.GetLabel()[0].GetValue()] = m.GetCounter().GetValue()
+		}
+	}
+	want := map[string]float64{"accepted": 9, "malformed": 2, "unauthorised": 1}
+	if len(got) != len(want) {
+		t.Fatalf("pbx_hep_messages_total: %v, want %v", got, want)
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("pbx_hep_messages_total{result=%q} = %v, want %v", k, got[k], v)
+		}
 	}
 }
