@@ -37,6 +37,56 @@ type Verification struct {
 // OK reports whether the signature and every hash check out.
 func (v *Verification) OK() bool { return v.SignatureOK && len(v.Problems) == 0 }
 
+// maxSignature bounds a signature file read into memory (a minisign
+// signature is about 300 bytes).
+const maxSignature = 64 << 10
+
+// CheckSignature checks the signed file's content, read from r, against the
+// detached signature sigPath made by pub, and records the outcome in v:
+// SignatureOK with the key ID and trusted comment, or SignatureError. The
+// signature file is read only if it is a regular file, up to 64 KiB.
+func (v *Verification) CheckSignature(r io.Reader, sigPath string, pub minisign.PublicKey) {
+	sig, err := readSignature(sigPath)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		v.SignatureError = fmt.Sprintf("no signature file %s next to the archive: copy it along with the bundle", sigPath)
+	case err != nil:
+		v.SignatureError = fmt.Sprintf("read signature %s: %v", sigPath, err)
+	default:
+		s, err := minisign.Verify(pub, r, sig)
+		if err != nil {
+			v.SignatureError = err.Error()
+			return
+		}
+		v.SignatureOK = true
+		v.KeyID = pub.IDString()
+		v.TrustedComment = s.TrustedComment
+	}
+}
+
+func readSignature(path string) ([]byte, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("not a regular file (%s)", fi.Mode().Type())
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxSignature+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > maxSignature {
+		return nil, fmt.Errorf("larger than %d bytes; a minisign signature is a few hundred", maxSignature)
+	}
+	return data, nil
+}
+
 // Verify checks archive against its detached signature sigPath made by pub,
 // then every file inside against manifest.json. It returns an error only when
 // the archive cannot be read at all; differences are in the Verification.
@@ -48,22 +98,7 @@ func Verify(ctx context.Context, archive, sigPath string, pub minisign.PublicKey
 	}
 	defer f.Close()
 
-	sig, err := os.ReadFile(sigPath)
-	switch {
-	case errors.Is(err, os.ErrNotExist):
-		v.SignatureError = fmt.Sprintf("no signature file %s next to the archive: copy it along with the bundle", sigPath)
-	case err != nil:
-		v.SignatureError = fmt.Sprintf("read signature %s: %v", sigPath, err)
-	default:
-		s, err := minisign.Verify(pub, f, sig)
-		if err != nil {
-			v.SignatureError = err.Error()
-		} else {
-			v.SignatureOK = true
-			v.KeyID = pub.IDString()
-			v.TrustedComment = s.TrustedComment
-		}
-	}
+	v.CheckSignature(f, sigPath, pub)
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return nil, fmt.Errorf("rewind %s: %w", archive, err)
 	}

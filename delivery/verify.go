@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -38,22 +37,7 @@ func Verify(ctx context.Context, archive, sigPath string, pub minisign.PublicKey
 		return nil, fmt.Errorf("open bundle: %w", err)
 	}
 	defer f.Close()
-	sig, err := readLimited(sigPath, maxSignature)
-	switch {
-	case errors.Is(err, os.ErrNotExist):
-		v.SignatureError = fmt.Sprintf("no signature file %s next to the archive: copy it along with the bundle", sigPath)
-	case err != nil:
-		v.SignatureError = fmt.Sprintf("read signature %s: %v", sigPath, err)
-	default:
-		s, err := minisign.Verify(pub, f, sig)
-		if err != nil {
-			v.SignatureError = err.Error()
-		} else {
-			v.SignatureOK = true
-			v.KeyID = pub.IDString()
-			v.TrustedComment = s.TrustedComment
-		}
-	}
+	v.CheckSignature(f, sigPath, pub)
 	if !v.SignatureOK {
 		v.Problems = append(v.Problems, "not decrypted: the encrypted file does not match its signature, so it was changed or damaged after it was signed")
 		return v, nil
