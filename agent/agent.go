@@ -15,6 +15,7 @@ import (
 
 	"github.com/pbxagent/pbxagent/collectors"
 	"github.com/pbxagent/pbxagent/config"
+	"github.com/pbxagent/pbxagent/portsip"
 	"github.com/pbxagent/pbxagent/redact"
 )
 
@@ -34,6 +35,9 @@ type Agent struct {
 	lastOuts []collectors.Outcome
 	// auto takes the bundles of alerts (nil when off).
 	auto *autoBundler
+	// api, when set, is the service's REST API client, which the snapshot
+	// of a bundle the service takes shares (one token, no second login).
+	api *portsip.Client
 }
 
 // New returns an Agent for cfg, loaded from configPath (which may not exist
@@ -69,7 +73,7 @@ func (a *Agent) PBXMissing() string {
 // Snapshot returns the collectors of the host snapshot, with process
 // command lines passed through the redactor.
 func (a *Agent) Snapshot() []collectors.Named {
-	return collectors.Build(collectors.Env{Config: a.cfg, Sanitize: a.sanitizeArgs, Log: a.log}, collectors.TagSnapshot)
+	return collectors.Build(collectors.Env{Config: a.cfg, Sanitize: a.sanitizeArgs, Log: a.log, API: a.api}, collectors.TagSnapshot)
 }
 
 func (a *Agent) sanitizeArgs(args []string) []string {

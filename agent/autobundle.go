@@ -11,6 +11,7 @@ import (
 	"github.com/pbxagent/pbxagent/alert"
 	"github.com/pbxagent/pbxagent/config"
 	"github.com/pbxagent/pbxagent/delivery"
+	"github.com/pbxagent/pbxagent/portsip"
 )
 
 // autoFindings is how many lines of the analysis summary an alert mail
@@ -76,19 +77,24 @@ func (ab *autoBundler) offer(d *alert.Digest, mail func(*alert.Digest)) bool {
 		return false
 	}
 	cfg := ab.a.cfg // the configuration in force now; a reload does not touch it
+	api := ab.a.watch.api
 	ab.wg.Add(1)
 	go func() {
 		defer ab.wg.Done()
 		defer func() { <-ab.busy }()
-		d.Notes = append(d.Notes, ab.take(cfg, hits[0].Check))
+		d.Notes = append(d.Notes, ab.take(cfg, api, hits[0].Check))
 		mail(d)
 	}()
 	return true
 }
 
 // take runs one bundle and its delivery and returns the mail's note.
-func (ab *autoBundler) take(cfg *config.Config, check string) string {
+//
+// The bundle's snapshot shares api, the service's REST API client (one
+// token: no second login for the bundle).
+func (ab *autoBundler) take(cfg *config.Config, api *portsip.Client, check string) string {
 	a := New(cfg, ab.a.configPath, ab.a.version, ab.a.log)
+	a.api = api
 	ac := cfg.Recorder.AutoBundle
 	dir := cfg.AutoBundleDir()
 	a.log.Info("alert bundle started", "check", check, "window", ac.Window.String(), "dir", dir)

@@ -16,6 +16,7 @@ import (
 	"github.com/pbxagent/pbxagent/config"
 	"github.com/pbxagent/pbxagent/logprune"
 	"github.com/pbxagent/pbxagent/mailer"
+	"github.com/pbxagent/pbxagent/portsip"
 )
 
 // checkTimeout bounds one check in a round.
@@ -26,6 +27,7 @@ const checkTimeout = 30 * time.Second
 // objects serve every round of `pbxagent run`.
 type watchers struct {
 	list     []collectors.Named
+	api      *portsip.Client // shared by the API checks and the bundles the service takes
 	initOnce sync.Once
 }
 
@@ -33,7 +35,14 @@ type watchers struct {
 // objects are returned on every call.
 func (a *Agent) Checks() []collectors.Named {
 	a.watch.initOnce.Do(func() {
-		a.watch.list = collectors.Build(collectors.Env{Config: a.cfg, Sanitize: a.sanitizeArgs, Log: a.log}, collectors.TagWatch)
+		// A bundle the service takes shares the service's client (a.api);
+		// otherwise one is made here. An error leaves api nil: Build then
+		// reports it on the API checks.
+		a.watch.api = a.api
+		if a.watch.api == nil {
+			a.watch.api, _ = collectors.NewAPIClient(a.cfg, a.log)
+		}
+		a.watch.list = collectors.Build(collectors.Env{Config: a.cfg, Sanitize: a.sanitizeArgs, Log: a.log, API: a.watch.api}, collectors.TagWatch)
 	})
 	return a.watch.list
 }

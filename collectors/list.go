@@ -39,6 +39,17 @@ type Env struct {
 	Now func() time.Time
 	// GOOS selects the platform's checks; empty means runtime.GOOS.
 	GOOS string
+	// API, when set, is the REST API client the API checks use: the
+	// service passes its own, so that a bundle it takes shares the
+	// service's token instead of logging in again. Nil builds one.
+	API *portsip.Client
+}
+
+// NewAPIClient returns the REST API client the configuration describes,
+// with the gateway check's timeout; it makes no request.
+func NewAPIClient(c *config.Config, log *slog.Logger) (*portsip.Client, error) {
+	return portsip.NewClient(c.API.URL, c.API.Username, c.API.Password, c.API.InsecureSkipVerify,
+		c.Agent.StateDir, portsip.WithTimeout(c.Checks.Gateway.Timeout.D()), portsip.WithLogger(log))
 }
 
 // Builder builds the checks of one list. Besides the configuration it holds
@@ -197,9 +208,11 @@ func (b *Builder) apiCheck(enabled bool, build func(*portsip.Client) Collector) 
 		return nil
 	}
 	b.once.Do(func() {
-		c, ck := b.Config, b.Config.Checks
-		b.api, b.apiErr = portsip.NewClient(c.API.URL, c.API.Username, c.API.Password, c.API.InsecureSkipVerify,
-			c.Agent.StateDir, portsip.WithTimeout(ck.Gateway.Timeout.D()), portsip.WithLogger(b.Log))
+		if b.API != nil {
+			b.api = b.API
+			return
+		}
+		b.api, b.apiErr = NewAPIClient(b.Config, b.Log)
 	})
 	if b.apiErr != nil {
 		// The configuration was validated; this is not expected. Report it

@@ -122,7 +122,7 @@ func TestRunMailsPBXHealth(t *testing.T) {
 		t.Errorf("%d mails before the restart, want 4", n)
 	}
 	if n := f.Count().Logins; n != 1 {
-		t.Errorf("%d logins; the checks share one token", n)
+		t.Errorf("%d logins; the checks share one token; the service's log:\n%s", n, logs.String())
 	}
 
 	// While the service is stopped, calls fail on carrier-c; `status` shows
