@@ -589,6 +589,32 @@ func TestHostDiskFullAndContainers(t *testing.T) {
 	}
 }
 
+// TestLicenceExceeded: a bundle whose licence check read the concurrent
+// calls at the licence's limit gives the guide's "licence exceeded" finding
+// with the numbers; a licence below its limit gives none.
+func TestLicenceExceeded(t *testing.T) {
+	at := &BundleInput{System: map[string][]byte{
+		"licence": outcomeJSON(t, "licence", "CRITICAL", map[string]any{"max_concurrent_calls": 100, "current_calls": 100,
+			"licensed_users": 50, "current_users": 20, "calls_percent": 100.0, "users_percent": 40.0, "licence_exceeded": true}),
+	}}
+	s := newSim(t)
+	failedOutbound(s, "c1", "0612345678", 403, "Forbidden", false)
+	r := s.report(pbxOpt(), at)
+	f := finding(t, r, "licence-exceeded")
+	contains(t, "licence-exceeded", f.Title+f.Detail+strings.Join(f.Remedy, " "), "100 concurrent calls of 100 licensed", "403", "licence")
+	if strings.Contains(f.Detail, "users of") {
+		t.Errorf("users below their limit are named: %s", f.Detail)
+	}
+	below := &BundleInput{System: map[string][]byte{
+		"licence": outcomeJSON(t, "licence", "WARNING", map[string]any{"max_concurrent_calls": 100, "current_calls": 85, "calls_percent": 85.0}),
+	}}
+	for _, f := range newSim(t).report(pbxOpt(), below).Findings {
+		if f.Code == "licence-exceeded" {
+			t.Errorf("a licence below its limit gives %q", f.Title)
+		}
+	}
+}
+
 func TestDiskCheckCritical(t *testing.T) {
 	in := &BundleInput{System: map[string][]byte{
 		"disk": outcomeJSON(t, "disk", "CRITICAL", map[string]any{"filesystems": []map[string]any{

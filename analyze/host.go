@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/pbxagent/pbxagent/collectors"
+	"github.com/pbxagent/pbxagent/guide"
 	"github.com/pbxagent/pbxagent/portsip"
 )
 
@@ -117,7 +118,34 @@ func (p *hostParse) read(name string, o *outcome) {
 		p.gateway(data, o.Report.Summary)
 	case "blocked_ips":
 		p.blocked(data)
+	case "licence":
+		p.licence(data)
 	}
+}
+
+// licence states a licence in use to its limit, with the numbers the
+// licence check read: the guide's 403 "the current usage exceeds the PBX
+// licence" then has its evidence in the same report.
+func (p *hostParse) licence(data json.RawMessage) {
+	var ld collectors.LicenceData
+	if json.Unmarshal(data, &ld) != nil || !ld.LicenceExceeded {
+		return
+	}
+	var use []string
+	if ld.MaxConcurrentCalls > 0 && ld.CurrentCalls >= ld.MaxConcurrentCalls {
+		use = append(use, fmt.Sprintf("%d concurrent calls of %d licensed", ld.CurrentCalls, ld.MaxConcurrentCalls))
+	}
+	if ld.LicensedUsers > 0 && ld.CurrentUsers >= ld.LicensedUsers {
+		use = append(use, fmt.Sprintf("%d users of %d licensed", ld.CurrentUsers, ld.LicensedUsers))
+	}
+	if len(use) == 0 {
+		return
+	}
+	e, _ := guide.ForSituation(guide.LicenceExceeded)
+	p.h.findings = append(p.h.findings, Finding{Severity: Critical, Code: "licence-exceeded",
+		Title:  "The PBX is at its licence limit",
+		Detail: "The licence check read " + strings.Join(use, " and ") + ". " + e.Meaning + " Calls refused with 403 by the PBX while at the limit are explained by it.",
+		Remedy: append(append([]string(nil), e.Remedies...), e.NextCheck)})
 }
 
 // network keeps the host's interface addresses.
