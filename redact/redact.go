@@ -443,12 +443,17 @@ func containsAny(l string, subs []string) bool {
 
 // always replaces group 1 of every match of re.
 func always(l string, re *regexp.Regexp) (string, int) {
+	return markGroup(l, re, func(v string) bool { return needsRedaction(v) && !strings.HasPrefix(v, "//") })
+}
+
+// markGroup replaces the first submatch of every match of re on the line
+// with Marker where secret(submatch) holds, and counts the replacements.
+func markGroup(l string, re *regexp.Regexp, secret func(string) bool) (string, int) {
 	ms := re.FindAllStringSubmatchIndex(l, -1)
 	var b strings.Builder
 	last, n := 0, 0
 	for _, m := range ms {
-		v := l[m[2]:m[3]]
-		if !needsRedaction(v) || strings.HasPrefix(v, "//") {
+		if !secret(l[m[2]:m[3]]) {
 			continue
 		}
 		b.WriteString(l[last:m[2]])
@@ -1019,22 +1024,7 @@ func (r *Redactor) xml(l string) (string, int) {
 // urls redacts the password of every scheme://user:password@host on the
 // line; the user name stays.
 func urls(l string) (string, int) {
-	ms := urlUserinfo.FindAllStringSubmatchIndex(l, -1)
-	var b strings.Builder
-	last, n := 0, 0
-	for _, m := range ms {
-		if !needsRedaction(l[m[2]:m[3]]) {
-			continue
-		}
-		b.WriteString(l[last:m[2]])
-		b.WriteString(Marker)
-		last, n = m[3], n+1
-	}
-	if n == 0 {
-		return l, 0
-	}
-	b.WriteString(l[last:])
-	return b.String(), n
+	return markGroup(l, urlUserinfo, needsRedaction)
 }
 
 // redactValue returns the redacted form of the value of secret key name
