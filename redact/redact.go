@@ -1058,11 +1058,13 @@ func authName(name string) bool {
 
 // needsRedaction reports whether a secret key's value has something to
 // hide: not empty, null, ~, already Marker, only '*' or a YAML block
-// indicator.
+// indicator. A Marker followed only by a list or statement separator
+// (",", ";") is already redacted too: a first pass may leave the separator
+// outside the value it replaced, so a second pass must not take it in.
 func needsRedaction(v string) bool {
 	t := strings.TrimSpace(v)
 	switch {
-	case t == "", t == Marker, t == "~", strings.EqualFold(t, "null"),
+	case t == "", t == Marker, strings.TrimRight(t, ",;") == Marker, t == "~", strings.EqualFold(t, "null"),
 		strings.Trim(t, "*") == "", blockIndicator.MatchString(t):
 		return false
 	}
