@@ -1,14 +1,11 @@
 package agent
 
 import (
-	"context"
 	"fmt"
 	"reflect"
-	"sync"
 	"time"
 
 	"github.com/pbxagent/pbxagent/config"
-	"github.com/pbxagent/pbxagent/mailer"
 )
 
 // Notifier hears about the service's life cycle; under systemd it is
@@ -66,61 +63,13 @@ func (nopNotifier) Ready()        {}
 func (nopNotifier) Alive()        {}
 func (nopNotifier) Status(string) {}
 
-// mailRunner runs one mailer's queue until stopped; a reload that changes
-// the mail settings replaces it.
-type mailRunner struct {
-	m      *mailer.Mailer
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-}
-
-// startMailer builds the mailer for the current configuration and runs its
-// queue; nil (and no error) when no mail server is configured.
-func (a *Agent) startMailer(ctx context.Context, fl *fleet) (*mailRunner, error) {
-	if a.cfg.SMTP.Host == "" {
-		a.log.Warn("no mail server configured (smtp.host): problems are logged but not mailed")
-		return &mailRunner{}, nil
-	}
-	m, err := a.Mailer(fl.mailerHooks()...)
-	if err != nil {
-		return nil, err
-	}
-	fl.watchMailQueue(m)
-	mctx, cancel := context.WithCancel(ctx)
-	r := &mailRunner{m: m, cancel: cancel}
-	r.wg.Add(1)
-	go func() {
-		defer r.wg.Done()
-		if err := m.Run(mctx); err != nil {
-			a.log.Error("mail queue stopped", "err", err)
-		}
-	}()
-	return r, nil
-}
-
-// stop ends the queue runner; flush sends what is queued for a few seconds.
-func (r *mailRunner) stop(flush bool, a *Agent) {
-	if r.m == nil {
-		return
-	}
-	r.cancel()
-	r.wg.Wait()
-	if !flush {
-		return
-	}
-	fctx, cancel := context.WithTimeout(context.Background(), 4*time.Second)
-	defer cancel()
-	if err := r.m.Flush(fctx); err != nil {
-		a.log.Warn("mails still queued at shutdown; they are sent after the next start", "err", err)
-	}
-}
-
 // applyReload switches the watch loop to a new configuration, keeping the
 // process, the alert engine's memory and anything else that lives across
 // rounds; an invalid file leaves everything as it was.
-// Settings read once at start (the metrics listener, Alertmanager and
-// webhook receivers) keep their values until the next restart.
-func (a *Agent) applyReload(ctx context.Context, r Reload, mr **mailRunner, fl *fleet) {
+// New mail settings take effect for the mails already queued too. Settings
+// read once at start (the metrics listener, Alertmanager and webhook
+// receivers) keep their values until the next restart.
+func (a *Agent) applyReload(r Reload, fl *fleet) {
 	if r.Err != nil || r.Config == nil {
 		a.cfgState.ReloadFailedAt = time.Now()
 		a.cfgState.ReloadError = fmt.Sprint(r.Err)
@@ -132,8 +81,7 @@ func (a *Agent) applyReload(ctx context.Context, r Reload, mr **mailRunner, fl *
 	old := a.cfg
 	a.cfg = r.Config
 	if !reflect.DeepEqual(old.SMTP, r.Config.SMTP) {
-		next, err := a.startMailer(ctx, fl)
-		if err != nil {
+		if err := a.setMail(fl); err != nil {
 			a.cfg = old
 			a.cfgState.ReloadFailedAt, a.cfgState.ReloadError = time.Now(), err.Error()
 			a.log.Error("configuration reload refused: the mail settings cannot be used; still running on the previous configuration", "err", err)
@@ -141,8 +89,6 @@ func (a *Agent) applyReload(ctx context.Context, r Reload, mr **mailRunner, fl *
 			a.rewriteRound()
 			return
 		}
-		(*mr).stop(false, a)
-		*mr = next
 	}
 	a.watch = watchers{}
 	a.cfgState = ConfigState{LoadedAt: time.Now()}

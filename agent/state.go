@@ -12,6 +12,9 @@ import (
 	"github.com/pbxagent/pbxagent/collectors"
 	"github.com/pbxagent/pbxagent/config"
 	"github.com/pbxagent/pbxagent/internal/atomicfile"
+	"github.com/pbxagent/pbxagent/internal/spool"
+	"github.com/pbxagent/pbxagent/mailer"
+	"github.com/pbxagent/pbxagent/notify"
 	"github.com/pbxagent/pbxagent/portsip"
 	"github.com/pbxagent/pbxagent/recorder"
 )
@@ -144,11 +147,18 @@ func PurgeList(cfg *config.Config, configPath string) []string {
 		}
 		out = append(out, dir)
 	}
-	for _, r := range []string{"alertmanager", "webhook"} {
-		ours(filepath.Join(cfg.QueueDir(), r), func(n string) bool { return strings.HasSuffix(n, ".event.json") })
+	queued := func(ext string) func(string) bool {
+		return func(n string) bool {
+			return strings.HasSuffix(n, ext) || strings.HasPrefix(n, ".") && strings.Contains(n, ext+".") && strings.HasSuffix(n, ".tmp")
+		}
 	}
+	for _, r := range []string{notify.ReceiverEmail, "alertmanager", "webhook"} {
+		ours(filepath.Join(cfg.QueueDir(), r), queued(".event.json"))
+	}
+	// The mail queue of earlier versions, and its files that could not be
+	// moved into the email queue (kept aside as .corrupt).
 	ours(cfg.QueueDir(), func(n string) bool {
-		return strings.HasSuffix(n, ".mail.json") || strings.HasPrefix(n, ".") && strings.Contains(n, ".mail.json.") && strings.HasSuffix(n, ".tmp")
+		return queued(mailer.LegacyExt)(n) || strings.HasSuffix(n, mailer.LegacyExt+spool.CorruptSuffix)
 	})
 	ours(cfg.OutputDir(), func(n string) bool { return strings.HasPrefix(n, "pbx-support-") })
 	// Temporary files of an atomic write that did not finish (the agent was

@@ -16,6 +16,7 @@ import (
 	"github.com/pbxagent/pbxagent/config"
 	"github.com/pbxagent/pbxagent/logprune"
 	"github.com/pbxagent/pbxagent/mailer"
+	"github.com/pbxagent/pbxagent/notify"
 	"github.com/pbxagent/pbxagent/portsip"
 )
 
@@ -81,8 +82,7 @@ func (a *Agent) Mailer(extra ...mailer.Option) (*mailer.Mailer, error) {
 	if a.cfg.SMTP.Host == "" {
 		return nil, fmt.Errorf("no mail server configured: set smtp.host, smtp.from and smtp.to in %s", a.configPathOrDefault())
 	}
-	opts := []mailer.Option{mailer.WithUserAgent("pbxagent/" + a.version), mailer.WithRedactor(a.redactor),
-		mailer.WithBackoff(a.cfg.Alerts.RetryAfter.D(), mailer.DefaultBackoffMax)}
+	opts := []mailer.Option{mailer.WithUserAgent("pbxagent/" + a.version), mailer.WithRedactor(a.redactor)}
 	if f := a.cfg.SMTP.CAFile; f != "" {
 		pem, err := readCAFile(f)
 		if err != nil {
@@ -98,7 +98,7 @@ func (a *Agent) Mailer(extra ...mailer.Option) (*mailer.Mailer, error) {
 		opts = append(opts, mailer.WithRootCAs(pool))
 	}
 	opts = append(opts, extra...)
-	return mailer.New(a.cfg.SMTP, a.cfg.QueueDir(), a.cfg.Alerts.QueueMax, a.log, opts...)
+	return mailer.New(a.cfg.SMTP, a.log, opts...)
 }
 
 // maxCAFile bounds what is read of smtp.ca_file: a bundle of every public
@@ -137,9 +137,9 @@ func (a *Agent) configPathOrDefault() string {
 }
 
 // Run is the service: a round of checks every checks.interval, alert rules
-// over the results, mails through the on-disk queue, and optional log
-// pruning. It returns when ctx is cancelled, after flushing the mail queue
-// for at most a few seconds.
+// over the results, alerts through the receivers' on-disk queues, and
+// optional log pruning. It returns when ctx is cancelled, after flushing
+// the queues for at most a few seconds.
 func (a *Agent) Run(ctx context.Context) error { return a.Serve(ctx, ServeOptions{}) }
 
 // Serve is Run under a service manager: it reports readiness after the
@@ -159,10 +159,6 @@ func (a *Agent) Serve(ctx context.Context, opts ServeOptions) error {
 	fctx, stopFleet := context.WithCancel(ctx)
 	defer func() { stopFleet(); wg.Wait() }()
 	fl, err := a.startFleet(fctx, &wg, eng)
-	if err != nil {
-		return err
-	}
-	mr, err := a.startMailer(ctx, fl)
 	if err != nil {
 		return err
 	}
@@ -195,19 +191,19 @@ func (a *Agent) Serve(ctx context.Context, opts ServeOptions) error {
 		defer t.Stop()
 		beat = t.C
 	}
-	a.round(ctx, eng, mr.m, fl, a.Checks())
+	a.round(ctx, eng, fl, a.Checks())
 	a.notify.Ready()
 	for {
 		select {
 		case <-ctx.Done():
 			a.auto.wait() // cancelled with ctx; its mail still goes out
-			mr.stop(true, a)
+			fl.stop(true, a)
 			a.log.Info("pbxagent stopped")
 			return nil
 		case <-beat:
 			a.notify.Alive()
 		case r := <-opts.Reloads:
-			a.applyReload(ctx, r, &mr, fl)
+			a.applyReload(r, fl)
 			eng.SetAlerts(a.cfg.Alerts)
 			a.auto.reconfigure(a.cfg.Recorder.AutoBundle)
 			if d := a.cfg.Checks.Interval.D(); d != interval {
@@ -215,18 +211,18 @@ func (a *Agent) Serve(ctx context.Context, opts ServeOptions) error {
 				round.Reset(d)
 			}
 			if r.Err == nil {
-				a.round(ctx, eng, mr.m, fl, a.Checks())
+				a.round(ctx, eng, fl, a.Checks())
 			}
 		case <-round.C:
-			a.round(ctx, eng, mr.m, fl, a.Checks())
+			a.round(ctx, eng, fl, a.Checks())
 		case <-due.C:
-			a.sendDue(eng, mr.m, fl)
+			a.sendDue(eng, fl)
 		}
 	}
 }
 
 // round runs the checks once, prunes logs when enabled and feeds the rules.
-func (a *Agent) round(ctx context.Context, eng *alert.Engine, m *mailer.Mailer, fl *fleet, checks []collectors.Named) {
+func (a *Agent) round(ctx context.Context, eng *alert.Engine, fl *fleet, checks []collectors.Named) {
 	start := time.Now()
 	if a.cfg.Checks.Logs.Prune {
 		if r, err := a.Prune(ctx); err != nil {
@@ -263,10 +259,13 @@ func (a *Agent) round(ctx context.Context, eng *alert.Engine, m *mailer.Mailer, 
 	if err := collectors.Persist(checks); err != nil {
 		a.log.Warn("check state not saved; the next start reads again from the last saved point", "err", err)
 	}
-	a.sendDue(eng, m, fl)
+	a.sendDue(eng, fl)
 }
 
-func (a *Agent) sendDue(eng *alert.Engine, m *mailer.Mailer, fl *fleet) {
+// sendDue logs the due digest and queues it for every receiver. When the
+// change takes an alert bundle, the mail waits for the bundle (it names
+// it) and the other receivers get the events at once.
+func (a *Agent) sendDue(eng *alert.Engine, fl *fleet) {
 	d := eng.Due(time.Now())
 	if d == nil {
 		return
@@ -280,20 +279,11 @@ func (a *Agent) sendDue(eng *alert.Engine, m *mailer.Mailer, fl *fleet) {
 		}
 		a.log.Log(context.Background(), level, "alert", "subject", d.Subject(), "check", it.Check, "state", it.To.String(), "kind", it.Kind.String())
 	}
-	a.sendFleet(fl, d)
 	// An alert bundle is taken with or without a mail server.
-	if a.auto.offer(d, func(d *alert.Digest) { a.mailDigest(m, d) }) {
+	mailLater := func(d *alert.Digest) { fl.send(d, notify.Only(notify.ReceiverEmail)) }
+	if a.auto.offer(d, mailLater) {
+		fl.send(d, notify.Except(notify.ReceiverEmail))
 		return
 	}
-	a.mailDigest(m, d)
-}
-
-// mailDigest queues the digest's mail; without a mail server, nothing.
-func (a *Agent) mailDigest(m *mailer.Mailer, d *alert.Digest) {
-	if m == nil {
-		return
-	}
-	if err := m.Enqueue(mailer.Message{Subject: d.Subject(), Text: d.Text(), HTML: d.HTML()}); err != nil {
-		a.log.Error("alert mail not queued", "subject", d.Subject(), "err", err)
-	}
+	fl.send(d, nil)
 }

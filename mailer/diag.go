@@ -87,10 +87,10 @@ func (m *Mailer) testServer(ctx context.Context, s server) (ServerReport, error)
 		return fail(err)
 	}
 	now := m.nowFunc()
-	q := &queued{
-		Created:   now,
-		MessageID: fmt.Sprintf("pbxagent.test.%d.%s@%s", now.UnixNano(), randomID(8), m.hostname),
-		Message: Message{
+	q := &outgoing{
+		date: now,
+		id:   fmt.Sprintf("pbxagent.test.%d.%s@%s", now.UnixNano(), randomID(8), m.hostname),
+		msg: Message{
 			Subject: fmt.Sprintf("[pbxagent] %s: test message via the %s mail server", m.hostname, s.role),
 			Text: fmt.Sprintf("This is a test message from pbxagent on %s, sent through the %s mail server %s (%s).\n"+
 				"If you can read it, alert mails from this host reach you.\n", m.hostname, s.role, s.addr(), s.tlsMode),

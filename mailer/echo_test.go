@@ -7,8 +7,6 @@ import (
 	"encoding/json"
 	"net"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -120,28 +118,31 @@ func TestEchoedCredentialsDoNotLeak(t *testing.T) {
 }
 
 // TestMailTextIsRedacted: a secret in an alert's text (an API error that
-// quoted a token, a log line) is redacted before the mail is queued.
+// quoted a token, a log line) is redacted in the mail the server gets, even
+// when the queued batch was not (the fan-out scrubs batches before they
+// are queued; see notify).
 func TestMailTextIsRedacted(t *testing.T) {
-	cfg := smtpConfig(nil, 25, "starttls", "alerts")
-	dir := t.TempDir()
-	m, _ := newMailer(t, cfg, dir, 10, WithRedactor(redact.New().WithValues("api-Secret-9")))
-	msg := Message{
-		Subject: "[pbxagent] API login failed for api-Secret-9",
-		Text:    "POST /api/login: 401 {\"password\":\"hunter2\"}\nsmtp " + testPassword + "\n",
-		HTML:    "<p>Authorization: Bearer tok.abc.def</p>",
+	ts := startServer(t, serverOpts{mode: "plain", port: freePort(t)})
+	cfg := smtpConfig(ts, 0, "none", "")
+	cfg.AllowPlain = true
+	cfg.Password = testPassword // known to the mailer, not used: no user
+	m, _ := newMailer(t, cfg, t.TempDir(), 10, WithRedactor(redact.New().WithValues("api-Secret-9")))
+	b := testBatch("api", "API login failed for api-Secret-9: POST /api/login: 401 {\"password\":\"hunter2\"}")
+	b.Events[0].Advice = "smtp " + testPassword + "\nAuthorization: Bearer tok.abc.def"
+	must(t, m.Enqueue(b))
+	must(t, m.Flush(context.Background()))
+	got := ts.messages()
+	if len(got) != 1 {
+		t.Fatalf("server got %d mails", len(got))
 	}
-	must(t, m.Enqueue(msg))
-	names, err := filepath.Glob(filepath.Join(dir, "*"))
-	if err != nil || len(names) != 1 {
-		t.Fatalf("queue: %v %q", err, names)
-	}
-	b, err := os.ReadFile(names[0])
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, p := parts(t, got[0].Data)
+	all := string(got[0].Data) + p["text/plain"] + p["text/html"]
 	for _, bad := range []string{"api-Secret-9", "hunter2", testPassword, "tok.abc.def"} {
-		if strings.Contains(string(b), bad) {
-			t.Errorf("queued mail holds %q: %s", bad, b)
+		if strings.Contains(all, bad) {
+			t.Errorf("mail holds %q:\n%s", bad, all)
 		}
+	}
+	if !strings.Contains(p["text/plain"], redact.Marker) {
+		t.Errorf("no visible redaction in %s", p["text/plain"])
 	}
 }

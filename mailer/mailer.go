@@ -1,7 +1,9 @@
-// Package mailer delivers the agent's alert mails: it keeps them in a
-// bounded on-disk queue first, so that an SMTP outage or an agent restart
-// loses nothing, and sends them in the background with exponential backoff,
-// through the main mail server or, when that fails, the fallback one.
+// Package mailer is the email receiver of the agent's alert events (a
+// notify.Receiver): it renders each queued batch as a digest mail (text
+// and HTML) and sends it through the main mail server or, when that fails,
+// the fallback one. The queue, its bound and its backoff are the ones
+// every receiver shares (notify.Queue); `pbxagent alert test` (Test)
+// bypasses them.
 //
 // TLS is verified by default: "starttls" requires the server to offer
 // STARTTLS, "tls" is implicit TLS (SMTPS) and "none" is accepted only with
@@ -26,19 +28,8 @@ import (
 	gomail "github.com/wneessen/go-mail"
 
 	"github.com/pbxagent/pbxagent/config"
-	"github.com/pbxagent/pbxagent/internal/spool"
 	"github.com/pbxagent/pbxagent/redact"
 )
-
-// Message is one mail; sender and recipients come from the configuration.
-type Message struct {
-	// Subject is the one-line subject.
-	Subject string `json:"subject"`
-	// Text is the plain-text body.
-	Text string `json:"text"`
-	// HTML is the HTML body; empty sends text only.
-	HTML string `json:"html,omitempty"`
-}
 
 // Option adjusts a Mailer.
 type Option func(*Mailer)
@@ -48,19 +39,6 @@ type Option func(*Mailer)
 // are always verified.
 func WithRootCAs(pool *x509.CertPool) Option {
 	return func(m *Mailer) { m.rootCAs = pool }
-}
-
-// WithBackoff sets the first and the longest delay between delivery
-// attempts while the mail servers fail (default 30s doubling to 30m).
-func WithBackoff(first, longest time.Duration) Option {
-	return func(m *Mailer) {
-		if first > 0 {
-			m.backoffMin = first
-		}
-		if longest >= m.backoffMin {
-			m.backoffMax = longest
-		}
-	}
 }
 
 // WithRedactor makes the mailer pass mail text, SMTP errors, replies and
@@ -81,18 +59,6 @@ func WithUserAgent(ua string) Option {
 	}
 }
 
-// WithDeliveryHook calls f after every delivery attempt of a queued mail
-// with whether it was sent (for the agent's metrics).
-func WithDeliveryHook(f func(sent bool)) Option {
-	return func(m *Mailer) { m.onAttempt = f }
-}
-
-// Default delays between delivery attempts while the servers fail.
-const (
-	DefaultBackoffMin = 30 * time.Second
-	DefaultBackoffMax = 30 * time.Minute
-)
-
 // defaultTimeout bounds one attempt when the configuration sets none.
 const defaultTimeout = 30 * time.Second
 
@@ -108,16 +74,8 @@ type Mailer struct {
 	userAgent string
 	rootCAs   *x509.CertPool
 
-	queueDir   string
-	queueMax   int
-	backoffMin time.Duration
-	backoffMax time.Duration
-	log        *slog.Logger
-
-	spool   *spool.Spool // the on-disk queue; nil without a queue folder
+	log     *slog.Logger
 	nowFunc func() time.Time
-	// onAttempt, when set, learns each delivery attempt's result.
-	onAttempt func(sent bool)
 }
 
 // server is one mail server's settings.
@@ -134,25 +92,19 @@ type server struct {
 
 func (s server) addr() string { return net.JoinHostPort(s.host, strconv.Itoa(s.port)) }
 
-// New returns a mailer for cfg. queueDir is the folder of the on-disk queue
-// (created 0700; empty means no queue, for Test only) and queueMax bounds
-// the mails kept there. The fallback server has its own host, port,
+// New returns a mailer for cfg. The fallback server has its own host, port,
 // credentials, TLS mode and authentication; its empty TLS mode means
 // "starttls", its empty authentication "auto", its port 0 the usual port of
 // its TLS mode; sender and recipients are shared.
-func New(cfg config.SMTP, queueDir string, queueMax int, log *slog.Logger, opts ...Option) (*Mailer, error) {
+func New(cfg config.SMTP, log *slog.Logger, opts ...Option) (*Mailer, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	m := &Mailer{
-		timeout:    cfg.Timeout.D(),
-		userAgent:  "pbxagent",
-		queueDir:   queueDir,
-		queueMax:   max(queueMax, 1),
-		backoffMin: DefaultBackoffMin,
-		backoffMax: DefaultBackoffMax,
-		log:        log,
-		nowFunc:    time.Now,
+		timeout:   cfg.Timeout.D(),
+		userAgent: "pbxagent",
+		log:       log,
+		nowFunc:   time.Now,
 	}
 	if m.timeout <= 0 {
 		m.timeout = defaultTimeout
@@ -227,19 +179,6 @@ func New(cfg config.SMTP, queueDir string, queueMax int, log *slog.Logger, opts 
 	if m.hostname == "" {
 		m.hostname = "localhost"
 	}
-	if queueDir != "" {
-		if err := os.MkdirAll(queueDir, 0o700); err != nil {
-			return nil, fmt.Errorf("create mail queue folder: %w", err)
-		}
-		if err := os.Chmod(queueDir, 0o700); err != nil {
-			return nil, fmt.Errorf("restrict mail queue folder: %w", err)
-		}
-		if m.spool, err = spool.New(queueDir, queueExt, m.queueMax, log); err != nil {
-			return nil, fmt.Errorf("mail queue: %w", err)
-		}
-		m.spool.SetBackoff(m.backoffMin, m.backoffMax)
-		m.spool.SetClock(func() time.Time { return m.nowFunc() })
-	}
 	return m, nil
 }
 
@@ -289,8 +228,15 @@ func (m *Mailer) client(s server, extra ...gomail.Option) (*gomail.Client, error
 	return c, nil
 }
 
-// build turns a queued mail into a go-mail message.
-func (m *Mailer) build(q *queued) (*gomail.Msg, error) {
+// outgoing is one mail about to be sent.
+type outgoing struct {
+	msg  Message
+	date time.Time
+	id   string // Message-ID
+}
+
+// build turns a mail into a go-mail message.
+func (m *Mailer) build(q *outgoing) (*gomail.Msg, error) {
 	msg := gomail.NewMsg()
 	if err := msg.From(m.from); err != nil {
 		return nil, fmt.Errorf("set sender: %w", err)
@@ -298,16 +244,16 @@ func (m *Mailer) build(q *queued) (*gomail.Msg, error) {
 	if err := msg.To(m.to...); err != nil {
 		return nil, fmt.Errorf("set recipients: %w", err)
 	}
-	msg.Subject(q.Message.Subject)
-	msg.SetDateWithValue(q.Created)
-	msg.SetMessageIDWithValue(q.MessageID)
+	msg.Subject(q.msg.Subject)
+	msg.SetDateWithValue(q.date)
+	msg.SetMessageIDWithValue(q.id)
 	msg.SetUserAgent(m.userAgent)
 	msg.SetGenHeader("Auto-Submitted", "auto-generated")
 	msg.SetGenHeader("X-Auto-Response-Suppress", "All")
 	msg.SetGenHeader("X-Pbxagent-Host", m.hostname)
-	msg.SetBodyString(gomail.TypeTextPlain, q.Message.Text)
-	if q.Message.HTML != "" {
-		msg.AddAlternativeString(gomail.TypeTextHTML, q.Message.HTML)
+	msg.SetBodyString(gomail.TypeTextPlain, q.msg.Text)
+	if q.msg.HTML != "" {
+		msg.AddAlternativeString(gomail.TypeTextHTML, q.msg.HTML)
 	}
 	return msg, nil
 }
@@ -315,7 +261,7 @@ func (m *Mailer) build(q *queued) (*gomail.Msg, error) {
 // send delivers one mail through the first server that takes it; the
 // returned error joins every server's failure. permanent reports that every
 // server refused the mail itself (5xx), so retrying it alone cannot help.
-func (m *Mailer) send(ctx context.Context, q *queued) (srv, reply string, permanent bool, err error) {
+func (m *Mailer) send(ctx context.Context, q *outgoing) (srv, reply string, permanent bool, err error) {
 	var errs []error
 	permanent = true
 	for _, s := range m.servers {

@@ -19,19 +19,38 @@ import (
 	"time"
 
 	"github.com/pbxagent/pbxagent/config"
+	"github.com/pbxagent/pbxagent/notify"
 )
+
+// testMailer is a mailer with its queue in dir, run the way the agent
+// runs it (notify.Queue); q is nil without a folder.
+type testMailer struct {
+	*Mailer
+	q *notify.Queue
+}
+
+func (tm *testMailer) Enqueue(b notify.Batch) error    { return tm.q.Enqueue(b) }
+func (tm *testMailer) Flush(ctx context.Context) error { return tm.q.Flush(ctx) }
+func (tm *testMailer) Queued() (int, error)            { return tm.q.Len(), nil }
 
 // newMailer builds a mailer whose log is checked for the password when the
 // test ends.
-func newMailer(t *testing.T, cfg config.SMTP, dir string, queueMax int, opts ...Option) (*Mailer, *logBuffer) {
+func newMailer(t *testing.T, cfg config.SMTP, dir string, queueMax int, opts ...Option) (*testMailer, *logBuffer) {
 	t.Helper()
 	lb := &logBuffer{}
-	m, err := New(cfg, dir, queueMax, newLogger(lb), opts...)
+	m, err := New(cfg, newLogger(lb), opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
+	m.hostname = "pbx1"
 	t.Cleanup(func() { assertNoPassword(t, "log", lb.String()) })
-	return m, lb
+	tm := &testMailer{Mailer: m}
+	if dir != "" {
+		if tm.q, err = notify.NewQueue(m, dir, queueMax, newLogger(lb)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return tm, lb
 }
 
 func assertNoPassword(t *testing.T, what, s string) {
@@ -50,11 +69,35 @@ func errString(err error) string {
 	return err.Error()
 }
 
-var testMsg = Message{
-	Subject: "[pbxagent] pbx1: CRITICAL disk — /var/lib/portsip 96% used",
-	Text:    "CRITICAL disk\n  /var/lib/portsip 96% used\n",
-	HTML:    "<p><b>CRITICAL disk</b> /var/lib/portsip 96% used</p>",
+var testMsg = testBatch("disk", "/var/lib/portsip 96% used")
+
+// testBatch is one CRITICAL event of check, its summary the text.
+func testBatch(check, summary string) notify.Batch {
+	t0 := time.Date(2026, 12, 1, 9, 30, 0, 0, time.UTC)
+	return notify.Batch{Host: "pbx1", Time: t0, Events: []notify.Event{{Check: check, Kind: "problem",
+		State: "CRITICAL", Previous: "OK", Since: t0, Summary: summary, Advice: "Free some space."}}}
 }
+
+// subjects returns the decoded subjects of the mails ts received, in order.
+func subjects(t *testing.T, ts *testServer) []string {
+	t.Helper()
+	var out []string
+	for _, r := range ts.messages() {
+		msg, err := mail.ReadMessage(bytes.NewReader(r.Data))
+		if err != nil {
+			t.Fatal(err)
+		}
+		subj, err := new(mime.WordDecoder).DecodeHeader(msg.Header.Get("Subject"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, subj)
+	}
+	return out
+}
+
+// subjectOf is the subject of testBatch(check, "body").
+func subjectOf(check string) string { return "[pbxagent] pbx1: CRITICAL " + check + " — body" }
 
 // parts returns the media types and bodies of a multipart/alternative mail.
 func parts(t *testing.T, raw []byte) (*mail.Message, map[string]string) {
@@ -104,7 +147,7 @@ func TestStartTLSAuthMultipleRecipients(t *testing.T) {
 	msg, p := parts(t, got[0].Data)
 	dec := new(mime.WordDecoder)
 	subj, _ := dec.DecodeHeader(msg.Header.Get("Subject"))
-	if subj != testMsg.Subject {
+	if subj != "[pbxagent] pbx1: CRITICAL disk — /var/lib/portsip 96% used" {
 		t.Errorf("subject %q", subj)
 	}
 	if _, err := msg.Header.Date(); err != nil {
@@ -116,7 +159,7 @@ func TestStartTLSAuthMultipleRecipients(t *testing.T) {
 	if msg.Header.Get("X-Mailer") != "pbxagent/1.2.3" || msg.Header.Get("Auto-Submitted") != "auto-generated" {
 		t.Errorf("agent headers missing: %v", msg.Header)
 	}
-	if !strings.Contains(p["text/plain"], "/var/lib/portsip 96% used") || !strings.Contains(p["text/html"], "<b>CRITICAL disk</b>") {
+	if !strings.Contains(p["text/plain"], "/var/lib/portsip 96% used") || !strings.Contains(p["text/html"], "CRITICAL disk</h3>") {
 		t.Errorf("parts %v", p)
 	}
 	if n, _ := m.Queued(); n != 0 {
@@ -203,7 +246,7 @@ func TestImplicitTLSReport(t *testing.T) {
 func TestPlainNeedsAllowPlain(t *testing.T) {
 	ts := startServer(t, serverOpts{mode: "plain", user: "alerts", pass: testPassword})
 	cfg := smtpConfig(ts, 0, "none", "alerts")
-	if _, err := New(cfg, "", 10, nil); err == nil || !strings.Contains(err.Error(), "allow_plain") {
+	if _, err := New(cfg, nil); err == nil || !strings.Contains(err.Error(), "allow_plain") {
 		t.Fatalf("tls none without allow_plain: %v", err)
 	}
 	cfg.AllowPlain = true
@@ -276,7 +319,7 @@ func TestQueueSurvivesOutageAndRestart(t *testing.T) {
 	cfg.AllowPlain = true
 	m, _ := newMailer(t, cfg, dir, 10)
 	for i := range 3 {
-		must(t, m.Enqueue(Message{Subject: fmt.Sprintf("mail %d", i), Text: "body"}))
+		must(t, m.Enqueue(testBatch(fmt.Sprintf("mail%d", i), "body")))
 	}
 	if err := m.Flush(context.Background()); err == nil {
 		t.Fatal("flush succeeded with the server down")
@@ -285,11 +328,11 @@ func TestQueueSurvivesOutageAndRestart(t *testing.T) {
 		t.Fatalf("queue holds %d, want 3", n)
 	}
 	if runtime.GOOS != "windows" {
-		fi, err := os.Stat(dir)
+		fi, err := os.Stat(m.q.Dir())
 		if err != nil || fi.Mode().Perm() != 0o700 {
 			t.Errorf("queue folder mode %v (%v), want 0700", fi.Mode().Perm(), err)
 		}
-		entries, _ := os.ReadDir(dir)
+		entries, _ := os.ReadDir(m.q.Dir())
 		for _, e := range entries {
 			fi, _ := e.Info()
 			if fi.Mode().Perm() != 0o600 {
@@ -304,16 +347,7 @@ func TestQueueSurvivesOutageAndRestart(t *testing.T) {
 	must(t, m2.Flush(context.Background()))
 	must(t, m2.Flush(context.Background()))
 	must(t, m.Flush(context.Background()))
-	got := ts.messages()
-	var subjects []string
-	for _, r := range got {
-		msg, err := mail.ReadMessage(bytes.NewReader(r.Data))
-		if err != nil {
-			t.Fatal(err)
-		}
-		subjects = append(subjects, msg.Header.Get("Subject"))
-	}
-	if !slices.Equal(subjects, []string{"mail 0", "mail 1", "mail 2"}) {
+	if subjects := subjects(t, ts); !slices.Equal(subjects, []string{subjectOf("mail0"), subjectOf("mail1"), subjectOf("mail2")}) {
 		t.Fatalf("delivered %v, want each mail exactly once in order", subjects)
 	}
 }
@@ -325,25 +359,17 @@ func TestQueueMaxDropsOldest(t *testing.T) {
 	cfg.AllowPlain = true
 	m, lb := newMailer(t, cfg, dir, 3)
 	for i := range 5 {
-		must(t, m.Enqueue(Message{Subject: fmt.Sprintf("mail %d", i), Text: "body"}))
+		must(t, m.Enqueue(testBatch(fmt.Sprintf("mail%d", i), "body")))
 	}
 	if n, _ := m.Queued(); n != 3 {
 		t.Fatalf("queue holds %d, want 3", n)
 	}
-	if c := strings.Count(lb.String(), "dropped the oldest mail"); c != 2 {
+	if c := strings.Count(lb.String(), "dropped the oldest item"); c != 2 {
 		t.Errorf("logged %d drops, want 2:\n%s", c, lb.String())
-	}
-	if !strings.Contains(lb.String(), `subject="mail 0"`) {
-		t.Error("drop log does not name the mail")
 	}
 	ts := startServer(t, serverOpts{mode: "plain", port: port})
 	must(t, m.Flush(context.Background()))
-	var subjects []string
-	for _, r := range ts.messages() {
-		msg, _ := mail.ReadMessage(bytes.NewReader(r.Data))
-		subjects = append(subjects, msg.Header.Get("Subject"))
-	}
-	if !slices.Equal(subjects, []string{"mail 2", "mail 3", "mail 4"}) {
+	if subjects := subjects(t, ts); !slices.Equal(subjects, []string{subjectOf("mail2"), subjectOf("mail3"), subjectOf("mail4")}) {
 		t.Fatalf("delivered %v, want the newest three", subjects)
 	}
 }
@@ -353,10 +379,11 @@ func TestRunRetriesWithBackoff(t *testing.T) {
 	port := freePort(t)
 	cfg := smtpConfig(nil, port, "none", "")
 	cfg.AllowPlain = true
-	m, lb := newMailer(t, cfg, dir, 10, WithBackoff(20*time.Millisecond, 100*time.Millisecond))
+	m, lb := newMailer(t, cfg, dir, 10)
+	m.q.SetBackoff(20*time.Millisecond, 100*time.Millisecond)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- m.Run(ctx) }()
+	go func() { m.q.Run(ctx); done <- nil }()
 	must(t, m.Enqueue(testMsg))
 	time.Sleep(300 * time.Millisecond)
 	ts := startServer(t, serverOpts{mode: "plain", port: port})
@@ -365,7 +392,7 @@ func TestRunRetriesWithBackoff(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	// A mail queued while idle goes out at once.
-	must(t, m.Enqueue(Message{Subject: "second", Text: "body"}))
+	must(t, m.Enqueue(testBatch("second", "body")))
 	for len(ts.messages()) < 2 && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -395,11 +422,11 @@ func TestNewRejectsBadConfig(t *testing.T) {
 	} {
 		c := base
 		mod(&c)
-		if _, err := New(c, "", 1, nil); err == nil {
+		if _, err := New(c, nil); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
 	}
-	if _, err := New(base, "", 1, nil); err != nil {
+	if _, err := New(base, nil); err != nil {
 		t.Fatal(err)
 	}
 }

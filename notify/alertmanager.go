@@ -67,9 +67,9 @@ func Alerts(b Batch) []PostableAlert {
 	return out
 }
 
-// Send posts the alerts of b.
-func (a *Alertmanager) Send(ctx context.Context, b Batch) error {
-	alerts := Alerts(b)
+// Send posts the alerts of the item's batch.
+func (a *Alertmanager) Send(ctx context.Context, it Item) error {
+	alerts := Alerts(it.Batch)
 	if len(alerts) == 0 {
 		return nil
 	}

@@ -65,12 +65,12 @@ func TestWebhookRetriesUntilAcceptedOnce(t *testing.T) {
 	}
 	q.SetBackoff(time.Millisecond, 5*time.Millisecond)
 	var attempts, ok int
-	q.OnAttempt = func(good bool) {
+	q.OnAttempt(func(good bool) {
 		attempts++
 		if good {
 			ok++
 		}
-	}
+	})
 	if err := q.Enqueue(batch()); err != nil {
 		t.Fatal(err)
 	}

@@ -34,9 +34,12 @@ func NewWebhook(cfg config.Webhook, userAgent string) *Webhook {
 // Name is "webhook".
 func (w *Webhook) Name() string { return "webhook" }
 
-// Send posts b; the body is the Batch as JSON.
-func (w *Webhook) Send(ctx context.Context, b Batch) error {
-	body, err := json.Marshal(b)
+// DeliveryHeader carries the queued item's ID, the same in every attempt.
+const DeliveryHeader = "X-Pbxagent-Delivery"
+
+// Send posts the item's batch; the body is the Batch as JSON.
+func (w *Webhook) Send(ctx context.Context, it Item) error {
+	body, err := json.Marshal(it.Batch)
 	if err != nil {
 		return fmt.Errorf("encode webhook body: %w", err)
 	}
@@ -44,7 +47,10 @@ func (w *Webhook) Send(ctx context.Context, b Batch) error {
 	if len(w.secret) > 0 {
 		h.Set(SignatureHeader, Sign(w.secret, body))
 	}
-	h.Set("X-Pbxagent-Events", strconv.Itoa(len(b.Events)))
+	h.Set("X-Pbxagent-Events", strconv.Itoa(len(it.Events)))
+	if it.ID != "" {
+		h.Set(DeliveryHeader, it.ID)
+	}
 	return post(ctx, w.c, w.url, body, h)
 }
 
