@@ -30,12 +30,14 @@ type flaky struct {
 	secret   []byte
 	badSig   int
 	accepted []Batch
+	ids      []string // X-Pbxagent-Delivery of every request
 }
 
 func (f *flaky) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.ids = append(f.ids, r.Header.Get(DeliveryHeader))
 	if !Verify(f.secret, body, r.Header.Get(SignatureHeader)) {
 		f.badSig++
 		http.Error(w, "bad signature", http.StatusUnauthorized)
@@ -93,6 +95,11 @@ func TestWebhookRetriesUntilAcceptedOnce(t *testing.T) {
 	defer srv.mu.Unlock()
 	if len(srv.accepted) != 1 || srv.badSig != 0 || attempts != 4 || ok != 1 {
 		t.Fatalf("accepted %d, bad signatures %d, attempts %d (ok %d); want 1, 0, 4 (1)", len(srv.accepted), srv.badSig, attempts, ok)
+	}
+	for _, id := range srv.ids {
+		if id == "" || id != srv.ids[0] {
+			t.Errorf("delivery IDs %q: want one, the same in every attempt", srv.ids)
+		}
 	}
 	if got := srv.accepted[0]; got.Host != "pbx1" || len(got.Events) != 2 || got.Events[0].Summary != "97% used" {
 		t.Errorf("received %+v", got)

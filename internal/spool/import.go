@@ -34,16 +34,18 @@ func (s *Spool) Import(dir, ext string, convert func([]byte) ([]byte, error)) (i
 		return 0, fmt.Errorf("read old queue folder: %w", err)
 	}
 	var names []string
+	regular := map[string]bool{}
 	for _, e := range ents {
 		if !e.IsDir() && strings.HasSuffix(e.Name(), ext) && !strings.HasPrefix(e.Name(), ".") {
 			names = append(names, e.Name())
+			regular[e.Name()] = e.Type().IsRegular()
 		}
 	}
 	slices.Sort(names)
 	n := 0
 	var errs []error
 	for _, name := range names {
-		ok, err := s.importOne(dir, name, strings.TrimSuffix(name, ext)+s.ext, convert)
+		ok, err := s.importOne(dir, name, strings.TrimSuffix(name, ext)+s.ext, regular[name], convert)
 		if err != nil {
 			errs = append(errs, err)
 		}
@@ -60,10 +62,15 @@ func (s *Spool) Import(dir, ext string, convert func([]byte) ([]byte, error)) (i
 	return n, errors.Join(errs...)
 }
 
-// importOne moves one old file; ok reports that it is now in s.
-func (s *Spool) importOne(dir, name, newName string, convert func([]byte) ([]byte, error)) (ok bool, err error) {
+// importOne moves one old file; ok reports that it is now in s. A file
+// that is not regular (a symlink, FIFO or device) is never opened.
+func (s *Spool) importOne(dir, name, newName string, regular bool, convert func([]byte) ([]byte, error)) (ok bool, err error) {
 	old := filepath.Join(dir, name)
-	data, err := read(old)
+	var data []byte
+	err = errors.New("not a regular file")
+	if regular {
+		data, err = read(old)
+	}
 	if err == nil {
 		data, err = convert(data)
 	}

@@ -320,11 +320,10 @@ func TestRunQueueSurvivesOutageAndRestart(t *testing.T) {
 	var logs bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	must(t, cmd.Start())
-	queue := filepath.Join(state, "queue")
+	queue := filepath.Join(state, "queue", "email")
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		ents, _ := os.ReadDir(queue)
-		if len(ents) > 0 {
+		if ents, _ := filepath.Glob(filepath.Join(queue, "*.event.json")); len(ents) > 0 {
 			break
 		}
 		if time.Now().After(deadline) {
