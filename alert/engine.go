@@ -1,13 +1,13 @@
 // Package alert is the rule engine of `pbxagent run`: one engine over all
-// checks decides when the administrator gets an email. It turns the
-// collectors' outcomes of each round into state changes (with hysteresis and
-// a number of consecutive rounds, so that a value hovering around a level
-// does not flap), groups changes close together into one digest, reminds
-// while a check keeps failing and announces recoveries with how long the
-// problem lasted.
+// checks decides when the administrator is told (by email and the other
+// receivers of package notify). It turns the collectors' outcomes of each
+// round into state changes (with hysteresis and a number of consecutive
+// rounds, so that a value hovering around a level does not flap), groups
+// changes close together into one digest, reminds while a check keeps
+// failing and announces recoveries with how long the problem lasted.
 //
-// The engine is pure logic driven by the caller's clock; it never sends mail
-// itself. Checks that report items (trunks, media servers, transports,
+// The engine is pure logic driven by the caller's clock; it never sends
+// anything itself. Checks that report items (trunks, media servers, transports,
 // certificate ports, call-failure bursts) are followed item by item under
 // keys such as "trunks/carrier-a", with the same rules, so every trunk's
 // change is a change of its own. Its state is saved to a JSON file in the
@@ -416,7 +416,8 @@ func (e *Engine) resetWindowIfEmpty() {
 // Due returns the digest to send at now, or nil when there is nothing to
 // send yet: a digest is produced once the oldest pending change has waited
 // Digest for more changes to join it. The checks in it count as mailed from
-// now on (the caller queues the mail, which survives outages on its own).
+// now on (the caller queues the digest for the receivers, whose durable
+// queues survive outages on their own).
 // A failure to save the state is logged; the digest is still returned.
 func (e *Engine) Due(now time.Time) *Digest {
 	e.mu.Lock()

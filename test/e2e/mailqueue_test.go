@@ -38,13 +38,22 @@ func TestAlertQueueUpgrade(t *testing.T) {
 	var logs bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	must(t, cmd.Start())
-	defer func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() }()
+	stopped := false
+	stop := func() {
+		if !stopped {
+			stopped = true
+			cmd.Process.Signal(syscall.SIGTERM)
+			cmd.Wait()
+		}
+	}
+	defer stop()
 	want := []string{"CRITICAL disk — /var/lib/portsip 96% used", "WARNING logs — 3 archives over budget", "disk recovered after 12m"}
 	for _, w := range want {
 		ms.waitMail(t, 30*time.Second, w)
 	}
 	// A round later, still one of each.
 	time.Sleep(12 * time.Second)
+	stop() // the log is read once the agent is done writing it
 	got := map[string]int{}
 	for _, m := range ms.messages(t) {
 		got[m.Subject]++
