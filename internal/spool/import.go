@@ -16,15 +16,15 @@ import (
 // file is kept aside under that name, never delivered and never deleted.
 const CorruptSuffix = ".corrupt"
 
-// Import moves the regular files named *ext directly in dir (the queue of
-// an earlier version, in another format) into s, oldest first. Each one is
+// Import moves the files named *ext directly in dir (the queue of an
+// earlier version, in another format) into s, oldest first. Each one is
 // converted, written to s atomically (mode 0600, fsynced, folder synced)
 // under the old name with s's extension, and only then removed from dir,
 // so a crash at any point leaves every item in one queue or the other,
 // never in neither. An item found in both (a crash between the write and
-// the removal) is not imported twice. A file that cannot be read or
-// converted is renamed to <name>.corrupt, logged, and left for the
-// administrator. It returns how many items were imported.
+// the removal) is not imported twice. A file that is not regular (never
+// opened), cannot be read or cannot be converted is renamed to
+// <name>.corrupt, logged, and left for the administrator. It returns how many items were imported.
 func (s *Spool) Import(dir, ext string, convert func([]byte) ([]byte, error)) (int, error) {
 	ents, err := os.ReadDir(dir)
 	if errors.Is(err, fs.ErrNotExist) {
