@@ -873,10 +873,14 @@ func (r *Redactor) inline(l string, re *regexp.Regexp, st *state) (string, int) 
 	for _, at := range starts {
 		// The pattern is tried only where a secret name starts (its
 		// context character just before, "--" or a quote included).
-		from := max(at-1, 0)
-		if from < last {
+		// A name that starts inside a value already replaced is part of
+		// it; one that starts after it is tried even when its context
+		// character closed that value (`"token":"a"token":b`), as a
+		// second pass, which finds the marker kept, would try it too.
+		if at < last {
 			continue
 		}
+		from := max(at-1, 0)
 		m := re.FindStringSubmatchIndex(l[from:])
 		if m == nil {
 			continue

@@ -127,6 +127,19 @@ func TestJSON(t *testing.T) {
 	})
 }
 
+// TestNameAfterClosedValue covers malformed JSON where the quote that
+// closes one secret value also opens the next secret name: both values go
+// in the first pass, so a second pass has nothing left to do.
+func TestNameAfterClosedValue(t *testing.T) {
+	run(t, New(), []tcase{
+		{`0"token":"0"token":00`, `0"token":"` + M + `"token":` + M, 2},
+		{`{"password":"a"token":"b"}`, `{"password":"` + M + `"token":"` + M + `"}`, 2},
+		{`{"password":"` + M + `"token":00}`, `{"password":"` + M + `"token":` + M + `}`, 1},
+		// At the start of a line the key rule takes the whole rest.
+		{`"password":"a"token":"b"`, `"password":` + M, 1},
+	})
+}
+
 func TestURLs(t *testing.T) {
 	run(t, New(), []tcase{
 		{"https://user:pass@host/path", "https://user:" + M + "@host/path", 1},
