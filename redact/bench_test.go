@@ -13,6 +13,9 @@ func BenchmarkBytes(b *testing.B) {
 	var data []byte
 	files, _ := filepath.Glob(filepath.Join("testdata", "*"))
 	for _, name := range files {
+		if fi, err := os.Stat(name); err != nil || fi.IsDir() {
+			continue // testdata/fuzz holds the fuzz corpus
+		}
 		d, err := os.ReadFile(name)
 		if err != nil {
 			b.Fatal(err)
