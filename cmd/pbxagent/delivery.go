@@ -10,9 +10,7 @@ import (
 	"os/signal"
 	"syscall"
 	"text/tabwriter"
-	"time"
 
-	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
 	"github.com/pbxagent/pbxagent/agent"
@@ -78,21 +76,15 @@ func (a *app) deliveryOptions(cmd *cobra.Command, f uploadFlags) (delivery.Optio
 	return opt, nil
 }
 
-// uploadProgress shows a progress bar on a terminal, else nothing (the
-// service log gets the retries).
-func (a *app) uploadProgress(quiet bool, size int64) (func(done, total int64), func()) {
+// uploadProgress shows the upload on the live line of a terminal (bytes,
+// rate, parts, time left), else nothing: with --json, or when stderr is
+// not a terminal (the service log gets the retries).
+func (a *app) uploadProgress(quiet bool, opt delivery.UploadOptions) (func(done, total int64), func()) {
 	if quiet || !isTerminal(a.stderr) {
 		return nil, func() {}
 	}
-	bar := progressbar.NewOptions64(size,
-		progressbar.OptionSetWriter(a.stderr),
-		progressbar.OptionSetDescription("uploading"),
-		progressbar.OptionShowBytes(true),
-		progressbar.OptionSetWidth(30),
-		progressbar.OptionThrottle(200*time.Millisecond),
-		progressbar.OptionClearOnFinish(),
-	)
-	return func(done, _ int64) { _ = bar.Set64(done) }, func() { _ = bar.Finish(); _ = bar.Clear() }
+	u := newUploadLine(a.stderr, newUploadMeter(opt.PresignedURL != "", opt.PartSize))
+	return u.report, u.finish
 }
 
 // interruptible cancels the context on Ctrl-C or SIGTERM; the upload's
@@ -132,14 +124,13 @@ BUNDLE.upload.json.`,
 			if err != nil {
 				return err
 			}
-			fi, err := os.Stat(args[0])
-			if err != nil {
+			if _, err := os.Stat(args[0]); err != nil {
 				return usageError("cannot read bundle %s: %v", args[0], err)
 			}
 			ctx, stop := interruptible(cmd.Context())
 			defer stop()
 			var finish func()
-			opt.Progress, finish = a.uploadProgress(f.json, fi.Size())
+			opt.Progress, finish = a.uploadProgress(f.json, opt.UploadOptions)
 			rc, err := delivery.Upload(ctx, args[0], opt.UploadOptions)
 			finish()
 			if err != nil {
@@ -282,7 +273,7 @@ func (a *app) deliverBundle(ctx context.Context, res *agent.BundleResult, opt de
 	}
 	if opt.Upload {
 		var finish func()
-		opt.Progress, finish = a.uploadProgress(f.json, res.Size)
+		opt.Progress, finish = a.uploadProgress(f.json, opt.UploadOptions)
 		defer finish()
 	}
 	out, derr := delivery.Deliver(ctx, res.Path, opt)

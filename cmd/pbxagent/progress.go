@@ -20,12 +20,14 @@ import (
 // countdown, the current step and the byte and packet counts as they grow,
 // redrawn in place and cut to the terminal's width (a line that wraps
 // cannot be redrawn with a carriage return); elsewhere one log line per
-// step.
+// step. With text set (see newTextProgress) the line shows that text
+// instead, for other long operations such as an upload.
 type progress struct {
 	w     io.Writer
 	tty   bool
 	width func() int
 	quit  chan struct{}
+	text  func(now time.Time) string // called under mu
 
 	mu      sync.Mutex
 	last    agent.Progress
@@ -63,6 +65,14 @@ func newProgress(w io.Writer, quiet bool) *progress {
 	return p
 }
 
+// newTextProgress returns a live line on terminal w showing text(now),
+// redrawn every 200 ms until done. w must be a terminal.
+func newTextProgress(w io.Writer, text func(now time.Time) string) *progress {
+	p := &progress{w: w, tty: true, quit: make(chan struct{}), width: termWidth(w), text: text}
+	go p.tick()
+	return p
+}
+
 // tick redraws the line every 200 ms: the countdown and the live counts
 // change between steps.
 func (p *progress) tick() {
@@ -84,6 +94,9 @@ var spinner = []string{"⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "
 
 // line is the live line's text, before fitting it to the width.
 func (p *progress) line(now time.Time) string {
+	if p.text != nil {
+		return spinner[p.frame%len(spinner)] + " " + p.text(now)
+	}
 	ev := p.last
 	parts := []string{spinner[p.frame%len(spinner)] + " " + ev.Step}
 	if !ev.WindowEnd.IsZero() {
