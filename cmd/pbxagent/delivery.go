@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
@@ -76,15 +77,19 @@ func (a *app) deliveryOptions(cmd *cobra.Command, f uploadFlags) (delivery.Optio
 	return opt, nil
 }
 
-// uploadProgress shows the upload on the live line of a terminal (bytes,
-// rate, parts, time left), else nothing: with --json, or when stderr is
-// not a terminal (the service log gets the retries).
-func (a *app) uploadProgress(quiet bool, opt delivery.UploadOptions) (func(done, total int64), func()) {
+// uploadProgress shows the upload of opt on the live line of a terminal
+// (bytes, rate, parts, time left), with the upload's log lines printed
+// above it; else nothing: with --json (quiet), or when stderr is not a
+// terminal (the log gets the retries). It returns the function that
+// removes the line.
+func (a *app) uploadProgress(quiet bool, opt *delivery.UploadOptions) (finish func()) {
 	if quiet || !isTerminal(a.stderr) {
-		return nil, func() {}
+		return func() {}
 	}
 	u := newUploadLine(a.stderr, newUploadMeter(opt.PresignedURL != "", opt.PartSize))
-	return u.report, u.finish
+	opt.Progress = u.report
+	opt.Log = slog.New(a.redacted(slog.NewTextHandler(u.p.logWriter(), &slog.HandlerOptions{Level: a.level})))
+	return u.finish
 }
 
 // interruptible cancels the context on Ctrl-C or SIGTERM; the upload's
@@ -129,8 +134,7 @@ BUNDLE.upload.json.`,
 			}
 			ctx, stop := interruptible(cmd.Context())
 			defer stop()
-			var finish func()
-			opt.Progress, finish = a.uploadProgress(f.json, opt.UploadOptions)
+			finish := a.uploadProgress(f.json, &opt.UploadOptions)
 			rc, err := delivery.Upload(ctx, args[0], opt.UploadOptions)
 			finish()
 			if err != nil {
@@ -271,12 +275,12 @@ func (a *app) deliverBundle(ctx context.Context, res *agent.BundleResult, opt de
 		a.printBundle(res)
 		fmt.Fprintln(a.stdout)
 	}
+	finish := func() {}
 	if opt.Upload {
-		var finish func()
-		opt.Progress, finish = a.uploadProgress(f.json, opt.UploadOptions)
-		defer finish()
+		finish = a.uploadProgress(f.json, &opt.UploadOptions)
 	}
 	out, derr := delivery.Deliver(ctx, res.Path, opt)
+	finish() // before the outcome is printed, which the line would overdraw
 	if f.json {
 		enc := json.NewEncoder(a.stdout)
 		enc.SetIndent("", "  ")
