@@ -26,50 +26,62 @@ func (r *Redactor) Args(args []string) (out []string, count int) {
 		count += n
 	}
 	for i := 0; i < len(out); i++ {
-		a := out[i]
-		name, val, hasEq, ok := parseFlag(a)
+		var n int
+		name, val, hasEq, ok := parseFlag(out[i])
 		switch {
 		case ok && len(name) > 1 && r.isSecret(name):
-			if hasEq {
-				if nv, changed := r.redactValue(name, val); changed {
-					out[i] = a[:len(a)-len(val)] + nv
-					count++
-				}
-				continue
-			}
-			if i+1 < len(out) && !isFlag(out[i+1]) {
-				i++
-				if nv, changed := r.redactValue(name, out[i]); changed {
-					out[i] = nv
-					count++
-				}
-			}
-			continue
+			i, n = r.secretFlag(out, i, name, val, hasEq)
 		case ok && (name == "u" || name == "user" || name == "proxy-user"):
-			j := i
-			if !hasEq {
-				j = i + 1
-			}
-			if j >= len(out) {
-				continue
-			}
-			v := out[j]
-			prefix := ""
-			if hasEq {
-				prefix, v = a[:len(a)-len(val)], val
-			}
-			if u, pw, found := strings.Cut(v, ":"); found && needsRedaction(pw) {
-				out[j] = prefix + u + ":" + Marker
-				count++
-			}
-			i = j
-			continue
+			i, n = userFlag(out, i, val, hasEq)
+		default:
+			out[i], n = r.String(out[i])
 		}
-		var n int
-		out[i], n = r.String(a)
 		count += n
 	}
 	return out, count
+}
+
+// secretFlag redacts the value of the secret flag out[i], held in the
+// argument ("--name=value") or in the next one unless that is a flag. It
+// returns the index of the last argument used and the count.
+func (r *Redactor) secretFlag(out []string, i int, name, val string, hasEq bool) (int, int) {
+	if hasEq {
+		a := out[i]
+		if nv, changed := r.redactValue(name, val); changed {
+			out[i] = a[:len(a)-len(val)] + nv
+			return i, 1
+		}
+		return i, 0
+	}
+	if i+1 >= len(out) || isFlag(out[i+1]) {
+		return i, 0
+	}
+	if nv, changed := r.redactValue(name, out[i+1]); changed {
+		out[i+1] = nv
+		return i + 1, 1
+	}
+	return i + 1, 0
+}
+
+// userFlag redacts the password of the "user:password" value of the flag
+// out[i] (-u, --user, --proxy-user), held in the argument or the next one.
+// It returns the index of the last argument used and the count.
+func userFlag(out []string, i int, val string, hasEq bool) (int, int) {
+	j, prefix, v := i, "", val
+	if hasEq {
+		prefix = out[i][:len(out[i])-len(val)]
+	} else {
+		j++
+		if j >= len(out) {
+			return i, 0
+		}
+		v = out[j]
+	}
+	if u, pw, found := strings.Cut(v, ":"); found && needsRedaction(pw) {
+		out[j] = prefix + u + ":" + Marker
+		return j, 1
+	}
+	return j, 0
 }
 
 // parseFlag splits "-name", "--name" or "--name=value".
