@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"github.com/pbxagent/pbxagent/delivery"
 )
 
 func TestUploadMeterText(t *testing.T) {
@@ -85,5 +87,23 @@ func TestUploadLine(t *testing.T) {
 	u.finish()
 	if !strings.HasSuffix(buf.String(), "\r\x1b[K") {
 		t.Error("finish did not erase the line")
+	}
+}
+
+// TestUploadProgressOff checks that nothing is drawn, and the options are
+// left alone, when stderr is not a terminal or --json asks for quiet.
+func TestUploadProgressOff(t *testing.T) {
+	for _, quiet := range []bool{false, true} {
+		var buf bytes.Buffer
+		a := &app{stdout: &buf, stderr: &buf}
+		var opt delivery.UploadOptions
+		finish := a.uploadProgress(quiet, &opt)
+		if opt.Progress != nil || opt.Log != nil {
+			t.Errorf("quiet %v: progress or log set for a writer that is not a terminal", quiet)
+		}
+		finish()
+		if buf.Len() != 0 {
+			t.Errorf("quiet %v: wrote %q", quiet, buf.String())
+		}
 	}
 }
