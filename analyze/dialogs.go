@@ -67,9 +67,10 @@ type tx struct {
 	transport string
 	ruri      string
 	ua        string
-	inDialog  bool // the request carried a To tag
-	auth      bool // Authorization or Proxy-Authorization present
-	seen      bool // the request itself was captured
+	respUA    string // the responses' User-Agent or Server
+	inDialog  bool   // the request carried a To tag
+	auth      bool   // Authorization or Proxy-Authorization present
+	seen      bool   // the request itself was captured
 
 	first, last time.Time
 	sent        int
@@ -372,6 +373,9 @@ func (a *Analyzer) addResponse(d *dialogState, ev *decode.Event, msg *msgRec) bo
 	}
 	t.respSeen[rk] = ev.Time
 	t.responses++
+	if t.respUA == "" {
+		t.respUA = m.UserAgent
+	}
 	if t.firstResp.IsZero() {
 		t.firstResp = ev.Time
 	}
@@ -522,6 +526,7 @@ func assignRoles(dialogs []*dialogState, pbx map[netip.Addr]bool, sipPorts map[i
 				}
 			case srcPBX && !dstPBX:
 				p := r.peer(t.dst)
+				p.uas = appendUnique(p.uas, t.respUA)
 				switch {
 				case t.method == "REGISTER" && p.trunk == "":
 					p.trunk = "the PBX registers to it"
@@ -557,6 +562,8 @@ func assignRoles(dialogs []*dialogState, pbx map[netip.Addr]bool, sipPorts map[i
 			// Another program on the PBX's own host (loopback, a local
 			// test tool): IP trust says nothing about what it is.
 			p.Role, p.Reason = rolePeer, "runs on the PBX's own address and neither registers nor authenticates: not placed"
+		case p.sentInvite && phoneAgent(p.uas) != "":
+			p.Role, p.Reason = roleExtension, "exchanges calls with the PBX as a phone (User-Agent "+phoneAgent(p.uas)+")"
 		case p.sentInvite:
 			p.Role, p.Reason = roleTrunk, "exchanges calls with the PBX without registering or presenting credentials"
 		default:
