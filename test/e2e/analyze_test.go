@@ -40,6 +40,7 @@ type analysis struct {
 		Answered        bool   `json:"answered"`
 		NoResponse      bool   `json:"no_response"`
 		Retransmissions int    `json:"retransmissions"`
+		RoleRule        string `json:"role_rule"`
 		UserAgents      []string
 	} `json:"calls"`
 	Registrations []struct {
@@ -49,11 +50,15 @@ type analysis struct {
 		Direction   string `json:"direction"`
 	} `json:"registrations"`
 	Streams []struct {
-		Packets  int64  `json:"packets"`
-		SSRC     uint32 `json:"ssrc"`
-		Lost     int64  `json:"lost"`
-		CallID   string `json:"call_id"`
-		Expected bool   `json:"expected"`
+		Packets  int64    `json:"packets"`
+		SSRC     uint32   `json:"ssrc"`
+		Src      endpoint `json:"src"`
+		Dst      endpoint `json:"dst"`
+		Codec    string   `json:"codec"`
+		Lost     int64    `json:"lost"`
+		JitterMs float64  `json:"jitter_max_ms"`
+		CallID   string   `json:"call_id"`
+		Expected bool     `json:"expected"`
 	} `json:"streams"`
 	Findings []struct {
 		Severity string   `json:"severity"`
@@ -64,6 +69,14 @@ type analysis struct {
 		Remedy   []string `json:"remedy"`
 	} `json:"findings"`
 }
+
+// endpoint is a stream's address and port in analysis.json.
+type endpoint struct {
+	IP   string `json:"ip"`
+	Port int    `json:"port"`
+}
+
+func (e endpoint) String() string { return e.IP + ":" + strconv.Itoa(e.Port) }
 
 func (a *analysis) codes() []string {
 	var out []string
@@ -143,14 +156,15 @@ func scenario(t *testing.T, dir, name string, repl ...string) string {
 }
 
 // rtpScenario is the UAC with RTP of the capture tests, with the call kept
-// up for pause milliseconds.
-func rtpScenario(t *testing.T, dir, audio string, pause int) string {
+// up for pause milliseconds and repl's replacements made.
+func rtpScenario(t *testing.T, dir, audio string, pause int, repl ...string) string {
 	t.Helper()
 	data, err := os.ReadFile(filepath.Join("testdata", "uac_rtp.xml"))
 	must(t, err)
 	text := strings.ReplaceAll(string(data), "@G711A_PCAP@", audio)
 	text = strings.Replace(text, `<pause milliseconds="500"/>`, fmt.Sprintf(`<pause milliseconds="%d"/>`, pause), 1)
-	p := filepath.Join(dir, fmt.Sprintf("uac_rtp_%d.xml", pause))
+	text = strings.NewReplacer(repl...).Replace(text)
+	p := filepath.Join(dir, fmt.Sprintf("%d-uac_rtp_%d.xml", time.Now().UnixNano(), pause))
 	must(t, os.WriteFile(p, []byte(text), 0o644))
 	return p
 }

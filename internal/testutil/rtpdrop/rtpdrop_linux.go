@@ -12,6 +12,7 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/link"
+	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )
 
@@ -37,7 +38,15 @@ const (
 type Dropper struct {
 	counts *ebpf.Map
 	prog   *ebpf.Program
-	link   link.Link
+	link   link.Link // TCX (Linux 6.6 and later)
+	// Before TCX: a clsact qdisc (created here, or nil when the interface
+	// had one) and a bpf filter, through a netlink socket of the
+	// interface's namespace.
+	nl     *netlink.Handle
+	qdisc  *netlink.Clsact
+	filter *netlink.BpfFilter
+	// Mode is how the program is attached: "tcx" or "clsact".
+	Mode string
 }
 
 // instructions builds the program: pass everything but version-2 RTP in
@@ -96,8 +105,13 @@ func instructions(counts *ebpf.Map, port uint16, every int32) asm.Instructions {
 // interface named iface in the calling thread's network namespace (lock
 // the OS thread and join the namespace first). Packets the interface
 // receives, UDP to port whose RTP sequence number is a multiple of every,
-// are dropped before anything above the driver sees them.
+// are dropped before anything above the driver sees them. TCX is used
+// where the kernel has it, else a clsact qdisc with a bpf filter.
 func Attach(iface string, port uint16, every int32) (*Dropper, error) {
+	return attach(iface, port, every, true)
+}
+
+func attach(iface string, port uint16, every int32, tcx bool) (*Dropper, error) {
 	if every <= 0 {
 		return nil, fmt.Errorf("rtpdrop: every must be positive, got %d", every)
 	}
@@ -117,12 +131,49 @@ func Attach(iface string, port uint16, every int32) (*Dropper, error) {
 		d.Close()
 		return nil, fmt.Errorf("rtpdrop: load program: %w", err)
 	}
-	d.link, err = link.AttachTCX(link.TCXOptions{Interface: ifc.Index, Program: d.prog, Attach: ebpf.AttachTCXIngress})
-	if err != nil {
+	if tcx {
+		d.link, err = link.AttachTCX(link.TCXOptions{Interface: ifc.Index, Program: d.prog, Attach: ebpf.AttachTCXIngress})
+		if err == nil {
+			d.Mode = "tcx"
+			return d, nil
+		}
+		if !errors.Is(err, ebpf.ErrNotSupported) {
+			d.Close()
+			return nil, fmt.Errorf("rtpdrop: attach to %s ingress: %w", iface, err)
+		}
+	}
+	if err := d.attachClsact(ifc.Index); err != nil {
 		d.Close()
 		return nil, fmt.Errorf("rtpdrop: attach to %s ingress: %w", iface, err)
 	}
+	d.Mode = "clsact"
 	return d, nil
+}
+
+// attachClsact attaches the program as a direct-action bpf filter on the
+// interface's clsact ingress hook, adding the qdisc when there is none.
+func (d *Dropper) attachClsact(index int) error {
+	var err error
+	if d.nl, err = netlink.NewHandle(unix.NETLINK_ROUTE); err != nil {
+		return fmt.Errorf("netlink: %w", err)
+	}
+	q := &netlink.Clsact{QdiscAttrs: netlink.QdiscAttrs{LinkIndex: index, Handle: netlink.MakeHandle(0xffff, 0), Parent: netlink.HANDLE_CLSACT}}
+	switch err := d.nl.QdiscAdd(q); {
+	case err == nil:
+		d.qdisc = q
+	case !errors.Is(err, unix.EEXIST):
+		return fmt.Errorf("add clsact qdisc: %w", err)
+	}
+	f := &netlink.BpfFilter{
+		FilterAttrs: netlink.FilterAttrs{LinkIndex: index, Parent: netlink.HANDLE_MIN_INGRESS,
+			Handle: netlink.MakeHandle(0, 1), Protocol: unix.ETH_P_ALL, Priority: 1},
+		Fd: d.prog.FD(), Name: "rtpdrop", DirectAction: true,
+	}
+	if err := d.nl.FilterAdd(f); err != nil {
+		return fmt.Errorf("add bpf filter: %w", err)
+	}
+	d.filter = f
+	return nil
 }
 
 // AttachIn is Attach in the network namespace named netns (as `ip netns`
@@ -171,6 +222,15 @@ func (d *Dropper) Close() error {
 	var errs []error
 	if d.link != nil {
 		errs = append(errs, d.link.Close())
+	}
+	if d.filter != nil {
+		errs = append(errs, d.nl.FilterDel(d.filter))
+	}
+	if d.qdisc != nil {
+		errs = append(errs, d.nl.QdiscDel(d.qdisc))
+	}
+	if d.nl != nil {
+		d.nl.Close()
 	}
 	if d.prog != nil {
 		errs = append(errs, d.prog.Close())

@@ -51,6 +51,12 @@ func inNetns(t *testing.T, name string, fn func() error) {
 // the receiver gets every packet but the RTP ones whose sequence number is
 // a multiple of 20, and the counters say so.
 func TestDropsEveryTwentieth(t *testing.T) {
+	for _, tcx := range []bool{true, false} {
+		t.Run(map[bool]string{true: "tcx", false: "clsact"}[tcx], func(t *testing.T) { dropsEveryTwentieth(t, tcx) })
+	}
+}
+
+func dropsEveryTwentieth(t *testing.T, tcx bool) {
 	testutil.NeedLinux(t)
 	testutil.NeedRoot(t)
 	testutil.NeedTool(t, "ip")
@@ -65,11 +71,18 @@ func TestDropsEveryTwentieth(t *testing.T) {
 	ip(t, "-n", tx, "link", "set", "vtx", "up")
 	ip(t, "-n", rx, "link", "set", "vrx", "up")
 
-	d, err := AttachIn(rx, "vrx", 40000, 20)
-	if err != nil {
-		t.Fatal(err)
+	var d *Dropper
+	inNetns(t, rx, func() (err error) { d, err = attach("vrx", 40000, 20, tcx); return err })
+	defer func() {
+		if err := d.Close(); err != nil {
+			t.Errorf("close: %v", err)
+		}
+	}()
+	// With TCX asked for, a kernel before 6.6 falls back to clsact.
+	t.Logf("attached by %s", d.Mode)
+	if !tcx && d.Mode != "clsact" {
+		t.Fatalf("attached by %s, want clsact", d.Mode)
 	}
-	defer d.Close()
 	var conn net.PacketConn
 	inNetns(t, rx, func() (err error) { conn, err = net.ListenPacket("udp4", "192.0.2.2:40000"); return err })
 	defer conn.Close()
