@@ -62,6 +62,10 @@ type Options struct {
 	// LogWindow is how far before and after a failed call log error lines
 	// are reported (default 30 s).
 	LogWindow time.Duration
+	// CapturedPorts are the UDP ports the capture's filter kept (a
+	// bundle's manifest says); nil when every port was kept. Missing
+	// audio on another port is reported as not checked.
+	CapturedPorts *PortSet
 }
 
 func (o Options) withDefaults() Options {

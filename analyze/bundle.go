@@ -114,6 +114,8 @@ func analyzeBundle(ctx context.Context, name string, f *os.File, opt Options) (*
 	err := bundle.Walk(ctx, name, f, func(p string, rc io.Reader) error {
 		switch {
 		case isCapturePath(p) && captureName == "":
+		case p == "manifest.json":
+			return readCaptureFilter(rc, &a.opt)
 		case strings.HasPrefix(p, "system/") && strings.HasSuffix(p, ".json"):
 		case strings.HasPrefix(p, "logs/") && strings.HasSuffix(p, ".log"):
 		default:

@@ -608,13 +608,17 @@ func (a *Analyzer) groupMissingAudio(rep *Report, callStates []*dialogState) (gr
 		if len(missing) == 0 {
 			continue
 		}
-		if !anyRTP {
+		notCaptured := a.audioNotCaptured(st, missing)
+		if !anyRTP && !notCaptured {
 			silent = append(silent, d)
 			continue
 		}
 		code := "one-way-audio"
 		if len(missing) == 2 {
 			code = "no-audio"
+		}
+		if notCaptured {
+			code = codeNotCaptured
 		}
 		key := code + d.Direction + fmt.Sprint(missing)
 		g := byKey[key]
@@ -633,6 +637,9 @@ func (a *Analyzer) groupMissingAudio(rep *Report, callStates []*dialogState) (gr
 // missingAudioFinding states one group of calls without audio in one or
 // both directions.
 func (a *Analyzer) missingAudioFinding(g *audioGroup, r *roles) Finding {
+	if g.code == codeNotCaptured {
+		return a.notCapturedFinding(g)
+	}
 	f := Finding{Severity: Critical, Code: g.code}
 	for i, d := range g.dialogs {
 		f.CallIDs = appendUnique(f.CallIDs, d.CallID)
