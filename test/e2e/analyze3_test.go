@@ -308,15 +308,22 @@ func threeCases(e *threeEnv) []callCase {
 					t.Errorf("one-way-audio speaks of a far end:\n%s", txt)
 				}
 			}},
-		{name: "hold", placed: "none", run: holdCall, check: func(t *testing.T, a *analysis, capture string, bundled bool) {
+		{name: "hold", placed: "none", run: holdCall(true, 46010), check: func(t *testing.T, a *analysis, capture string, bundled bool) {
 			// Talk both ways, then music on hold from the phone only
 			// (a=sendonly / a=recvonly), then a=inactive: no finding,
 			// three streams, each as tshark measures it.
 			answeredOnce(t, a, capture, bundled)
-			if len(a.Streams) != 3 {
+			if len(a.Streams) != 3 || len(sameStreams(t, a, capture)) != 3 {
 				t.Errorf("streams %+v, want talk both ways and the music on hold", a.Streams)
 			}
-			sameStreams(t, a, capture)
+		}},
+		{name: "hold-at-once", placed: "none", run: holdCall(false, 46050), check: func(t *testing.T, a *analysis, capture string, bundled bool) {
+			// On hold right after the answer: the PBX never sends, as
+			// its a=recvonly says; that is not one-way audio.
+			answeredOnce(t, a, capture, bundled)
+			if len(a.Streams) != 1 || len(sameStreams(t, a, capture)) != 1 || a.Streams[0].Src.Port != 46050 {
+				t.Errorf("streams %+v, want the music on hold only", a.Streams)
+			}
 		}},
 		{name: "loss", placed: "none", bare: []string{"rtp-loss"}, bundled: []string{"rtp-loss"},
 			run: func(t *testing.T, e *threeEnv) {
@@ -493,14 +500,23 @@ func authCall(code int) func(t *testing.T, e *threeEnv) {
 	}
 }
 
-// holdCall: the phone talks, puts the PBX on hold with music, then
-// inactive, then hangs up.
-func holdCall(t *testing.T, e *threeEnv) {
-	talk := rtpPcap(t, e.dir, "hold-phone.pcap", 8, 0x4444d0d0, 100, 50, 8000, 160, onTime)
-	back := rtpPcap(t, e.dir, "hold-pbx.pcap", 8, 0x5555e0e0, 100, 50, 8000, 160, onTime)
-	moh := rtpPcap(t, e.dir, "hold-moh.pcap", 8, 0x6666f0f0, 3000, 50, 8000, 160, onTime)
-	uac := scenario(t, e.dir, "uac_hold.xml", "@TALK@", talk, "@MOH@", moh, "@PAUSE1@", "1400", "@PAUSE2@", "1400")
-	phoneCall(t, e, uac, 46010, scenario(t, e.dir, "uas_hold.xml", "@TALK@", back))
+// holdCall: the phone talks (unless it holds at once), puts the PBX on
+// hold with music, then inactive, then hangs up; mp is its media port.
+func holdCall(talk bool, mp int) func(t *testing.T, e *threeEnv) {
+	play := "  <nop>\n    <action>\n      <exec play_pcap_audio=\"@TALK@\"/>\n    </action>\n  </nop>\n"
+	var uacCut, uasCut []string
+	if !talk {
+		uacCut = []string{play + "  <pause milliseconds=\"@PAUSE1@\"/>\n", ""}
+		uasCut = []string{play, ""}
+	}
+	return func(t *testing.T, e *threeEnv) {
+		id := strconv.Itoa(mp)
+		talk := rtpPcap(t, e.dir, "hold-phone-"+id+".pcap", 8, 0x4444d0d0, 100, 50, 8000, 160, onTime)
+		back := rtpPcap(t, e.dir, "hold-pbx-"+id+".pcap", 8, 0x5555e0e0, 100, 50, 8000, 160, onTime)
+		moh := rtpPcap(t, e.dir, "hold-moh-"+id+".pcap", 8, 0x6666f0f0, 3000, 50, 8000, 160, onTime)
+		uac := scenario(t, e.dir, "uac_hold.xml", append(uacCut, "@TALK@", talk, "@MOH@", moh, "@PAUSE1@", "1400", "@PAUSE2@", "1400")...)
+		phoneCall(t, e, uac, mp, scenario(t, e.dir, "uas_hold.xml", append(uasCut, "@TALK@", back)...))
+	}
 }
 
 // only is the part of an analysis about the calls ids: their calls,
