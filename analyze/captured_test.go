@@ -78,3 +78,18 @@ func TestAudioOutsideCapturedPorts(t *testing.T) {
 		t.Fatalf("no-audio %+v", f)
 	}
 }
+
+// A bundle taken with --no-rtp holds no RTP at all: its answered calls'
+// audio was not checked, which is what the report says.
+func TestNoRTPCapturedByFilter(t *testing.T) {
+	s := newSim(t)
+	answeredCall(s, false, false)
+	f := capture.DefaultFilter()
+	f.NoRTP = true
+	opt := pbxOpt()
+	opt.CapturedPorts = ParseCaptureFilter(f.String())
+	// One finding per direction: the extension's leg and the trunk's.
+	onlyFindings(t, s.report(opt, nil), codeNotCaptured, codeNotCaptured)
+	opt.CapturedPorts = nil
+	onlyFindings(t, s.report(opt, nil), "no-rtp-captured")
+}
