@@ -71,6 +71,11 @@ func (a *Agent) addAnalysis(ctx context.Context, w *bundle.Writer, win *window, 
 		// Without the snapshot's interfaces, this host's are the PBX's.
 		opt.PBX = append(hostAddrs(), opt.PBX...)
 	}
+	if win.capture != nil && win.past == nil {
+		// Missing audio on ports the filter left out was not checked
+		// (the flight recorder's packets may have had another filter).
+		opt.CapturedPorts = analyze.ParseCaptureFilter(win.capture.stats.Filter)
+	}
 	in := &analyze.BundleInput{System: system}
 	if win.spool != nil {
 		sp := win.spool

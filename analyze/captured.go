@@ -106,20 +106,24 @@ func (a *Analyzer) notCapturedFinding(g *audioGroup) Finding {
 }
 
 // readCaptureFilter sets opt.CapturedPorts from a bundle's manifest: the
-// filter its capture ran with. A manifest it cannot read changes nothing.
+// filter its live capture ran with. A manifest it cannot read, or one
+// whose capture also holds the flight recorder's packets, changes nothing.
 func readCaptureFilter(r io.Reader, opt *Options) error {
 	var m struct {
 		Sections struct {
 			Capture struct {
 				Filter string `json:"filter"`
 			} `json:"capture"`
+			// Packets from the flight recorder may have had another
+			// filter: then every port counts as captured.
+			Recorder json.RawMessage `json:"recorder"`
 		} `json:"sections"`
 	}
 	data, err := io.ReadAll(io.LimitReader(r, maxSystemFile))
 	if err != nil {
 		return fmt.Errorf("read manifest.json: %w", err)
 	}
-	if json.Unmarshal(data, &m) == nil {
+	if json.Unmarshal(data, &m) == nil && m.Sections.Recorder == nil {
 		opt.CapturedPorts = ParseCaptureFilter(m.Sections.Capture.Filter)
 	}
 	return nil

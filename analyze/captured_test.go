@@ -93,3 +93,23 @@ func TestNoRTPCapturedByFilter(t *testing.T) {
 	opt.CapturedPorts = nil
 	onlyFindings(t, s.report(opt, nil), "no-rtp-captured")
 }
+
+func TestReadCaptureFilter(t *testing.T) {
+	for _, c := range []struct {
+		manifest string
+		all      bool
+	}{
+		{`{"sections":{"capture":{"filter":"(udp and portrange 45000-65000)"}}}`, false},
+		{`{"sections":{"capture":{"filter":"(udp and portrange 45000-65000)"},"recorder":{"packets":3}}}`, true},
+		{`{"sections":{}}`, true},
+		{`not json`, true},
+	} {
+		var opt Options
+		if err := readCaptureFilter(strings.NewReader(c.manifest), &opt); err != nil {
+			t.Fatal(err)
+		}
+		if (opt.CapturedPorts == nil) != c.all {
+			t.Errorf("%s: captured ports %+v, want every port %v", c.manifest, opt.CapturedPorts, c.all)
+		}
+	}
+}
