@@ -115,6 +115,7 @@ type dialogState struct {
 	kind      int
 	method    string
 	from, to  string
+	fromTag   string // the initial request's From tag: the caller's
 	ruri      string
 	uas       []string
 	caller    netip.AddrPort
@@ -211,7 +212,7 @@ func (a *Analyzer) dialog(ev *decode.Event) *dialogState {
 		a.droppedDlg++
 		return nil
 	}
-	d := &dialogState{callID: id, kind: kind, method: method, from: m.From, to: m.To,
+	d := &dialogState{callID: id, kind: kind, method: method, from: m.From, to: m.To, fromTag: m.FromTag,
 		txs: map[txKey]*tx{}, creds: map[netip.AddrPort]bool{}, start: ev.Time, end: ev.Time,
 		transport: ev.Transport}
 	if m.Method != "" {

@@ -2,6 +2,7 @@ package analyze
 
 import (
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -124,5 +125,30 @@ func TestDynamicPayload16kHz(t *testing.T) {
 	st := r.Streams[0]
 	if st.Codec != "AMR-WB" || st.JitterMs > 0.01 || st.Quality == nil {
 		t.Fatalf("stream %+v", st)
+	}
+}
+
+// An INVITE seen on two hops (phone to proxy, proxy to the far end) carries
+// the caller's SDP on both; the copy from the proxy's address is still the
+// caller's. Media from the address the callee announced is then expected,
+// whichever copy the capture saw last.
+func TestSDPCopyOnSecondHopBelongsToCaller(t *testing.T) {
+	s := newSim(t)
+	phone, proxyIn := netip.MustParseAddrPort("10.0.0.1:5060"), netip.MustParseAddrPort("10.0.0.2:5060")
+	proxyOut, far := netip.MustParseAddrPort("10.0.0.3:5060"), netip.MustParseAddrPort("10.0.0.4:5060")
+	inv := s.request(phone, proxyIn, sipReq{method: "INVITE", ruri: "sip:1002@10.0.0.4", callID: "hop2", cseq: 1, sdp: sdpFor("10.0.0.50", 16756)})
+	s.resend(proxyOut, far, inv)
+	s.respond(far, proxyOut, inv, 200, "OK", "b1", sdpFor("10.0.0.60", 15580))
+	s.respond(proxyIn, phone, inv, 200, "OK", "b1", sdpFor("10.0.0.60", 15580))
+	s.rtp("10.0.0.60:15580", "10.0.0.50:16756", 1, 100*time.Millisecond, 100, nil)
+	s.rtp("10.0.0.50:16756", "10.0.0.60:15580", 2, 100*time.Millisecond, 100, nil)
+	r := s.report(Options{}, nil)
+	for _, st := range r.Streams {
+		if !st.Expected {
+			t.Errorf("stream %s:%d → %s:%d taken for media from an unannounced address", st.Src.IP, st.Src.Port, st.Dst.IP, st.Dst.Port)
+		}
+	}
+	if slices.Contains(codes(r), "rtp-unexpected-source") {
+		t.Fatalf("findings %v", codes(r))
 	}
 }

@@ -56,10 +56,7 @@ var staticRates = map[int]int{0: 8000, 3: 8000, 4: 8000, 5: 8000, 6: 16000, 7: 8
 
 func (a *Analyzer) addSDP(d *dialogState, ev *decode.Event) {
 	body := ev.SIP.SDP
-	party := 1
-	if ev.Src == d.caller {
-		party = 0
-	}
+	party := sdpParty(d, ev)
 	for _, m := range body.Media {
 		conn := m.ConnAddr
 		if conn == "" {
@@ -110,6 +107,27 @@ func (a *Analyzer) addSDP(d *dialogState, ev *decode.Event) {
 			d.sdp = append(d.sdp, rec)
 		}
 	}
+}
+
+// sdpParty is the party of d (0 the caller, 1 the callee) that sent the
+// SIP message of ev. The From tag decides: the caller's requests carry the
+// dialog's first From tag, and a response goes back to the requester. So a
+// copy of the message seen on another hop (a proxy's or an SBC's, from
+// another address) still belongs to its party. Without tags, the source
+// address decides.
+func sdpParty(d *dialogState, ev *decode.Event) int {
+	m := ev.SIP
+	if d.fromTag != "" && m.FromTag != "" {
+		byCallerTag := m.FromTag == d.fromTag
+		if byCallerTag == m.IsRequest() {
+			return 0
+		}
+		return 1
+	}
+	if ev.Src == d.caller {
+		return 0
+	}
+	return 1
 }
 
 func payloadLabel(pt int) string {
