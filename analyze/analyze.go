@@ -153,9 +153,12 @@ type Analyzer struct {
 	// announcedPort maps the port of a public media address to its
 	// announcement, for media that reaches it after a 1:1 NAT.
 	announcedPort map[uint16]announcement
-	streams       map[streamKey]*streamState
-	streamOrd     []*streamState
-	droppedRTP    int64
+	// mediaDst holds the addresses that received a stream, whichever
+	// call the stream was tied to.
+	mediaDst   map[netip.AddrPort]bool
+	streams    map[streamKey]*streamState
+	streamOrd  []*streamState
+	droppedRTP int64
 
 	// textKept counts the bytes of message text kept, textCut the
 	// messages whose text was not kept past the bound.
@@ -187,6 +190,7 @@ func New(opt Options) *Analyzer {
 		dialogs:       map[string]*dialogState{},
 		announced:     map[netip.AddrPort]announcement{},
 		announcedPort: map[uint16]announcement{},
+		mediaDst:      map[netip.AddrPort]bool{},
 		streams:       map[streamKey]*streamState{},
 		lastReq:       map[[2]netip.AddrPort]reqRef{},
 		evidence:      map[netip.Addr]*pbxEvidence{},
@@ -572,7 +576,7 @@ func (a *Analyzer) callHasAudioFinding(d *Dialog) bool {
 		return false
 	}
 	for p := range 2 {
-		if st.expectsAudio(p) && st.rtpTo[p] == 0 {
+		if a.silentParty(st, p) {
 			return true
 		}
 	}

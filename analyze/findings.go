@@ -582,10 +582,10 @@ type audioGroup struct {
 
 // missingAudio lists the sides of a call that announced audio and received
 // no RTP.
-func missingAudio(st *dialogState) []int {
+func (a *Analyzer) missingAudio(st *dialogState) []int {
 	var missing []int
 	for p := range 2 {
-		if st.expectsAudio(p) && st.rtpTo[p] == 0 {
+		if a.silentParty(st, p) {
 			missing = append(missing, p)
 		}
 	}
@@ -604,7 +604,7 @@ func (a *Analyzer) groupMissingAudio(rep *Report, callStates []*dialogState) (gr
 		if !d.Answered || st.mediaWindow(end) < minMediaWindow {
 			continue
 		}
-		missing := missingAudio(st)
+		missing := a.missingAudio(st)
 		if len(missing) == 0 {
 			continue
 		}

@@ -152,3 +152,22 @@ func TestSDPCopyOnSecondHopBelongsToCaller(t *testing.T) {
 		t.Fatalf("findings %v", codes(r))
 	}
 }
+
+// A B2BUA that hands the media to the endpoints (Asterisk's direct media)
+// announces the same addresses in both of its legs; each stream is tied to
+// one leg only, and the other leg is not silent for that.
+func TestDirectMediaSharedByTwoLegs(t *testing.T) {
+	s := newSim(t)
+	ext1, ext2 := netip.MustParseAddrPort("10.0.0.1:5060"), netip.MustParseAddrPort("10.0.0.2:5060")
+	a := s.request(ext1, pbxAddr, sipReq{method: "INVITE", ruri: "sip:1002@pbx.example.com", callID: "legA", cseq: 1, sdp: sdpFor("10.0.0.1", 8000)})
+	b := s.request(pbxAddr, ext2, sipReq{method: "INVITE", ruri: "sip:1002@10.0.0.2", callID: "legB", cseq: 1, sdp: sdpFor("10.0.0.1", 8000)})
+	s.respond(ext2, pbxAddr, b, 200, "OK", "b2", sdpFor("10.0.0.2", 8000))
+	s.respond(pbxAddr, ext1, a, 200, "OK", "b1", sdpFor("10.0.0.2", 8000))
+	s.rtp("10.0.0.1:8000", "10.0.0.2:8000", 1, 100*time.Millisecond, 200, nil)
+	s.rtp("10.0.0.2:8000", "10.0.0.1:8000", 2, 100*time.Millisecond, 200, nil)
+	r := s.report(pbxOpt(), nil)
+	if len(r.Calls) != 2 || len(r.Streams) != 2 {
+		t.Fatalf("calls %d streams %d", len(r.Calls), len(r.Streams))
+	}
+	onlyFindings(t, r)
+}

@@ -172,6 +172,7 @@ func (a *Analyzer) addRTP(ev *decode.Event) {
 		st = &streamState{key: key, d: d, toParty: to, bySrc: bySrc, pt: h.PayloadType, first: ev.Time}
 		a.streams[key] = st
 		a.streamOrd = append(a.streamOrd, st)
+		a.mediaDst[ev.Dst] = true
 		if d != nil {
 			d.streams = append(d.streams, st)
 		}
@@ -311,6 +312,23 @@ func (d *dialogState) expectsAudio(party int) bool {
 		return false
 	}
 	return receives(rx.direction) && sends(tx.direction)
+}
+
+// silentParty reports whether party of d announced audio it should
+// receive and no RTP reached any address it announced. A stream tied to
+// another call counts: a B2BUA that hands the media over to the endpoints
+// (Asterisk's direct media) announces the same addresses in both legs, and
+// the stream is tied to one of them only.
+func (a *Analyzer) silentParty(d *dialogState, party int) bool {
+	if !d.expectsAudio(party) || d.rtpTo[party] > 0 {
+		return false
+	}
+	for _, s := range d.sdp {
+		if s.party == party && a.mediaDst[s.addr] {
+			return false
+		}
+	}
+	return true
 }
 
 // mediaWindow is how long the call was answered within the capture.
