@@ -167,7 +167,8 @@ type Analyzer struct {
 	// evidence is what the SIP messages say about who the PBX is.
 	evidence map[netip.Addr]*pbxEvidence
 
-	// lastReq is the latest SIP request per UDP flow, for ICMP errors.
+	// lastReq is the transaction of the latest SIP request or response
+	// per UDP flow, for ICMP errors.
 	lastReq map[[2]netip.AddrPort]reqRef
 	icmp    []icmpHit
 

@@ -346,6 +346,12 @@ func (a *Analyzer) addResponse(d *dialogState, ev *decode.Event, msg *msgRec) bo
 	m := ev.SIP
 	key := txKey{topBranch(m), m.CSeqNum, m.CSeqMethod, ev.Dst, ev.Src}
 	t := d.txs[key]
+	if i := d.initial; t == nil && i != nil && i.dst == ev.Src && i.key.branch == key.branch &&
+		i.key.cseq == key.cseq && i.key.method == key.method {
+		// The response goes to the port the requester's Via names, not
+		// to the one it sent from (RFC 3261 §18.2.2).
+		t = i
+	}
 	if t == nil {
 		// The request was sent before the capture started.
 		t = &tx{key: key, method: m.CSeqMethod, src: ev.Dst, dst: ev.Src, transport: ev.Transport,
@@ -362,6 +368,11 @@ func (a *Analyzer) addResponse(d *dialogState, ev *decode.Event, msg *msgRec) bo
 		case d.kind == kindOther && t.method == d.method && d.initial == nil:
 			d.initial = t
 		}
+	}
+	if ev.Transport == "udp" || ev.Transport == "" {
+		// A response refused by the requester's port (its Via names a
+		// port nothing listens on) fails the transaction as well.
+		a.lastReq[[2]netip.AddrPort{ev.Src, ev.Dst}] = reqRef{d, t}
 	}
 	rk := respKey{m.Status, m.ToTag}
 	if seen, ok := t.respSeen[rk]; ok {

@@ -513,7 +513,7 @@ func (a *Analyzer) noResponseFindings(r *roles) []Finding {
 	return out
 }
 
-// icmpFindings reports SIP requests answered with ICMP port unreachable.
+// icmpFindings reports SIP messages answered with ICMP port unreachable.
 func (a *Analyzer) icmpFindings(r *roles) []Finding {
 	type group struct {
 		dst    netip.AddrPort
@@ -542,7 +542,7 @@ func (a *Analyzer) icmpFindings(r *roles) []Finding {
 		role := r.role(g.dst, g.src)
 		f := Finding{Severity: Warning, Code: "icmp-port-unreachable", CallIDs: g.ids, Frames: g.frames,
 			Title: fmt.Sprintf("Nothing listens at %s (%s): SIP answered with ICMP port unreachable", g.dst, roleName(role)),
-			Detail: fmt.Sprintf("%s ICMP port-unreachable errors came back for SIP requests sent to %s: no program listens on that UDP port at the destination.",
+			Detail: fmt.Sprintf("%s ICMP port-unreachable errors came back for SIP messages sent to %s: no program listens on that UDP port at the destination.",
 				fmt.Sprint(g.n), g.dst)}
 		if len(g.ids) == 1 {
 			f.CallID = g.ids[0]

@@ -126,3 +126,25 @@ func TestLoopbackPeerIsNotATrunk(t *testing.T) {
 		t.Fatalf("peers %+v, calls %+v", r.Peers, r.Calls)
 	}
 }
+
+// A response sent to the port the caller's Via names, where nothing
+// listens (a tool that sends from another port): the ICMP error quotes the
+// response and fails the call all the same.
+func TestICMPForAResponse(t *testing.T) {
+	s := newSim(t)
+	caller, callerVia := netip.MustParseAddrPort("10.0.1.199:62986"), netip.MustParseAddrPort("10.0.1.199:5060")
+	callee := netip.MustParseAddrPort("10.0.1.45:10270")
+	inv := s.request(caller, callee, sipReq{method: "INVITE", ruri: "sip:@127.0.0.1", callID: "spoof1", cseq: 1})
+	s.respond(callee, callerVia, inv, 180, "Ringing", "c1", nil)
+	s.add(decode.Event{Src: netip.AddrPortFrom(caller.Addr(), 0), Dst: netip.AddrPortFrom(callee.Addr(), 0), Transport: "icmp",
+		ICMP: &decode.ICMPError{Type: 3, Code: 3, OrigSrc: callee, OrigDst: callerVia, PortUnreachable: true}})
+	r := s.report(Options{}, nil)
+	c := r.Calls[0]
+	if c.ICMPError == "" || !callFailed(&c) || len(c.Messages) != 3 {
+		t.Fatalf("call %+v", c)
+	}
+	if m := c.Messages[2]; m.ICMP == "" || m.Src.IP != "10.0.1.199" || m.Src.Port != 5060 || m.Dst.Port != 10270 {
+		t.Fatalf("ICMP rung %+v", m)
+	}
+	onlyFindings(t, r, "icmp-port-unreachable")
+}
