@@ -222,6 +222,23 @@ var corpusFindings = map[string][]string{
 	// one-way-audio: no audio flows either way in the excerpt; what flows
 	// one way is video, which counts as media for the call.
 	"sipnab-h263-over-rtp.pcap": {"one-way-audio", "rtp-unexpected-source"},
+	// SIP-only captures: answered calls whose RTP the file does not hold.
+	"sipnab-DTMFsipinfo.pcap":     {"no-rtp-captured"},
+	"sipnab-sip-proxy.pcap":       {"no-rtp-captured"},
+	"sipnab-sip-sdp-example.pcap": {"no-rtp-captured"},
+	// An INVITE challenged, sent again with credentials and refused 488.
+	"sipnab-sip-488-codec-reject.pcapng": {"sip-488"},
+	// A REGISTER with credentials refused 403 by Asterisk.
+	"sipnab-sip-auth-failure.pcapng": {"register-403"},
+	// Two calls between registered phones, each refused 404 by Asterisk
+	// after the challenge, with no INVITE from Asterisk onwards.
+	"sipnab-sip-routing-error.pcapng": {"sip-404"},
+	// A spoofed INVITE sent from port 62986 with a Via naming port 5060:
+	// the 180 goes to 5060, where nothing listens, and comes back ICMP
+	// port unreachable.
+	"sipnab-metasploit-sip-invite-spoof.pcap": {"icmp-port-unreachable"},
+	// A REGISTER and its 200.
+	"sipnab-sip-register.pcap": nil,
 }
 
 // countExplained are differences from tshark's SIP counts, with why.
