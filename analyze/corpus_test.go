@@ -218,10 +218,9 @@ var corpusFindings = map[string][]string{
 	"sipnab-sip-rtp-g729a.pcap":       nil,
 	"sipnab-sip-rtp-opus-hybrid.pcap": nil,
 	// A 1.5 s excerpt: the answerer announces 127.0.0.1 and sends H.263
-	// video from 192.168.6.199 (true: rtp-unexpected-source). Not true:
-	// one-way-audio: no audio flows either way in the excerpt; what flows
-	// one way is video, which counts as media for the call.
-	"sipnab-h263-over-rtp.pcap": {"one-way-audio", "rtp-unexpected-source"},
+	// video from 192.168.6.199, and no audio flows either way in the
+	// 1.2 s after the answer (the video going one way is not audio).
+	"sipnab-h263-over-rtp.pcap": {"no-audio", "rtp-unexpected-source"},
 	// SIP-only captures: answered calls whose RTP the file does not hold.
 	"sipnab-DTMFsipinfo.pcap":     {"no-rtp-captured"},
 	"sipnab-sip-proxy.pcap":       {"no-rtp-captured"},

@@ -139,7 +139,7 @@ type dialogState struct {
 	cancelled  bool
 
 	sdp     []sdpRec
-	rtpTo   [2]int64 // RTP packets received by each party
+	rtpTo   [2]int64 // audio RTP packets received by each party
 	streams []*streamState
 	creds   map[netip.AddrPort]bool
 }

@@ -652,7 +652,7 @@ func (a *Analyzer) missingAudioFinding(g *audioGroup, r *roles) Finding {
 	}
 	if g.code == "no-audio" {
 		f.Title = fmt.Sprintf("No audio in either direction in %s (%s)", plural(len(g.dialogs), "answered call"), g.dialogs[0].Direction)
-		f.Detail = "The call was answered and both sides announced audio in their SDP, but no RTP was captured in either direction."
+		f.Detail = "The call was answered and both sides announced audio in their SDP, but no audio RTP was captured in either direction."
 	} else {
 		f.Title, f.Detail = oneWayAudioText(g, r)
 	}

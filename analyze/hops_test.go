@@ -171,3 +171,25 @@ func TestDirectMediaSharedByTwoLegs(t *testing.T) {
 	}
 	onlyFindings(t, r)
 }
+
+// Video that flows one way in a call without any audio is not "one-way
+// audio": no audio flows either way.
+func TestVideoIsNotAudio(t *testing.T) {
+	s := newSim(t)
+	av := func(addr string, audio, video int) *decode.SDPBody {
+		b := sdpFor(addr, audio)
+		b.Media = append(b.Media, decode.SDPMedia{Type: "video", Port: video, Proto: "RTP/AVP", Formats: []int{34},
+			ConnAddr: addr, RTPMap: []string{"34 H263/90000"}, Direction: "sendrecv"})
+		return b
+	}
+	inv := s.request(extAddr, pbxAddr, sipReq{method: "INVITE", ruri: "sip:1002@pbx.example.com", callID: "vid1", cseq: 1, sdp: av("198.51.100.20", 55306, 32976)})
+	s.respond(pbxAddr, extAddr, inv, 200, "OK", "p1", av("203.0.113.10", 57126, 57128))
+	s.frame++
+	for i := range 100 {
+		s.events = append(s.events, decode.Event{Frame: s.frame + i, Time: simT0.Add(100*time.Millisecond + time.Duration(i)*20*time.Millisecond),
+			Src: netip.MustParseAddrPort("203.0.113.10:57128"), Dst: netip.MustParseAddrPort("198.51.100.20:32976"), Transport: "udp",
+			RTP: &decode.RTPHeader{PayloadType: 34, Seq: uint16(i), Timestamp: uint32(3600 * i), SSRC: 7, PayloadLen: 900}})
+	}
+	r := s.report(pbxOpt(), nil)
+	onlyFindings(t, r, "no-audio")
+}

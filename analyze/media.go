@@ -38,6 +38,7 @@ type streamState struct {
 	d       *dialogState
 	toParty int // receiving party of d, -1 when unmatched
 	bySrc   bool
+	video   bool // a 90 kHz payload type at its start: video, not audio
 	pt      uint8
 	pts     []int // payload types seen, in order
 	first   time.Time
@@ -170,16 +171,20 @@ func (a *Analyzer) addRTP(ev *decode.Event) {
 			return
 		}
 		st = &streamState{key: key, d: d, toParty: to, bySrc: bySrc, pt: h.PayloadType, first: ev.Time}
+		_, rate := encoding(d, to, int(h.PayloadType))
+		st.video = rate == 90000
 		a.streams[key] = st
 		a.streamOrd = append(a.streamOrd, st)
-		a.mediaDst[ev.Dst] = true
+		if !st.video {
+			a.mediaDst[ev.Dst] = true
+		}
 		if d != nil {
 			d.streams = append(d.streams, st)
 		}
 	}
 	st.add(ev.Time, h)
-	if d != nil && to >= 0 {
-		d.rtpTo[to]++
+	if d != nil && to >= 0 && !st.video {
+		d.rtpTo[to]++ // audio only: video one way says nothing of the audio
 	}
 }
 
