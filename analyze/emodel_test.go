@@ -112,8 +112,16 @@ func TestRTPStatsPayloadChanges(t *testing.T) {
 	if s.jitter != before {
 		t.Fatalf("telephone-event changed the jitter: %v → %v", before, s.jitter)
 	}
+	// The audio after the event goes on from the audio before it: the
+	// event's standing timestamp is no jitter.
+	s.add(rtpPacket{t: simT0.Add(25 * 20 * time.Millisecond), seq: 25, ts: 160 * 25, pt: 0, rate: 8000})
+	// (Measured against the event's last packet instead, this one would
+	// look 80 ms late: +4.4 ms of jitter.)
+	if s.jitter > before+1 {
+		t.Fatalf("jitter after a telephone event: %v → %v", before, s.jitter)
+	}
 	// A switch to another codec with its own timestamps starts afresh.
-	s.add(rtpPacket{t: simT0.Add(500 * time.Millisecond), seq: 25, ts: 999999, pt: 8, rate: 8000})
+	s.add(rtpPacket{t: simT0.Add(520 * time.Millisecond), seq: 26, ts: 999999, pt: 8, rate: 8000})
 	if s.jitter > 500.0/16+1 {
 		t.Fatalf("jitter after a codec switch: %v", s.jitter)
 	}

@@ -12,8 +12,10 @@ import (
 // every packet with a known clock rate updates it against the last packet
 // in timestamp order; the maximum and mean take only regular packets (not
 // the first, not marked, not comfort noise or just after it, not behind
-// in timestamp). Telephone events (RFC 4733) have no clock rate for this
-// purpose: their timestamps stand still.
+// in timestamp). Telephone events (RFC 4733) are left out: every packet of
+// an event repeats its start timestamp, which says nothing of the path, so
+// the audio after an event is measured against the audio before it
+// (Wireshark applies the events' clock rate and shows their jitter).
 //
 // Unlike Wireshark, a change of the regular payload type (a codec switch,
 // e.g. to T.38 or another audio codec) restarts the jitter: the
@@ -91,10 +93,13 @@ func (s *rtpStats) first(p rtpPacket) {
 // jitterStep follows Wireshark's rtppacket_analyse for one packet after
 // the first.
 func (s *rtpStats) jitterStep(p rtpPacket) {
+	if p.event {
+		return
+	}
 	ext := s.extTS + int64(int32(p.ts-uint32(s.extTS)))
 	inSeq := s.seqTS <= ext
 	followsCN := isCN(s.pt)
-	if !isCN(p.pt) && !p.event && p.pt != s.regPT {
+	if !isCN(p.pt) && p.pt != s.regPT {
 		// A codec switch: a new timestamp sequence, the jitter restarts
 		// from this packet as from a first one.
 		s.jitter = 0
@@ -112,7 +117,7 @@ func (s *rtpStats) jitterStep(p rtpPacket) {
 			s.meanJit = (s.meanJit*(n-1) + s.jitter) / n
 		}
 	}
-	if !isCN(p.pt) && !p.event {
+	if !isCN(p.pt) {
 		s.regPT = p.pt
 	}
 	if inSeq {
