@@ -186,11 +186,11 @@ var corpusFindings = map[string][]string{
 	// outside) whose T.38 re-INVITE is refused 488. True: the SBC's RTP
 	// towards the gateway skips 1712 sequence numbers in a 34 s gap while
 	// the other direction flows (tshark counts the same loss), so the
-	// E-model score is poor. Not true: no-audio for the outside leg
-	// (138.132.169.101:15580 to 192.168.100.219:5002): the capture was
-	// taken inside and holds that leg's SIP but none of its media, and
-	// nothing in the file tells a leg the capture point does not see from
-	// a silent one.
+	// E-model score is poor. Not verifiable: no-audio for the outside
+	// leg (138.132.169.101:15580 to 192.168.100.219:5002): the file holds
+	// that leg's SIP but none of its media, while the inside leg carries
+	// the call's audio both ways; nothing in the file tells media the
+	// capture point did not see from media that never flowed.
 	"ndpi-FAX-Call-t38-CA-TDM-SIP-FB-1.pcap": {"no-audio", "poor-quality", "rtp-loss"},
 	// The same calls as sngrep-aaa.pcap (both come from Wireshark's
 	// SampleCaptures): 403, 408, 480 and a REGISTER refused 401.
