@@ -238,6 +238,14 @@ var corpusFindings = map[string][]string{
 	"sipnab-metasploit-sip-invite-spoof.pcap": {"icmp-port-unreachable"},
 	// A REGISTER and its 200.
 	"sipnab-sip-register.pcap": nil,
+	// The SIP of Wireshark's SIP_CALL_RTP_G711 without its RTP: the call
+	// is answered and the file holds no media.
+	"suricata-verify-public-cloudshark-sip-s0.pcap": {"no-rtp-captured"},
+	// An INVITE over TCP whose 64 KB body spans several segments, and
+	// its 100 Trying: the file ends 2 ms in.
+	"suricata-verify-sip-body-large.pcap": nil,
+	// An OPTIONS with 9 KB of Via and Record-Route headers, and its 200.
+	"zeek-sip-long-request-response-paths.pcap": nil,
 }
 
 // countExplained are differences from tshark's SIP counts, with why.
