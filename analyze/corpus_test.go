@@ -293,6 +293,11 @@ func compareStreams(t *testing.T, rep *Report, want []tsharkStream) {
 	for _, s := range rep.Streams {
 		ours[fmt.Sprintf("%s:%d>%s:%d/%08x", s.Src.IP, s.Src.Port, s.Dst.IP, s.Dst.Port, s.SSRC)] = s
 	}
+	for key := range ours {
+		if !slices.ContainsFunc(want, func(w tsharkStream) bool { return w.key == key }) {
+			t.Errorf("stream %s: tshark shows no such stream", key)
+		}
+	}
 	for _, w := range want {
 		s, ok := ours[w.key]
 		if !ok {
