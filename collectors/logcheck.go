@@ -216,23 +216,44 @@ func (l *LogCheck) collect(ctx context.Context, pruned []PruneRecord) (*Report, 
 
 func (l *LogCheck) report(d LogsData, now time.Time) *Report {
 	rep := &Report{State: StateOK}
-	stale, maxActive := l.cfg.StaleAfter.D(), int64(l.cfg.MaxActiveSize)
-
-	if cm := d.CallManager; cm != nil {
-		age := max(now.Sub(cm.ModTime), 0)
-		d.CallManagerAgeSeconds = age.Seconds()
-		if stale > 0 && age > stale {
-			d.Stale = true
-			rep.State = StateCritical
-			d.Problems = append(d.Problems, fmt.Sprintf("callmanager looks stopped: %s not written for %s", CallManagerLog, roughDuration(age)))
-		}
-		if stale > 0 && float64(age) > float64(stale)*logClearFactor {
-			rep.Sticky = StateCritical
-		}
-	} else {
-		d.Notes = append(d.Notes, CallManagerLog+" not found in the folder")
+	l.checkStale(&d, rep, now)
+	l.checkRotation(&d, rep, now)
+	rep.Sticky = max(rep.Sticky, rep.State)
+	rep.Summary = logsSummary(d)
+	rep.Metrics = logsMetrics(d)
+	rep.Text = logsText(d)
+	rep.Data = d
+	if rep.State != StateOK {
+		rep.Advice = l.advice(d)
 	}
+	return rep
+}
 
+// checkStale flags a callmanager log not written for longer than
+// stale_after.
+func (l *LogCheck) checkStale(d *LogsData, rep *Report, now time.Time) {
+	stale := l.cfg.StaleAfter.D()
+	cm := d.CallManager
+	if cm == nil {
+		d.Notes = append(d.Notes, CallManagerLog+" not found in the folder")
+		return
+	}
+	age := max(now.Sub(cm.ModTime), 0)
+	d.CallManagerAgeSeconds = age.Seconds()
+	if stale > 0 && age > stale {
+		d.Stale = true
+		rep.State = StateCritical
+		d.Problems = append(d.Problems, fmt.Sprintf("callmanager looks stopped: %s not written for %s", CallManagerLog, roughDuration(age)))
+	}
+	if stale > 0 && float64(age) > float64(stale)*logClearFactor {
+		rep.Sticky = StateCritical
+	}
+}
+
+// checkRotation flags active logs over max_active_size, and notes archives
+// that stopped appearing while the active log grows.
+func (l *LogCheck) checkRotation(d *LogsData, rep *Report, now time.Time) {
+	maxActive := int64(l.cfg.MaxActiveSize)
 	var big []string
 	sticky := false
 	for _, f := range d.Active {
@@ -258,8 +279,9 @@ func (l *LogCheck) report(d LogsData, now time.Time) *Report {
 				roughDuration(age), d.Active[0].Name, formatBytes(uint64(d.Active[0].Size))))
 		}
 	}
-	rep.Sticky = max(rep.Sticky, rep.State)
+}
 
+func logsSummary(d LogsData) string {
 	var parts []string
 	parts = append(parts, d.Problems...)
 	if d.CallManager != nil && !d.Stale {
@@ -274,25 +296,22 @@ func (l *LogCheck) report(d LogsData, now time.Time) *Report {
 	if errs := prunedErrors(d.Pruned); errs > 0 {
 		parts = append(parts, fmt.Sprintf("%d prune errors", errs))
 	}
-	rep.Summary = strings.Join(parts, "; ")
+	return strings.Join(parts, "; ")
+}
 
+func logsMetrics(d LogsData) []Metric {
 	label := map[string]string{"dir": d.Dir}
-	rep.Metrics = []Metric{
+	ms := []Metric{
 		{Name: "log_folder_bytes", Value: float64(d.FolderBytes), Unit: "B", Label: label},
 		{Name: "log_archives", Value: float64(d.Archives.Count), Label: label},
 		{Name: "log_archive_bytes", Value: float64(d.Archives.Bytes), Unit: "B", Label: label},
 	}
 	if d.CallManager != nil {
-		rep.Metrics = append(rep.Metrics,
+		ms = append(ms,
 			Metric{Name: "callmanager_log_bytes", Value: float64(d.CallManager.Size), Unit: "B", Label: label},
 			Metric{Name: "callmanager_log_age_seconds", Value: d.CallManagerAgeSeconds, Unit: "s", Label: label})
 	}
-	rep.Text = logsText(d)
-	rep.Data = d
-	if rep.State != StateOK {
-		rep.Advice = l.advice(d)
-	}
-	return rep
+	return ms
 }
 
 func prunedTotals(p []PruneRecord) (files int, bytes int64) {
