@@ -299,15 +299,7 @@ func route(method, path string) (string, string) {
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	rt, id := route(r.Method, r.URL.Path)
-	s.mu.Lock()
-	s.total++
-	s.counts[rt]++
-	public := rt == RouteInfo || rt == RouteToken
-	if !public {
-		s.auth++
-	}
-	missing, fail := s.st.Missing[rt], s.st.Fail[rt]
-	s.mu.Unlock()
+	missing, fail := s.count(rt)
 	switch {
 	case rt == RouteInfo:
 		s.info(w, r)
@@ -336,61 +328,87 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	st := &s.st
-	switch rt {
-	case RouteAdminStatus:
-		writeJSON(w, st.AdminStatus)
-	case RouteProviders:
-		page(w, r, len(st.Trunks), func(i int) any {
-			t := st.Trunks[i]
+	h, ok := dataRoutes[rt]
+	if !ok {
+		http.NotFound(w, r)
+		return
+	}
+	h(s, w, r, id)
+}
+
+// count counts a request on route rt and returns whether the test made the
+// route missing or failing.
+func (s *Server) count(rt string) (missing bool, fail int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.total++
+	s.counts[rt]++
+	if rt != RouteInfo && rt != RouteToken {
+		s.auth++
+	}
+	return s.st.Missing[rt], s.st.Fail[rt]
+}
+
+// dataRoutes answer the routes that need a token, with s.mu held.
+var dataRoutes = map[string]func(s *Server, w http.ResponseWriter, r *http.Request, id string){
+	RouteAdminStatus: func(s *Server, w http.ResponseWriter, _ *http.Request, _ string) {
+		writeJSON(w, s.st.AdminStatus)
+	},
+	RouteProviders: func(s *Server, w http.ResponseWriter, r *http.Request, _ string) {
+		page(w, r, len(s.st.Trunks), func(i int) any {
+			t := s.st.Trunks[i]
 			return map[string]any{"id": t.ID, "name": t.Name, "enabled": true, "hostname": "sip." + t.Name + ".example", "port": 5060}
 		})
-	case RouteProviderStatus:
-		for _, t := range st.Trunks {
-			if t.ID == id {
-				writeJSON(w, map[string]any{"status": t.Status})
-				return
-			}
-		}
-		http.NotFound(w, r)
-	case RouteMediaServers:
-		page(w, r, len(st.Media), func(i int) any {
-			m := st.Media[i]
+	},
+	RouteProviderStatus: func(s *Server, w http.ResponseWriter, r *http.Request, id string) {
+		byID(w, r, s.st.Trunks, id, func(t Trunk) string { return t.ID }, func(t Trunk) any {
+			return map[string]any{"status": t.Status}
+		})
+	},
+	RouteMediaServers: func(s *Server, w http.ResponseWriter, r *http.Request, _ string) {
+		page(w, r, len(s.st.Media), func(i int) any {
+			m := s.st.Media[i]
 			return map[string]any{"id": m.ID, "name": m.Name, "type": "INTERNAL", "enabled": true, "max_concurrency": m.MaxConcurrency}
 		})
-	case RouteMediaStatus:
-		for _, m := range st.Media {
-			if m.ID == id {
-				writeJSON(w, map[string]any{"status": m.Status, "current_concurrency": m.Concurrency, "cpu_usage": m.CPU, "memory_usage": m.Memory})
-				return
-			}
-		}
-		http.NotFound(w, r)
-	case RouteTransports:
-		page(w, r, len(st.Transports), func(i int) any {
-			t := st.Transports[i]
+	},
+	RouteMediaStatus: func(s *Server, w http.ResponseWriter, r *http.Request, id string) {
+		byID(w, r, s.st.Media, id, func(m MediaServer) string { return m.ID }, func(m MediaServer) any {
+			return map[string]any{"status": m.Status, "current_concurrency": m.Concurrency, "cpu_usage": m.CPU, "memory_usage": m.Memory}
+		})
+	},
+	RouteTransports: func(s *Server, w http.ResponseWriter, r *http.Request, _ string) {
+		page(w, r, len(s.st.Transports), func(i int) any {
+			t := s.st.Transports[i]
 			return map[string]any{"id": t.ID, "protocol": t.Protocol, "port": t.Port}
 		})
-	case RouteTransportState:
-		for _, t := range st.Transports {
-			if t.ID == id {
-				writeJSON(w, map[string]any{"status": t.Status})
-				return
-			}
-		}
-		http.NotFound(w, r)
-	case RouteCDRs:
-		n := len(st.CDRs)
-		if st.CDRsOldestFirst {
-			page(w, r, n, func(i int) any { return st.CDRs[i] })
+	},
+	RouteTransportState: func(s *Server, w http.ResponseWriter, r *http.Request, id string) {
+		byID(w, r, s.st.Transports, id, func(t Transport) string { return t.ID }, func(t Transport) any {
+			return map[string]any{"status": t.Status}
+		})
+	},
+	RouteCDRs: func(s *Server, w http.ResponseWriter, r *http.Request, _ string) {
+		n := len(s.st.CDRs)
+		if s.st.CDRsOldestFirst {
+			page(w, r, n, func(i int) any { return s.st.CDRs[i] })
 			return
 		}
-		page(w, r, n, func(i int) any { return st.CDRs[n-1-i] })
-	case RouteIPFilters:
+		page(w, r, n, func(i int) any { return s.st.CDRs[n-1-i] })
+	},
+	RouteIPFilters: func(s *Server, w http.ResponseWriter, r *http.Request, _ string) {
 		s.ipFilters(w, r)
-	default:
-		http.NotFound(w, r)
+	},
+}
+
+// byID answers with the status of the item with this id, or 404.
+func byID[T any](w http.ResponseWriter, r *http.Request, items []T, id string, idOf func(T) string, status func(T) any) {
+	for _, it := range items {
+		if idOf(it) == id {
+			writeJSON(w, status(it))
+			return
+		}
 	}
+	http.NotFound(w, r)
 }
 
 func (s *Server) authorized(r *http.Request) bool {
