@@ -110,6 +110,18 @@ type LogArchives struct {
 	Newest time.Time `json:"newest,omitzero"`
 }
 
+// count adds one archive.
+func (a *LogArchives) count(f LogFile) {
+	a.Count++
+	a.Bytes += f.Size
+	if a.Oldest.IsZero() || f.ModTime.Before(a.Oldest) {
+		a.Oldest = f.ModTime
+	}
+	if f.ModTime.After(a.Newest) {
+		a.Newest = f.ModTime
+	}
+}
+
 // LogsData is the logs collector's Data.
 type LogsData struct {
 	Dir string `json:"dir"`
@@ -159,9 +171,21 @@ func (l *LogCheck) collect(ctx context.Context, pruned []PruneRecord) (*Report, 
 	now := l.now()
 	d := LogsData{Dir: l.dir, Active: []LogFile{}, Pruned: pruned}
 
+	if err := d.list(dir); err != nil {
+		return nil, err
+	}
+	if err := d.measure(ctx, dir.Path()); err != nil {
+		return nil, fmt.Errorf("size of PBX log folder: %w", err)
+	}
+	return l.report(d, now), nil
+}
+
+// list sorts the folder's regular files into active logs (largest first)
+// and archives (counted).
+func (d *LogsData) list(dir *safefs.Dir) error {
 	entries, err := dir.ReadDir()
 	if err != nil {
-		return nil, fmt.Errorf("read PBX log folder: %w", err)
+		return fmt.Errorf("read PBX log folder: %w", err)
 	}
 	for _, e := range entries {
 		info, err := dir.Stat(e.Name())
@@ -170,15 +194,7 @@ func (l *LogCheck) collect(ctx context.Context, pruned []PruneRecord) (*Report, 
 		}
 		f := LogFile{Name: e.Name(), Size: info.Size, ModTime: info.ModTime}
 		if strings.HasSuffix(f.Name, logprune.ArchiveSuffix) {
-			a := &d.Archives
-			a.Count++
-			a.Bytes += f.Size
-			if a.Oldest.IsZero() || f.ModTime.Before(a.Oldest) {
-				a.Oldest = f.ModTime
-			}
-			if f.ModTime.After(a.Newest) {
-				a.Newest = f.ModTime
-			}
+			d.Archives.count(f)
 			continue
 		}
 		d.Active = append(d.Active, f)
@@ -193,7 +209,13 @@ func (l *LogCheck) collect(ctx context.Context, pruned []PruneRecord) (*Report, 
 		}
 		return strings.Compare(a.Name, b.Name)
 	})
-	err = filepath.WalkDir(dir.Path(), func(_ string, e fs.DirEntry, err error) error {
+	return nil
+}
+
+// measure counts the files and bytes of the folder and its subfolders;
+// unreadable subfolders are skipped.
+func (d *LogsData) measure(ctx context.Context, root string) error {
+	return filepath.WalkDir(root, func(_ string, e fs.DirEntry, err error) error {
 		if err != nil {
 			return nil // unreadable subfolder: count what can be read
 		}
@@ -208,10 +230,6 @@ func (l *LogCheck) collect(ctx context.Context, pruned []PruneRecord) (*Report, 
 		}
 		return nil
 	})
-	if err != nil {
-		return nil, fmt.Errorf("size of PBX log folder: %w", err)
-	}
-	return l.report(d, now), nil
 }
 
 func (l *LogCheck) report(d LogsData, now time.Time) *Report {
