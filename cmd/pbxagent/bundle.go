@@ -90,6 +90,12 @@ is an error: replace it with 'pbxagent keygen --force', or pass --no-sign.`,
 			return a.runBundle(cmd, f)
 		},
 	}
+	f.register(cmd)
+	return cmd
+}
+
+// register adds the bundle command's flags, bound to f.
+func (f *bundleFlags) register(cmd *cobra.Command) {
 	fl := cmd.Flags()
 	fl.DurationVar(&f.duration, "duration", 0, "follow callmanager.log (and capture packets) for this long, e.g. 30s")
 	fl.StringVarP(&f.output, "output", "o", "", "output folder (default from the configuration: <state_dir>/bundles)")
@@ -116,7 +122,6 @@ is an error: replace it with 'pbxagent keygen --force', or pass --no-sign.`,
 	fl.DurationVar(&f.last, "last", 0, "take the flight recorder's packets of the last period, e.g. 15m (joins --duration's live capture)")
 	fl.StringVar(&f.from, "from", "", "start of the flight recorder window, RFC 3339, e.g. 2026-12-04T03:00:00Z")
 	fl.StringVar(&f.to, "to", "", "end of the flight recorder window, RFC 3339 (default: now)")
-	return cmd
 }
 
 // captureRequest turns the capture flags into a request; a wrong flag is a
