@@ -288,35 +288,40 @@ func Apply(ctx context.Context, r *Result, log *slog.Logger) error {
 		return fmt.Errorf("apply log prune: %s: %w", r.Resolved, ErrDirChanged)
 	}
 	for i := range r.Planned {
-		f := &r.Planned[i]
-		if err := ctx.Err(); err != nil {
-			r.Errors = append(r.Errors, fmt.Sprintf("%s: not attempted: %v", f.Name, err))
-			continue
-		}
-		if f.info.Name == "" || !safeName(f.Name) {
-			r.Skipped = append(r.Skipped, Skipped{Name: f.Name, Reason: SkipNoIdentity})
-			continue
-		}
-		err := remove(d, f)
-		var skip skipError
-		switch {
-		case errors.As(err, &skip):
-			r.Skipped = append(r.Skipped, Skipped{Name: f.Name, Reason: string(skip)})
-			log.Warn("archived log not deleted", "dir", r.Resolved, "name", f.Name, "reason", string(skip))
-		case err != nil:
-			r.Errors = append(r.Errors, fmt.Sprintf("%s: %v", f.Name, err))
-			log.Error("delete archived log failed", "dir", r.Resolved, "name", f.Name, "err", err)
-		default:
-			r.Deleted = append(r.Deleted, *f)
-			r.BytesFreed += f.Size
-			log.Info("deleted archived log", "dir", r.Resolved, "name", f.Name, "size", f.Size,
-				"mtime", f.ModTime.Format(time.RFC3339), "reason", f.Reason)
-		}
+		r.deleteOne(ctx, d, &r.Planned[i], log)
 	}
 	if len(r.Errors) > 0 {
 		return fmt.Errorf("apply log prune in %s: %d of %d deletions failed: %s", r.Resolved, len(r.Errors), len(r.Planned), r.Errors[0])
 	}
 	return nil
+}
+
+// deleteOne deletes one planned archive, recording in r whether it was
+// deleted, skipped or failed.
+func (r *Result) deleteOne(ctx context.Context, d *safefs.Dir, f *File, log *slog.Logger) {
+	if err := ctx.Err(); err != nil {
+		r.Errors = append(r.Errors, fmt.Sprintf("%s: not attempted: %v", f.Name, err))
+		return
+	}
+	if f.info.Name == "" || !safeName(f.Name) {
+		r.Skipped = append(r.Skipped, Skipped{Name: f.Name, Reason: SkipNoIdentity})
+		return
+	}
+	err := remove(d, f)
+	var skip skipError
+	switch {
+	case errors.As(err, &skip):
+		r.Skipped = append(r.Skipped, Skipped{Name: f.Name, Reason: string(skip)})
+		log.Warn("archived log not deleted", "dir", r.Resolved, "name", f.Name, "reason", string(skip))
+	case err != nil:
+		r.Errors = append(r.Errors, fmt.Sprintf("%s: %v", f.Name, err))
+		log.Error("delete archived log failed", "dir", r.Resolved, "name", f.Name, "err", err)
+	default:
+		r.Deleted = append(r.Deleted, *f)
+		r.BytesFreed += f.Size
+		log.Info("deleted archived log", "dir", r.Resolved, "name", f.Name, "size", f.Size,
+			"mtime", f.ModTime.Format(time.RFC3339), "reason", f.Reason)
+	}
 }
 
 // skipError is a reason not to delete a planned file; it is not a failure.
