@@ -194,26 +194,34 @@ func (c *CallFailures) read(ctx context.Context, floor time.Time) ([]portsip.CDR
 		if fromEnd || ascending(items) {
 			slices.Reverse(items)
 		}
-		done := false
-		for _, r := range items {
-			at := cdrTime(r)
-			if at.Before(floor) || (at.Equal(floor) && seen[r.ID]) {
-				done = true
-				continue
-			}
-			if r.ID != "" {
-				if seen[r.ID] {
-					continue // shifted into this page by a new CDR
-				}
-				seen[r.ID] = true
-			}
-			out = append(out, r)
-		}
+		var done bool
+		out, done = appendNew(out, items, floor, seen)
 		if done || len(items) < top || fromEnd && skip == 0 {
 			return out, false, nil
 		}
 	}
 	return out, true, nil
+}
+
+// appendNew appends the CDRs of a page, newest first, that are newer than
+// floor and not seen before, and reports whether the page reached floor.
+func appendNew(out, items []portsip.CDR, floor time.Time, seen map[string]bool) ([]portsip.CDR, bool) {
+	done := false
+	for _, r := range items {
+		at := cdrTime(r)
+		if at.Before(floor) || (at.Equal(floor) && seen[r.ID]) {
+			done = true
+			continue
+		}
+		if r.ID != "" {
+			if seen[r.ID] {
+				continue // shifted into this page by a new CDR
+			}
+			seen[r.ID] = true
+		}
+		out = append(out, r)
+	}
+	return out, done
 }
 
 // ascending reports whether a page lists CDRs oldest first.
