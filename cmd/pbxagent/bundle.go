@@ -17,6 +17,7 @@ import (
 
 	"github.com/pbxagent/pbxagent/agent"
 	"github.com/pbxagent/pbxagent/bundle"
+	"github.com/pbxagent/pbxagent/capture"
 	"github.com/pbxagent/pbxagent/config"
 )
 
@@ -152,11 +153,21 @@ func (a *app) captureRequest(cmd *cobra.Command, f bundleFlags) (agent.CaptureRe
 	if !(changed("sip-port") || changed("rtp-range") || changed("host") || f.noRTP || f.all) {
 		return cr, nil
 	}
+	filter, err := a.captureFilter(changed, f)
+	if err != nil {
+		return cr, err
+	}
+	cr.Filter = &filter
+	return cr, nil
+}
+
+// captureFilter is the default capture filter changed by the filter flags.
+func (a *app) captureFilter(changed func(string) bool, f bundleFlags) (capture.Filter, error) {
 	filter := a.agent().DefaultFilter()
 	if changed("sip-port") {
 		for _, p := range f.sipPorts {
 			if p < 1 || p > 65535 {
-				return cr, usageError("--sip-port %d: use a port from 1 to 65535", p)
+				return filter, usageError("--sip-port %d: use a port from 1 to 65535", p)
 			}
 		}
 		filter.SIPPorts = f.sipPorts
@@ -164,24 +175,23 @@ func (a *app) captureRequest(cmd *cobra.Command, f bundleFlags) (agent.CaptureRe
 	if changed("rtp-range") {
 		lo, hi, err := config.ParsePortRange(f.rtpRange)
 		if err != nil {
-			return cr, usageError("--rtp-range %q: %v", f.rtpRange, err)
+			return filter, usageError("--rtp-range %q: %v", f.rtpRange, err)
 		}
 		filter.RTPLow, filter.RTPHigh = lo, hi
 	}
 	for _, h := range f.hosts {
 		ip, err := netip.ParseAddr(h)
 		if err != nil {
-			return cr, usageError("--host %q: give an IP address such as 203.0.113.7 or 2001:db8::1", h)
+			return filter, usageError("--host %q: give an IP address such as 203.0.113.7 or 2001:db8::1", h)
 		}
 		filter.Hosts = append(filter.Hosts, ip)
 	}
 	filter.NoRTP = f.noRTP
 	filter.All = f.all
 	if err := filter.Validate(); err != nil {
-		return cr, usageError("capture filter: %v", err)
+		return filter, usageError("capture filter: %v", err)
 	}
-	cr.Filter = &filter
-	return cr, nil
+	return filter, nil
 }
 
 func interfaceNames() string {
