@@ -125,19 +125,9 @@ func Create(opt Options) (*Writer, error) {
 	if err := os.MkdirAll(opt.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create output folder %s: %w", opt.Dir, err)
 	}
-	f, err := os.CreateTemp(opt.Dir, ".pbx-support-*.partial")
+	f, err := createPartial(opt.Dir)
 	if err != nil {
-		return nil, fmt.Errorf("create bundle file in %s: %w", opt.Dir, err)
-	}
-	if err := lockFile(f); err != nil {
-		f.Close()
-		os.Remove(f.Name())
-		return nil, fmt.Errorf("lock %s: %w", f.Name(), err)
-	}
-	if err := f.Chmod(0o600); err != nil && !isUnsupported(err) {
-		f.Close()
-		os.Remove(f.Name())
-		return nil, fmt.Errorf("set mode of %s: %w", f.Name(), err)
+		return nil, err
 	}
 	w := &Writer{
 		opt:     opt,
@@ -171,6 +161,26 @@ func Create(opt Options) (*Writer, error) {
 	w.ctx, w.cancel = context.WithCancel(context.Background())
 	go func() { w.done <- arch.ArchiveAsync(w.ctx, out, w.jobs) }()
 	return w, nil
+}
+
+// createPartial creates the locked, 0600 temporary file a bundle is written
+// to; its name marks it as unfinished.
+func createPartial(dir string) (*os.File, error) {
+	f, err := os.CreateTemp(dir, ".pbx-support-*.partial")
+	if err != nil {
+		return nil, fmt.Errorf("create bundle file in %s: %w", dir, err)
+	}
+	if err := lockFile(f); err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return nil, fmt.Errorf("lock %s: %w", f.Name(), err)
+	}
+	if err := f.Chmod(0o600); err != nil && !isUnsupported(err) {
+		f.Close()
+		os.Remove(f.Name())
+		return nil, fmt.Errorf("set mode of %s: %w", f.Name(), err)
+	}
+	return f, nil
 }
 
 func isUnsupported(err error) bool {
