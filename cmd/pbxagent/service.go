@@ -256,27 +256,33 @@ func (a *app) uninstallCmd() *cobra.Command {
 					a.configPath, a.cfg.Agent.StateDir)
 				return nil
 			}
-			for _, p := range agent.PurgeList(a.cfg, a.configPath) {
-				if fi, err := os.Lstat(p); err == nil && fi.IsDir() {
-					// Only if empty: anything else in it is not ours.
-					if err := os.Remove(p); err == nil {
-						fmt.Fprintln(a.stdout, "removed", p)
-					} else if !errors.Is(err, os.ErrNotExist) {
-						fmt.Fprintf(a.stdout, "kept %s: it holds files pbxagent did not write\n", p)
-					}
-					continue
-				}
-				if err := os.Remove(p); err != nil {
-					fmt.Fprintf(a.stdout, "could not remove %s: %v\n", p, err)
-					continue
-				}
-				fmt.Fprintln(a.stdout, "removed", p)
-			}
+			a.purgeOwnFiles()
 			return nil
 		},
 	}
 	cmd.Flags().BoolVar(&purge, "purge", false, "also remove the configuration file and the agent's own files in the state folder")
 	return cmd
+}
+
+// purgeOwnFiles removes the configuration and the agent's own files (agent.PurgeList);
+// a folder is removed only when empty.
+func (a *app) purgeOwnFiles() {
+	for _, p := range agent.PurgeList(a.cfg, a.configPath) {
+		if fi, err := os.Lstat(p); err == nil && fi.IsDir() {
+			// Only if empty: anything else in it is not ours.
+			if err := os.Remove(p); err == nil {
+				fmt.Fprintln(a.stdout, "removed", p)
+			} else if !errors.Is(err, os.ErrNotExist) {
+				fmt.Fprintf(a.stdout, "kept %s: it holds files pbxagent did not write\n", p)
+			}
+			continue
+		}
+		if err := os.Remove(p); err != nil {
+			fmt.Fprintf(a.stdout, "could not remove %s: %v\n", p, err)
+			continue
+		}
+		fmt.Fprintln(a.stdout, "removed", p)
+	}
 }
 
 // controlCmd is start, stop or restart.
