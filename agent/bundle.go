@@ -2,23 +2,14 @@ package agent
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
-	"strings"
-	"sync"
 	"time"
 
-	"github.com/pbxagent/pbxagent/analyze"
 	"github.com/pbxagent/pbxagent/bundle"
-	"github.com/pbxagent/pbxagent/collectors"
 	"github.com/pbxagent/pbxagent/config"
 	"github.com/pbxagent/pbxagent/delivery"
-	"github.com/pbxagent/pbxagent/follow"
-	"github.com/pbxagent/pbxagent/internal/safefs"
 	"github.com/pbxagent/pbxagent/minisign"
 )
 
@@ -100,14 +91,6 @@ type CaptureSummary struct {
 	// Past counts the packets that came from the flight recorder.
 	Past int64 `json:"past,omitempty"`
 }
-
-// windowLogName is the archive path of the lines written to callmanager.log
-// during the live window.
-const windowLogName = "logs/callmanager.window.log"
-
-// followPoll is how often callmanager.log is checked for new lines and
-// rotation; short, so a copy-and-truncate rotation loses as little as possible.
-const followPoll = 25 * time.Millisecond
 
 // smallFiles is the budget kept aside for system/ and config/ files.
 const smallFiles = 8 << 20
@@ -373,22 +356,6 @@ func (b *bundleRun) waitLive(ctx context.Context) error {
 func (a *Agent) seal(b *bundleRun) (*BundleResult, error) {
 	req, win := b.req, b.win
 	b.step("writing manifest and signature")
-	opts := map[string]any{
-		"duration":        req.Duration.String(),
-		"since":           config.Duration(req.Since).String(),
-		"max_size":        req.MaxSize,
-		"max_file_size":   req.MaxFileSize,
-		"format":          string(req.Format),
-		"output":          req.OutputDir,
-		"capture":         !req.NoCapture && req.Duration > 0,
-		"pbx_data_dir":    a.cfg.PBX.DataDir,
-		"pbx_log_dir":     a.cfg.LogDir(),
-		"reserve_percent": a.cfg.Bundle.ReservePercent,
-		"reserve_min":     int64(a.cfg.Bundle.ReserveMin),
-	}
-	if !req.Past.IsZero() {
-		opts["past_from"], opts["past_to"] = req.Past.From, req.Past.To
-	}
 	m := &bundle.Manifest{
 		Host:          b.host,
 		AgentVersion:  a.version,
@@ -397,7 +364,7 @@ func (a *Agent) seal(b *bundleRun) (*BundleResult, error) {
 		Partial:       b.partial,
 		PartialReason: b.reason,
 		CommandLine:   a.redactArgs(req.CommandLine),
-		Options:       opts,
+		Options:       a.manifestOptions(req),
 		Sections:      win.sections,
 		Warnings:      b.plan.warnings,
 	}
@@ -414,18 +381,30 @@ func (a *Agent) seal(b *bundleRun) (*BundleResult, error) {
 	if win.report != nil {
 		res.Analysis = win.report.Summary()
 	}
-	if lc := win.capture; lc != nil {
-		res.Capture = &CaptureSummary{Packets: lc.stats.Written, KernelDropped: lc.stats.KernelDropped,
-			Truncated: lc.stats.Truncated, StopReason: lc.stats.StopReason, Filter: lc.stats.Filter}
-	}
-	if p := win.past; p != nil {
-		if res.Capture == nil {
-			res.Capture = &CaptureSummary{}
-		}
-		res.Capture.Packets += p.stats.Packets
-		res.Capture.Past = p.stats.Packets
-	}
+	res.Capture = win.captureSummary()
 	return res, nil
+}
+
+// manifestOptions are the options the bundle was built with, for the
+// manifest.
+func (a *Agent) manifestOptions(req BundleRequest) map[string]any {
+	opts := map[string]any{
+		"duration":        req.Duration.String(),
+		"since":           config.Duration(req.Since).String(),
+		"max_size":        req.MaxSize,
+		"max_file_size":   req.MaxFileSize,
+		"format":          string(req.Format),
+		"output":          req.OutputDir,
+		"capture":         !req.NoCapture && req.Duration > 0,
+		"pbx_data_dir":    a.cfg.PBX.DataDir,
+		"pbx_log_dir":     a.cfg.LogDir(),
+		"reserve_percent": a.cfg.Bundle.ReservePercent,
+		"reserve_min":     int64(a.cfg.Bundle.ReserveMin),
+	}
+	if !req.Past.IsZero() {
+		opts["past_from"], opts["past_to"] = req.Past.From, req.Past.To
+	}
+	return opts
 }
 
 // removeStale removes unfinished bundle files earlier runs left in dir
@@ -447,239 +426,4 @@ func (a *Agent) removeStale(dir string) string {
 func (a *Agent) redactArgs(args []string) []string {
 	out, _ := a.redactor.Args(args)
 	return out
-}
-
-// addSystem runs the snapshot collectors and the watchers' checks
-// concurrently (the same checks as `pbxagent status` and the alerts) and
-// writes one JSON file per collector plus a readable summary. It returns
-// the JSON files by collector name, for the analysis.
-func (a *Agent) addSystem(ctx context.Context, w *bundle.Writer) (map[string][]byte, error) {
-	system := map[string][]byte{}
-	outs := collectors.Run(ctx, append(a.Snapshot(), a.Checks()...), 20*time.Second)
-	var summary strings.Builder
-	if miss := a.PBXMissing(); miss != "" {
-		fmt.Fprintf(&summary, "UNKNOWN: %s\n\n", miss)
-	}
-	fmt.Fprintf(&summary, "PBX host snapshot taken %s by pbxagent %s\n\n", time.Now().UTC().Format(time.RFC3339), a.version)
-	for _, o := range outs {
-		p := "system/" + o.Name + ".json"
-		data, err := json.MarshalIndent(o, "", "  ")
-		if err != nil {
-			w.Missing(p, o.Name, fmt.Sprintf("encode report: %v", err))
-			continue
-		}
-		fmt.Fprintf(&summary, "== %s (%s)\n", o.Name, o.Duration.Round(time.Millisecond))
-		fmt.Fprintf(&summary, "%s: %s\n", o.Label(), o.Line())
-		if !o.Applicable() {
-			summary.WriteString("\n")
-			w.Missing(p, o.Name, o.Reason())
-			continue
-		}
-		if t := o.Text(); t != "" {
-			summary.WriteString(strings.TrimRight(t, "\n"))
-			summary.WriteString("\n")
-		}
-		summary.WriteString("\n")
-		data = append(data, '\n')
-		system[o.Name] = data
-		noteRefusals(w, o)
-		e := bundle.Entry{Path: p, Collector: o.Name, Size: int64(len(data)), Reader: strings.NewReader(string(data))}
-		if o.Failed() {
-			e.Error = o.Line()
-		}
-		if err := w.Add(e); err != nil {
-			return nil, err
-		}
-	}
-	return system, w.AddBytes("system/summary.txt", "system", []byte(summary.String()))
-}
-
-// maxConfigFile bounds a configuration file read into memory for redaction.
-const maxConfigFile = 1 << 20
-
-// addConfig adds PortSIP's configuration files and the agent's own, with
-// every secret redacted.
-func (a *Agent) addConfig(w *bundle.Writer) error {
-	files := []struct{ src, dst string }{
-		{filepath.Join(a.cfg.PBX.DataDir, "system.ini"), "config/system.ini"},
-		{a.cfg.ConfigurePBXPath(), "config/.configure_pbx"},
-		{filepath.Join(a.cfg.PBX.InstallDir, "pbx", "docker-compose-portsip-pbx.yml"), "config/docker-compose-portsip-pbx.yml"},
-	}
-	if a.configPath != "" {
-		files = append(files, struct{ src, dst string }{a.configPath, "config/pbxagent.yaml"})
-	}
-	for _, f := range files {
-		if err := a.addRedacted(w, f.src, f.dst); err != nil {
-			return err
-		}
-	}
-	eff, err := config.Marshal(a.cfg)
-	if err != nil {
-		w.Missing("config/pbxagent.effective.yaml", "config", err.Error())
-		return nil
-	}
-	red, n := a.redactor.Bytes(eff)
-	return w.Add(bundle.Entry{Path: "config/pbxagent.effective.yaml", Collector: "config",
-		Size: int64(len(red)), Reader: strings.NewReader(string(red)), Redactions: &n})
-}
-
-func (a *Agent) addRedacted(w *bundle.Writer, src, dst string) error {
-	data, fi, err := readPBXFile(src, maxConfigFile)
-	if err != nil {
-		w.Missing(dst, "config", reason(src, err))
-		return nil
-	}
-	if fi.Links > 1 {
-		w.Warn(linkNote(src, fi.Links))
-	}
-	red, n := a.redactor.Bytes(data)
-	return w.Add(bundle.Entry{Path: dst, Collector: "config", Source: src, Size: int64(len(red)),
-		ModTime: fi.ModTime, Reader: strings.NewReader(string(red)), Redactions: &n})
-}
-
-// reason turns a file error into the manifest's wording.
-func reason(path string, err error) string {
-	if r, ok := refusedReason(err); ok {
-		return r
-	}
-	switch {
-	case errors.Is(err, os.ErrNotExist):
-		return fmt.Sprintf("%s does not exist", path)
-	case errors.Is(err, os.ErrPermission):
-		return fmt.Sprintf("%s is not readable: permission denied (run as root)", path)
-	default:
-		return err.Error()
-	}
-}
-
-// window holds the long-running captures of the live window.
-type window struct {
-	mu       sync.Mutex
-	logDir   *safefs.Dir // the PBX log folder the follower opens through
-	cancel   context.CancelFunc
-	wg       sync.WaitGroup
-	follower *follow.Follower
-	spool    *bundle.Spool
-	capture  *liveCapture
-	past     *pastWindow
-	report   *analyze.Report
-	fstats   follow.Stats
-	ferr     error
-	sections map[string]any
-	closers  []func()
-	sink     *logSink // adds logs redacted
-}
-
-// logSink returns the window's sink for logs, or a new one for w.
-func (win *window) logSink(ctx context.Context, a *Agent, w *bundle.Writer, dir string) *logSink {
-	if win.sink == nil {
-		win.sink = a.newLogSink(ctx, w, dir, nil)
-	}
-	return win.sink
-}
-
-func (a *Agent) startWindow(ctx context.Context, req BundleRequest, w *bundle.Writer, g *bundle.Guard, win *window, host string) error {
-	wctx, cancel := context.WithCancel(ctx)
-	win.cancel = cancel
-	if !req.NoCapture {
-		lc, err := a.startCapture(wctx, req, w, g, host)
-		if err != nil {
-			return err
-		}
-		if lc != nil {
-			win.capture = lc
-			win.closers = append(win.closers, func() { lc.spool.Close() })
-		}
-	}
-	src := filepath.Join(a.cfg.LogDir(), activeLog)
-	if win.logDir == nil {
-		w.Missing(windowLogName, "follow", fmt.Sprintf("cannot follow %s: the log folder could not be opened", src))
-		return nil
-	}
-	f, err := follow.OpenIn(win.logDir, activeLog, follow.Options{Poll: followPoll, MaxBytes: min(req.MaxFileSize, req.MaxSize/4)})
-	if err != nil {
-		w.Missing(windowLogName, "follow", fmt.Sprintf("cannot follow %s: %s", src, reason(src, err)))
-		return nil
-	}
-	sp, err := bundle.NewSpool(req.OutputDir, g)
-	if err != nil {
-		f.Close()
-		return err
-	}
-	win.follower, win.spool = f, sp
-	win.closers = append(win.closers, func() { f.Close() }, func() { sp.Close() })
-	win.wg.Add(1)
-	go func() {
-		defer win.wg.Done()
-		st, err := f.Run(wctx, sp)
-		win.mu.Lock()
-		win.fstats, win.ferr = st, err
-		win.mu.Unlock()
-	}()
-	return nil
-}
-
-// finish ends the live captures and adds what they collected.
-func (win *window) finish(w *bundle.Writer) error {
-	if win.cancel != nil {
-		win.cancel()
-	}
-	win.wg.Wait()
-	if win.capture != nil {
-		win.capture.finish(w, win.sections)
-	}
-	if e, ok := win.captureEntry(); ok {
-		if win.capture != nil && win.capture.err != nil {
-			e.Error = win.capture.err.Error()
-		}
-		if err := w.Add(e); err != nil {
-			return err
-		}
-	} else if win.capture != nil {
-		w.Missing(captureName, "capture", "the capture wrote nothing")
-	}
-	if win.follower == nil {
-		return nil
-	}
-	win.mu.Lock()
-	st, ferr := win.fstats, win.ferr
-	win.mu.Unlock()
-	sec := map[string]any{
-		"source":       win.follower.Path(),
-		"start_offset": win.follower.StartOffset(),
-		"bytes":        st.Bytes,
-		"dropped":      st.Dropped,
-		"renames":      st.Renames,
-		"truncations":  st.Truncations,
-	}
-	e := bundle.Entry{Path: windowLogName, Collector: "follow", Source: win.follower.Path(),
-		Size: win.spool.Size(), Reader: win.spool.Reader(), TruncatedBytes: st.Dropped}
-	if ferr != nil {
-		sec["error"] = ferr.Error()
-		e.Error = ferr.Error()
-		if r, ok := refusedReason(ferr); ok {
-			sec["error"], e.Error = r, r
-		}
-	}
-	if n := win.follower.Links(); n > 1 {
-		w.Warn(linkNote(win.follower.Path(), n))
-	}
-	win.sections["follow"] = sec
-	if win.sink != nil {
-		return win.sink.Add(e)
-	}
-	return w.Add(e)
-}
-
-func (win *window) close() {
-	if win.cancel != nil {
-		win.cancel()
-	}
-	win.wg.Wait()
-	if win.capture != nil {
-		<-win.capture.done
-	}
-	for _, c := range win.closers {
-		c()
-	}
 }

@@ -77,21 +77,7 @@ func (a *Agent) startCapture(ctx context.Context, req BundleRequest, w *bundle.W
 	if err := f.Validate(); err != nil {
 		return nil, err
 	}
-	maxBytes := cr.MaxBytes
-	if maxBytes <= 0 {
-		maxBytes = DefaultMaxCaptureBytes
-	}
-	// The spool and its copy in the archive both take space (packets
-	// compress poorly), so the capture gets half of what is free above the
-	// reserve at most.
-	if avail, err := g.Available(); err == nil && avail/2 < maxBytes {
-		maxBytes = avail / 2
-		w.Warn(fmt.Sprintf("capture limited to %s by the free space on the output filesystem", config.HumanBytes(maxBytes)))
-	}
-	maxPackets := cr.MaxPackets
-	if maxPackets <= 0 {
-		maxPackets = DefaultMaxPackets
-	}
+	maxBytes, maxPackets := captureLimits(cr, w, g)
 	sp, err := bundle.NewSpool(req.OutputDir, g)
 	if err != nil {
 		return nil, err
@@ -109,11 +95,39 @@ func (a *Agent) startCapture(ctx context.Context, req BundleRequest, w *bundle.W
 			Comment:      fmt.Sprintf("pbxagent %s support bundle on host %s; filter: %s", a.version, host, f.String()),
 		},
 	}
+	return a.runCapture(ctx, lc, w), nil
+}
+
+// captureLimits are the capture's byte and packet caps: the request's or
+// the defaults, and at most half of the space free above the reserve.
+func captureLimits(cr CaptureRequest, w *bundle.Writer, g *bundle.Guard) (maxBytes, maxPackets int64) {
+	maxBytes = cr.MaxBytes
+	if maxBytes <= 0 {
+		maxBytes = DefaultMaxCaptureBytes
+	}
+	// The spool and its copy in the archive both take space (packets
+	// compress poorly), so the capture gets half of what is free above the
+	// reserve at most.
+	if avail, err := g.Available(); err == nil && avail/2 < maxBytes {
+		maxBytes = avail / 2
+		w.Warn(fmt.Sprintf("capture limited to %s by the free space on the output filesystem", config.HumanBytes(maxBytes)))
+	}
+	maxPackets = cr.MaxPackets
+	if maxPackets <= 0 {
+		maxPackets = DefaultMaxPackets
+	}
+	return maxBytes, maxPackets
+}
+
+// runCapture starts the capture and waits until it is armed; a capture that
+// ends before is noted in the bundle and nil is returned, and one slow to
+// start goes on with a warning.
+func (a *Agent) runCapture(ctx context.Context, lc *liveCapture, w *bundle.Writer) *liveCapture {
 	armed := make(chan struct{})
 	var armOnce sync.Once
 	go func() {
 		defer close(lc.done)
-		lc.stats, lc.err = capture.Run(ctx, sp, lc.opt, func(s capture.Stats) {
+		lc.stats, lc.err = capture.Run(ctx, lc.spool, lc.opt, func(s capture.Stats) {
 			lc.packets.Store(s.Written)
 			lc.bytes.Store(s.Bytes)
 			armOnce.Do(func() { close(armed) })
@@ -121,9 +135,9 @@ func (a *Agent) startCapture(ctx context.Context, req BundleRequest, w *bundle.W
 	}()
 	select {
 	case <-armed:
-		return lc, nil
+		return lc
 	case <-lc.done:
-		sp.Close()
+		lc.spool.Close()
 		reason := lc.err
 		if reason == nil {
 			reason = errors.New("capture stopped before it started")
@@ -131,10 +145,10 @@ func (a *Agent) startCapture(ctx context.Context, req BundleRequest, w *bundle.W
 		w.Missing(captureName, "capture", reason.Error())
 		w.Warn(fmt.Sprintf("no packet capture: %v", reason))
 		a.log.Warn("packet capture unavailable; the bundle goes on without it", "err", reason)
-		return nil, nil
+		return nil
 	case <-time.After(armTimeout):
 		w.Warn("packet capture took more than 5 s to start")
-		return lc, nil
+		return lc
 	}
 }
 

@@ -55,54 +55,15 @@ func (p *logPlan) estimate(req BundleRequest) int64 {
 // first, then archived *.gz logs newest first. Active logs keep their tail.
 func (a *Agent) planLogs(req BundleRequest, now time.Time) *logPlan {
 	p := &logPlan{}
-	dir := a.cfg.LogDir()
-	var active, archived []logFile
-	var oldCount int
-	var oldBytes int64
 	d, err := a.openLogDir()
 	if err != nil {
 		p.missing = append(p.missing, bundle.MissingEntry{Path: "logs/", Collector: "logs",
-			Reason: fmt.Sprintf("PBX log folder: %s (set pbx.log_dir or pbx.data_dir in the configuration if PortSIP uses another path)", reason(dir, err))})
+			Reason: fmt.Sprintf("PBX log folder: %s (set pbx.log_dir or pbx.data_dir in the configuration if PortSIP uses another path)", reason(a.cfg.LogDir(), err))})
 		return p
 	}
 	p.dir = d
 	p.warnings = append(p.warnings, d.Notes...)
-	walkLogs(d, "", func(rel string, fi safefs.Info, err error) {
-		path := d.Join(rel)
-		if err != nil {
-			p.missing = append(p.missing, bundle.MissingEntry{Path: "logs/" + rel, Collector: "logs", Reason: reason(path, err)})
-			return
-		}
-		if name := fi.Name; strings.HasPrefix(name, "pbx-support-") || strings.HasPrefix(name, ".pbx-support-") {
-			return // a bundle (or one being written) in an output folder under the log folder
-		}
-		if "logs/"+rel == windowLogName {
-			p.missing = append(p.missing, bundle.MissingEntry{Path: "logs/" + rel, Collector: "logs",
-				Reason: "the name is used for the live window's lines in the bundle; this file was left out"})
-			return
-		}
-		if why := safefs.TypeReason(fi.Mode); why != "" {
-			p.missing = append(p.missing, bundle.MissingEntry{Path: "logs/" + rel, Collector: "logs",
-				Reason: fmt.Sprintf("refused (%s): %s is not a regular file (in PBX folders symlinks are never followed, FIFOs and devices never read)", why, path)})
-			return
-		}
-		lf := logFile{src: path, rel: rel, size: fi.Size, mtime: fi.ModTime}
-		if strings.HasSuffix(strings.ToLower(rel), ".gz") {
-			lf.archive = true
-			if now.Sub(fi.ModTime) > req.Since {
-				oldCount++
-				oldBytes += fi.Size
-				return
-			}
-			archived = append(archived, lf)
-			return
-		}
-		active = append(active, lf)
-	})
-	if oldCount > 0 {
-		p.warnings = append(p.warnings, fmt.Sprintf("%d archived logs (%s) older than --since %s were left out; use a longer --since to include them",
-			oldCount, config.HumanBytes(oldBytes), config.Duration(req.Since)))
-	}
+	active, archived := p.scan(d, req, now)
 	sort.SliceStable(active, func(i, j int) bool {
 		ci, cj := active[i].rel == activeLog, active[j].rel == activeLog
 		if ci != cj {
@@ -111,7 +72,60 @@ func (a *Agent) planLogs(req BundleRequest, now time.Time) *logPlan {
 		return active[i].mtime.After(active[j].mtime)
 	})
 	sort.SliceStable(archived, func(i, j int) bool { return archived[i].mtime.After(archived[j].mtime) })
+	p.fit(req, active, archived)
+	return p
+}
 
+// leaveOut lists the log rel as missing from the bundle, and why.
+func (p *logPlan) leaveOut(rel, why string) {
+	p.missing = append(p.missing, bundle.MissingEntry{Path: "logs/" + rel, Collector: "logs", Reason: why})
+}
+
+// scan walks the log folder and returns the active logs and the archives
+// within req.Since; what it refuses or leaves out is listed in p.
+func (p *logPlan) scan(d *safefs.Dir, req BundleRequest, now time.Time) (active, archived []logFile) {
+	var oldCount int
+	var oldBytes int64
+	walkLogs(d, "", func(rel string, fi safefs.Info, err error) {
+		path := d.Join(rel)
+		if err != nil {
+			p.leaveOut(rel, reason(path, err))
+			return
+		}
+		if name := fi.Name; strings.HasPrefix(name, "pbx-support-") || strings.HasPrefix(name, ".pbx-support-") {
+			return // a bundle (or one being written) in an output folder under the log folder
+		}
+		if "logs/"+rel == windowLogName {
+			p.leaveOut(rel, "the name is used for the live window's lines in the bundle; this file was left out")
+			return
+		}
+		if why := safefs.TypeReason(fi.Mode); why != "" {
+			p.leaveOut(rel, fmt.Sprintf("refused (%s): %s is not a regular file (in PBX folders symlinks are never followed, FIFOs and devices never read)", why, path))
+			return
+		}
+		lf := logFile{src: path, rel: rel, size: fi.Size, mtime: fi.ModTime}
+		if !strings.HasSuffix(strings.ToLower(rel), ".gz") {
+			active = append(active, lf)
+			return
+		}
+		lf.archive = true
+		if now.Sub(fi.ModTime) > req.Since {
+			oldCount++
+			oldBytes += fi.Size
+			return
+		}
+		archived = append(archived, lf)
+	})
+	if oldCount > 0 {
+		p.warnings = append(p.warnings, fmt.Sprintf("%d archived logs (%s) older than --since %s were left out; use a longer --since to include them",
+			oldCount, config.HumanBytes(oldBytes), config.Duration(req.Since)))
+	}
+	return active, archived
+}
+
+// fit plans the logs into the --max-size budget, newest first: active logs
+// keep their newest bytes, archives go in whole or not at all.
+func (p *logPlan) fit(req BundleRequest, active, archived []logFile) {
 	budget := req.MaxSize - smallFiles
 	if req.Duration > 0 {
 		budget -= min(req.MaxFileSize, req.MaxSize/4) // the live window's share
@@ -122,8 +136,7 @@ func (a *Agent) planLogs(req BundleRequest, now time.Time) *logPlan {
 	for _, f := range active {
 		f.keep = min(f.size, req.MaxFileSize, budget)
 		if f.keep == 0 && f.size > 0 {
-			p.missing = append(p.missing, bundle.MissingEntry{Path: "logs/" + f.rel, Collector: "logs",
-				Reason: fmt.Sprintf("left out: the --max-size budget (%s) was used by newer logs", config.HumanBytes(req.MaxSize))})
+			p.leaveOut(f.rel, fmt.Sprintf("left out: the --max-size budget (%s) was used by newer logs", config.HumanBytes(req.MaxSize)))
 			continue
 		}
 		budget -= f.keep
@@ -131,15 +144,13 @@ func (a *Agent) planLogs(req BundleRequest, now time.Time) *logPlan {
 	}
 	for _, f := range archived {
 		if f.size > req.MaxFileSize || f.size > budget {
-			p.missing = append(p.missing, bundle.MissingEntry{Path: "logs/" + f.rel, Collector: "logs",
-				Reason: fmt.Sprintf("left out: %s does not fit the remaining --max-size budget (%s) or --max-file-size", config.HumanBytes(f.size), config.HumanBytes(budget))})
+			p.leaveOut(f.rel, fmt.Sprintf("left out: %s does not fit the remaining --max-size budget (%s) or --max-file-size", config.HumanBytes(f.size), config.HumanBytes(budget)))
 			continue
 		}
 		f.keep = f.size
 		budget -= f.keep
 		p.files = append(p.files, f)
 	}
-	return p
 }
 
 // openLogDir opens the PBX log folder with safefs; its notes name a folder

@@ -122,63 +122,85 @@ func (a *Agent) LastRound() (*Round, error) {
 // Folders are listed after their contents and are removed only if empty.
 func PurgeList(cfg *config.Config, configPath string) []string {
 	var out []string
-	exists := func(p string) bool { _, err := os.Lstat(p); return err == nil }
-	if configPath != "" && exists(configPath) {
+	if configPath != "" && lstatExists(configPath) {
 		out = append(out, configPath)
 	}
-	for _, p := range []string{cfg.SecretKeyPath(), cfg.PublicKeyPath(),
-		filepath.Join(cfg.Agent.StateDir, alert.StateFileName),
-		filepath.Join(cfg.Agent.StateDir, portsip.RejectedMarkerFile),
-		filepath.Join(cfg.Agent.StateDir, lastRoundFile),
-		filepath.Join(cfg.Agent.StateDir, collectors.CDRCursorFile)} {
-		if exists(p) {
+	files := []string{cfg.SecretKeyPath(), cfg.PublicKeyPath()}
+	for _, n := range ownStateFiles {
+		files = append(files, filepath.Join(cfg.Agent.StateDir, n))
+	}
+	for _, p := range files {
+		if lstatExists(p) {
 			out = append(out, p)
 		}
 	}
-	ours := func(dir string, match func(string) bool) {
-		ents, err := os.ReadDir(dir)
-		if err != nil {
-			return
-		}
-		for _, e := range ents {
-			if e.Type().IsRegular() && match(e.Name()) {
-				out = append(out, filepath.Join(dir, e.Name()))
-			}
-		}
-		out = append(out, dir)
-	}
-	queued := func(ext string) func(string) bool {
-		return func(n string) bool {
-			return strings.HasSuffix(n, ext) || strings.HasPrefix(n, ".") && strings.Contains(n, ext+".") && strings.HasSuffix(n, ".tmp")
-		}
-	}
 	for _, r := range []string{notify.ReceiverEmail, "alertmanager", "webhook"} {
-		ours(filepath.Join(cfg.QueueDir(), r), queued(".event.json"))
+		out = appendOurs(out, filepath.Join(cfg.QueueDir(), r), queueFile(".event.json"))
 	}
 	// The mail queue of earlier versions, and its files that could not be
 	// moved into the email queue (kept aside as .corrupt).
-	ours(cfg.QueueDir(), func(n string) bool {
-		return queued(mailer.LegacyExt)(n) || strings.HasSuffix(n, mailer.LegacyExt+spool.CorruptSuffix)
+	out = appendOurs(out, cfg.QueueDir(), func(n string) bool {
+		return queueFile(mailer.LegacyExt)(n) || strings.HasSuffix(n, mailer.LegacyExt+spool.CorruptSuffix)
 	})
-	ours(cfg.OutputDir(), func(n string) bool { return strings.HasPrefix(n, "pbx-support-") })
-	// Temporary files of an atomic write that did not finish (the agent was
-	// killed while writing): ".<name>.<random>.tmp".
-	if ents, err := os.ReadDir(cfg.Agent.StateDir); err == nil {
-		for _, e := range ents {
-			n := e.Name()
-			for _, own := range []string{alert.StateFileName, portsip.RejectedMarkerFile, lastRoundFile, collectors.CDRCursorFile} {
-				if e.Type().IsRegular() && strings.HasPrefix(n, "."+own+".") && strings.HasSuffix(n, ".tmp") {
-					out = append(out, filepath.Join(cfg.Agent.StateDir, n))
-				}
-			}
-		}
-	}
-	ours(filepath.Join(cfg.Agent.StateDir, "uploads"), func(n string) bool {
+	out = appendOurs(out, cfg.OutputDir(), isBundleName)
+	out = append(out, unfinishedStateWrites(cfg.Agent.StateDir)...)
+	out = appendOurs(out, filepath.Join(cfg.Agent.StateDir, "uploads"), func(n string) bool {
 		return strings.HasSuffix(n, ".json") && strings.Trim(strings.TrimSuffix(n, ".json"), "0123456789abcdef") == ""
 	})
-	ours(cfg.AutoBundleDir(), func(n string) bool { return strings.HasPrefix(n, "pbx-support-") })
-	ours(cfg.RecorderDir(), func(n string) bool {
+	out = appendOurs(out, cfg.AutoBundleDir(), isBundleName)
+	out = appendOurs(out, cfg.RecorderDir(), func(n string) bool {
 		return recorder.IsRingFile(n) || strings.HasPrefix(n, ".status.json.") && strings.HasSuffix(n, ".tmp")
 	})
 	return append(out, cfg.Agent.StateDir)
+}
+
+// ownStateFiles are the agent's files directly in its state folder, besides
+// the signing keys.
+var ownStateFiles = []string{alert.StateFileName, portsip.RejectedMarkerFile, lastRoundFile, collectors.CDRCursorFile}
+
+func lstatExists(p string) bool { _, err := os.Lstat(p); return err == nil }
+
+// appendOurs appends the regular files in dir that match, then dir itself
+// (removed only if it ends up empty).
+func appendOurs(out []string, dir string, match func(string) bool) []string {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return out
+	}
+	for _, e := range ents {
+		if e.Type().IsRegular() && match(e.Name()) {
+			out = append(out, filepath.Join(dir, e.Name()))
+		}
+	}
+	return append(out, dir)
+}
+
+// queueFile matches a queue's files with extension ext and their unfinished
+// atomic writes (".<name><ext>.<random>.tmp").
+func queueFile(ext string) func(string) bool {
+	return func(n string) bool {
+		return strings.HasSuffix(n, ext) || strings.HasPrefix(n, ".") && strings.Contains(n, ext+".") && strings.HasSuffix(n, ".tmp")
+	}
+}
+
+func isBundleName(n string) bool { return strings.HasPrefix(n, "pbx-support-") }
+
+// unfinishedStateWrites are the temporary files of an atomic write of a
+// state file that did not finish (the agent was killed while writing):
+// ".<name>.<random>.tmp".
+func unfinishedStateWrites(stateDir string) []string {
+	ents, err := os.ReadDir(stateDir)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, e := range ents {
+		n := e.Name()
+		for _, own := range ownStateFiles {
+			if e.Type().IsRegular() && strings.HasPrefix(n, "."+own+".") && strings.HasSuffix(n, ".tmp") {
+				out = append(out, filepath.Join(stateDir, n))
+			}
+		}
+	}
+	return out
 }

@@ -162,24 +162,36 @@ func (a *Agent) Serve(ctx context.Context, opts ServeOptions) error {
 	if err != nil {
 		return err
 	}
-	if a.cfg.Recorder.Enabled {
-		snap := New(a.cfg, a.configPath, a.version, a.log) // scrapes never see a reload half done
-		if err := fl.metrics.Register(newRecorderCollector(snap.RecorderState)); err != nil {
-			a.log.Warn("flight recorder metrics not exported", "err", err)
-		}
-		rctx, rstop := context.WithCancel(ctx)
-		rdone := make(chan struct{})
-		record := a.newRecorderRun()
-		go func() {
-			defer close(rdone)
-			record(rctx)
-		}()
-		defer func() { rstop(); <-rdone }()
-	} else {
-		a.log.Info("flight recorder off (recorder.enabled: false)")
-	}
+	defer a.startRecorder(ctx, fl)()
 	a.auto = a.newAutoBundler(ctx)
 	a.log.Info("pbxagent running", "version", a.version, "checks", len(a.Checks()), "interval", a.cfg.Checks.Interval.String())
+	return a.serveLoop(ctx, opts, eng, fl)
+}
+
+// startRecorder starts the flight recorder when it is enabled and returns
+// the function that stops it and waits for it.
+func (a *Agent) startRecorder(ctx context.Context, fl *fleet) (stop func()) {
+	if !a.cfg.Recorder.Enabled {
+		a.log.Info("flight recorder off (recorder.enabled: false)")
+		return func() {}
+	}
+	snap := New(a.cfg, a.configPath, a.version, a.log) // scrapes never see a reload half done
+	if err := fl.metrics.Register(newRecorderCollector(snap.RecorderState)); err != nil {
+		a.log.Warn("flight recorder metrics not exported", "err", err)
+	}
+	rctx, rstop := context.WithCancel(ctx)
+	rdone := make(chan struct{})
+	record := a.newRecorderRun()
+	go func() {
+		defer close(rdone)
+		record(rctx)
+	}()
+	return func() { rstop(); <-rdone }
+}
+
+// serveLoop runs the first round, then a round every checks.interval, the
+// due alerts, reloads and heartbeats until ctx ends.
+func (a *Agent) serveLoop(ctx context.Context, opts ServeOptions, eng *alert.Engine, fl *fleet) error {
 	interval := a.cfg.Checks.Interval.D()
 	round := time.NewTicker(interval)
 	defer round.Stop()

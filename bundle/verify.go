@@ -119,26 +119,7 @@ func CheckContents(ctx context.Context, name string, r io.Reader, v *Verificatio
 }
 
 func checkContents(ctx context.Context, name string, f io.Reader, v *Verification) []string {
-	seen := map[string]seenFile{}
-	var dups []string
-	var manifestData []byte
-	err := WalkReader(ctx, name, f, func(p string, r io.Reader) error {
-		if p == ManifestName {
-			var err error
-			manifestData, err = io.ReadAll(io.LimitReader(r, maxManifest))
-			return err
-		}
-		h := sha256.New()
-		n, err := io.Copy(h, r)
-		if err != nil {
-			return fmt.Errorf("read %s in archive: %w", p, err)
-		}
-		if _, dup := seen[p]; dup {
-			dups = append(dups, p)
-		}
-		seen[p] = seenFile{size: n, sum: hex.EncodeToString(h.Sum(nil))}
-		return nil
-	})
+	seen, dups, manifestData, err := hashContents(ctx, name, f)
 	if errors.Is(err, ErrNotArchive) {
 		return []string{err.Error()}
 	}
@@ -157,6 +138,38 @@ func checkContents(ctx context.Context, name string, f io.Reader, v *Verificatio
 		return append(problems, fmt.Sprintf("manifest.json is not valid JSON: %v", err))
 	}
 	v.Manifest = &m
+	return append(problems, compareManifest(&m, seen, v)...)
+}
+
+// hashContents reads the archive once: the size and SHA-256 of every file,
+// the paths that appear more than once, and manifest.json's bytes (nil if
+// absent).
+func hashContents(ctx context.Context, name string, f io.Reader) (seen map[string]seenFile, dups []string, manifestData []byte, err error) {
+	seen = map[string]seenFile{}
+	err = WalkReader(ctx, name, f, func(p string, r io.Reader) error {
+		if p == ManifestName {
+			var err error
+			manifestData, err = io.ReadAll(io.LimitReader(r, maxManifest))
+			return err
+		}
+		h := sha256.New()
+		n, err := io.Copy(h, r)
+		if err != nil {
+			return fmt.Errorf("read %s in archive: %w", p, err)
+		}
+		if _, dup := seen[p]; dup {
+			dups = append(dups, p)
+		}
+		seen[p] = seenFile{size: n, sum: hex.EncodeToString(h.Sum(nil))}
+		return nil
+	})
+	return seen, dups, manifestData, err
+}
+
+// compareManifest checks each listed file against what the archive holds,
+// counting the good ones in v, and lists the files not in the manifest.
+func compareManifest(m *Manifest, seen map[string]seenFile, v *Verification) []string {
+	var problems []string
 	listed := map[string]bool{}
 	for _, fe := range m.Files {
 		listed[fe.Path] = true

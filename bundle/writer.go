@@ -15,7 +15,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"hash"
@@ -23,7 +22,6 @@ import (
 	"io/fs"
 	"os"
 	"path"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -31,7 +29,6 @@ import (
 
 	"github.com/mholt/archives"
 
-	"github.com/pbxagent/pbxagent/internal/atomicfile"
 	"github.com/pbxagent/pbxagent/minisign"
 )
 
@@ -128,19 +125,9 @@ func Create(opt Options) (*Writer, error) {
 	if err := os.MkdirAll(opt.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create output folder %s: %w", opt.Dir, err)
 	}
-	f, err := os.CreateTemp(opt.Dir, ".pbx-support-*.partial")
+	f, err := createPartial(opt.Dir)
 	if err != nil {
-		return nil, fmt.Errorf("create bundle file in %s: %w", opt.Dir, err)
-	}
-	if err := lockFile(f); err != nil {
-		f.Close()
-		os.Remove(f.Name())
-		return nil, fmt.Errorf("lock %s: %w", f.Name(), err)
-	}
-	if err := f.Chmod(0o600); err != nil && !isUnsupported(err) {
-		f.Close()
-		os.Remove(f.Name())
-		return nil, fmt.Errorf("set mode of %s: %w", f.Name(), err)
+		return nil, err
 	}
 	w := &Writer{
 		opt:     opt,
@@ -174,6 +161,26 @@ func Create(opt Options) (*Writer, error) {
 	w.ctx, w.cancel = context.WithCancel(context.Background())
 	go func() { w.done <- arch.ArchiveAsync(w.ctx, out, w.jobs) }()
 	return w, nil
+}
+
+// createPartial creates the locked, 0600 temporary file a bundle is written
+// to; its name marks it as unfinished.
+func createPartial(dir string) (*os.File, error) {
+	f, err := os.CreateTemp(dir, ".pbx-support-*.partial")
+	if err != nil {
+		return nil, fmt.Errorf("create bundle file in %s: %w", dir, err)
+	}
+	if err := lockFile(f); err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return nil, fmt.Errorf("lock %s: %w", f.Name(), err)
+	}
+	if err := f.Chmod(0o600); err != nil && !isUnsupported(err) {
+		f.Close()
+		os.Remove(f.Name())
+		return nil, fmt.Errorf("set mode of %s: %w", f.Name(), err)
+	}
+	return f, nil
 }
 
 func isUnsupported(err error) bool {
@@ -290,110 +297,6 @@ func (w *Writer) Warn(msg string) {
 	w.warnings = append(w.warnings, msg)
 }
 
-// Signer signs a BLAKE2b-512 prehash of the archive (minisign's hashed
-// mode); minisign.PrivateKey implements it.
-type Signer interface {
-	SignPrehashed(digest []byte, trustedComment, untrustedComment string) ([]byte, error)
-}
-
-// Result describes a finished bundle.
-type Result struct {
-	Path          string    `json:"path"`
-	SignaturePath string    `json:"signature_path,omitempty"`
-	Size          int64     `json:"size"`
-	SHA256        string    `json:"sha256"`
-	Partial       bool      `json:"partial"`
-	Files         int       `json:"files"`
-	Missing       int       `json:"missing"`
-	Warnings      []string  `json:"warnings,omitempty"`
-	Manifest      *Manifest `json:"-"`
-
-	// PlainSHA256 is the SHA-256 of the archive before encryption; empty
-	// when the bundle is not encrypted.
-	PlainSHA256 string `json:"plain_sha256,omitempty"`
-}
-
-// Close writes manifest.json (m completed with the files, missing entries
-// and warnings recorded so far), finishes the archive, fsyncs it, renames it
-// to its final name and signs it. On any error the temporary file is
-// removed.
-func (w *Writer) Close(m *Manifest, signer Signer) (*Result, error) {
-	w.mu.Lock()
-	if w.finished {
-		w.mu.Unlock()
-		return nil, errors.New("bundle: the archive is already closed or aborted")
-	}
-	if w.err != nil {
-		err := w.err
-		w.mu.Unlock()
-		w.Abort()
-		return nil, err
-	}
-	w.finished = true
-	m.Version = ManifestVersion
-	m.Files = append([]FileEntry(nil), w.files...)
-	m.Missing = append([]MissingEntry(nil), w.missing...)
-	m.Warnings = append(m.Warnings, w.warnings...)
-	if m.Files == nil {
-		m.Files = []FileEntry{}
-	}
-	w.mu.Unlock()
-
-	data, err := json.MarshalIndent(m, "", "  ")
-	if err != nil {
-		w.Abort()
-		return nil, fmt.Errorf("encode manifest: %w", err)
-	}
-	data = append(data, '\n')
-	w.mu.Lock()
-	w.paths[ManifestName] = false
-	err = w.addLocked(ManifestName, data)
-	w.mu.Unlock()
-	if err != nil {
-		w.Abort()
-		return nil, err
-	}
-	if err := w.finish(); err != nil {
-		w.Abort()
-		return nil, err
-	}
-	final, err := w.rename()
-	if err != nil {
-		w.Abort()
-		return nil, err
-	}
-	res := &Result{
-		Path:     final,
-		Size:     w.size.Load(),
-		SHA256:   hex.EncodeToString(w.sha.Sum(nil)),
-		Partial:  m.Partial,
-		Files:    len(m.Files),
-		Missing:  len(m.Missing),
-		Warnings: m.Warnings,
-		Manifest: m,
-	}
-	if w.plain != nil {
-		res.PlainSHA256 = hex.EncodeToString(w.plain.Sum(nil))
-	}
-	if signer != nil {
-		trusted := fmt.Sprintf("timestamp:%d\tfile:%s\thashed\thost:%s\tsha256:%s",
-			m.FinishedAt.Unix(), filepath.Base(final), m.Host, res.SHA256)
-		if res.PlainSHA256 != "" {
-			trusted += "\tplain_sha256:" + res.PlainSHA256
-		}
-		sig, err := signer.SignPrehashed(w.pre.Sum(nil), trusted, "signature from pbxagent secret key")
-		if err != nil {
-			return res, fmt.Errorf("sign %s: %w", final, err)
-		}
-		sigPath := final + ".minisig"
-		if err := atomicfile.Write(sigPath, sig, 0o600); err != nil {
-			return res, fmt.Errorf("write signature: %w", err)
-		}
-		res.SignaturePath = sigPath
-	}
-	return res, nil
-}
-
 func (w *Writer) addLocked(p string, data []byte) error {
 	w.paths[p] = true
 	er := &entryReader{ctx: w.ctx, r: bytesReader(data), left: int64(len(data)), h: sha256.New()}
@@ -407,63 +310,6 @@ func (w *Writer) addLocked(p string, data []byte) error {
 		Result: res,
 	}
 	return w.submit(job, res)
-}
-
-// finish ends the archive and the compressor and makes the file durable.
-func (w *Writer) finish() error {
-	w.mu.Lock()
-	w.jobsClosed = true
-	close(w.jobs)
-	w.mu.Unlock()
-	if err := <-w.done; err != nil {
-		return fmt.Errorf("finish archive %s: %w", w.tmpPath, err)
-	}
-	if w.comp != nil {
-		if err := w.comp.Close(); err != nil {
-			return fmt.Errorf("finish compression of %s: %w", w.tmpPath, err)
-		}
-	}
-	if w.enc != nil {
-		if err := w.enc.Close(); err != nil {
-			return fmt.Errorf("finish encryption of %s: %w", w.tmpPath, err)
-		}
-	}
-	if err := w.buf.Flush(); err != nil {
-		return fmt.Errorf("write %s: %w", w.tmpPath, err)
-	}
-	if err := w.f.Sync(); err != nil {
-		return fmt.Errorf("sync %s: %w", w.tmpPath, err)
-	}
-	if err := w.f.Close(); err != nil {
-		return fmt.Errorf("close %s: %w", w.tmpPath, err)
-	}
-	w.f = nil
-	return nil
-}
-
-// rename moves the finished archive to its final name without replacing an
-// existing file.
-func (w *Writer) rename() (string, error) {
-	base := w.opt.Name
-	ext := w.opt.ext()
-	stem := base[:len(base)-len(ext)]
-	for i := 0; i < 100; i++ {
-		name := base
-		if i > 0 {
-			name = fmt.Sprintf("%s-%d%s", stem, i, ext)
-		}
-		final := filepath.Join(w.opt.Dir, name)
-		if _, err := os.Lstat(final); err == nil {
-			continue
-		}
-		if err := os.Rename(w.tmpPath, final); err != nil {
-			return "", fmt.Errorf("rename %s to %s: %w", w.tmpPath, final, err)
-		}
-		atomicfile.SyncDir(w.opt.Dir)
-		w.tmpPath = ""
-		return final, nil
-	}
-	return "", fmt.Errorf("rename %s: too many bundles named %s in %s", w.tmpPath, base, w.opt.Dir)
 }
 
 // Abort stops writing and removes the temporary file. It is safe to call

@@ -45,82 +45,101 @@ func merge(ctx context.Context, w io.Writer, opt Options, progress func(Stats), 
 		return Stats{}, err
 	}
 	out.extra = skipped
-
-	hard := make(chan struct{})
-	var hardOnce sync.Once
-	stopHard := func() { hardOnce.Do(func() { close(hard) }) }
-	defer stopHard()
-
-	var mu sync.Mutex // guards out and werr
-	var werr error
-	emit := func(b *batch) bool {
-		mu.Lock()
-		defer mu.Unlock()
-		if out.done || werr != nil {
-			// Counted, so the manifest shows what a limit cut off.
-			out.stats.Seen += int64(len(b.pkts))
-			return false
-		}
-		out.stats.FilterDropped += int64(b.dropped)
-		for i := range b.pkts {
-			more, err := out.write(&b.pkts[i])
-			if err != nil {
-				werr = err
-			}
-			if !more {
-				out.stats.Seen += int64(len(b.pkts) - i - 1)
-				stopHard()
-				return false
-			}
-		}
-		return true
-	}
+	m := &merger{out: out, srcs: srcs, hard: make(chan struct{})}
+	defer m.stopHard()
 
 	readErr := make([]error, len(srcs))
 	var wg sync.WaitGroup
 	for i, s := range srcs {
-		wg.Go(func() { readErr[i] = s.read(ctx, hard, emit) })
+		wg.Go(func() { readErr[i] = s.read(ctx, m.hard, m.emit) })
 	}
 	readersDone := make(chan struct{})
 	go func() { wg.Wait(); close(readersDone) }()
-	mu.Lock()
+	m.mu.Lock()
 	armed := out.snapshot()
-	mu.Unlock()
+	m.mu.Unlock()
 	progress(armed) // capture is armed
 
-	updateDrops := func() {
-		for i, s := range srcs {
-			out.setKernelDropped(i, s.kernelDropped())
-		}
-	}
 	tick := time.NewTicker(opt.ProgressInterval)
 	defer tick.Stop()
-loop:
-	for {
+	for running := true; running; {
 		select {
 		case <-readersDone:
-			break loop
+			running = false
 		case <-tick.C:
-			mu.Lock()
-			updateDrops()
-			if werr == nil && !out.done {
-				if err := out.flush(); err != nil {
-					werr = fmt.Errorf("capture: write: %w", err)
-					stopHard()
-				}
-			}
-			snap := out.snapshot()
-			mu.Unlock()
-			progress(snap)
+			progress(m.flushTick())
 		}
 	}
-	// Every reader has returned.
-	updateDrops()
+	return m.finish(ctx, readErr, descs)
+}
+
+// merger is the state the readers share: one output and the first write
+// error, under one mutex.
+type merger struct {
+	mu       sync.Mutex // guards out and werr
+	out      *ngOut
+	werr     error
+	srcs     []source
+	hard     chan struct{} // closed when writing ended: readers stop at once
+	hardOnce sync.Once
+}
+
+func (m *merger) stopHard() { m.hardOnce.Do(func() { close(m.hard) }) }
+
+// emit writes one batch; false tells the reader to stop.
+func (m *merger) emit(b *batch) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := m.out
+	if out.done || m.werr != nil {
+		// Counted, so the manifest shows what a limit cut off.
+		out.stats.Seen += int64(len(b.pkts))
+		return false
+	}
+	out.stats.FilterDropped += int64(b.dropped)
+	for i := range b.pkts {
+		more, err := out.write(&b.pkts[i])
+		if err != nil {
+			m.werr = err
+		}
+		if !more {
+			out.stats.Seen += int64(len(b.pkts) - i - 1)
+			m.stopHard()
+			return false
+		}
+	}
+	return true
+}
+
+func (m *merger) updateDrops() {
+	for i, s := range m.srcs {
+		m.out.setKernelDropped(i, s.kernelDropped())
+	}
+}
+
+// flushTick flushes the output and returns the progress so far.
+func (m *merger) flushTick() Stats {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.updateDrops()
+	if m.werr == nil && !m.out.done {
+		if err := m.out.flush(); err != nil {
+			m.werr = fmt.Errorf("capture: write: %w", err)
+			m.stopHard()
+		}
+	}
+	return m.out.snapshot()
+}
+
+// finish closes the output once every reader has returned and tells why
+// capture ended; capture failing on every interface is an error.
+func (m *merger) finish(ctx context.Context, readErr []error, descs []ifaceDesc) (Stats, error) {
+	m.updateDrops()
 	failed := 0
 	var firstErr error
 	for i, err := range readErr {
 		if err != nil {
-			out.setErr(i, err)
+			m.out.setErr(i, err)
 			failed++
 			if firstErr == nil {
 				firstErr = fmt.Errorf("%s: %w", descs[i].name, err)
@@ -128,14 +147,14 @@ loop:
 		}
 	}
 	reason := stopReason(ctx)
-	allFailed := ctx.Err() == nil && !out.done && werr == nil && failed == len(srcs)
+	allFailed := ctx.Err() == nil && !m.out.done && m.werr == nil && failed == len(m.srcs)
 	if allFailed {
 		reason = "capture failed on every interface"
 	}
-	st, err := out.close(time.Now(), reason)
+	st, err := m.out.close(time.Now(), reason)
 	switch {
-	case werr != nil:
-		return st, werr
+	case m.werr != nil:
+		return st, m.werr
 	case err != nil:
 		return st, err
 	case allFailed:

@@ -96,9 +96,20 @@ func (b *BlockedIPs) Collect(ctx context.Context) (*Report, error) {
 		return nil, fmt.Errorf("read the IP blacklist: %w", err)
 	}
 
+	d, current := b.classify(list)
+	b.mu.Lock()
+	previous := b.previous
+	b.previous = current
+	b.mu.Unlock()
+	d.markNew(previous)
+	return b.report(d), nil
+}
+
+// classify counts the accepted and expired entries and lists the active
+// denials, those that expire first first; current holds their keys.
+func (b *BlockedIPs) classify(list []portsip.IPFilter) (d BlockedIPsData, current map[string]bool) {
 	now := b.now()
-	var d BlockedIPsData
-	current := map[string]bool{}
+	current = map[string]bool{}
 	for _, f := range list {
 		switch {
 		case !f.Denies():
@@ -108,10 +119,8 @@ func (b *BlockedIPs) Collect(ctx context.Context) (*Report, error) {
 			d.Expired++
 			continue
 		}
-		e := BlockedIP{IPFilter: f, Admin: b.adminCovered(f)}
-		k := blockedKey(f)
-		current[k] = true
-		d.Denied = append(d.Denied, e)
+		current[blockedKey(f)] = true
+		d.Denied = append(d.Denied, BlockedIP{IPFilter: f, Admin: b.adminCovered(f)})
 	}
 	sort.SliceStable(d.Denied, func(i, j int) bool {
 		a, c := d.Denied[i], d.Denied[j]
@@ -123,10 +132,12 @@ func (b *BlockedIPs) Collect(ctx context.Context) (*Report, error) {
 		}
 		return a.CIDR < c.CIDR
 	})
-	b.mu.Lock()
-	previous := b.previous
-	b.previous = current
-	b.mu.Unlock()
+	return d, current
+}
+
+// markNew marks the denials not in the previous check's set (nil on the
+// first check, the baseline) and lists those covering an administrator.
+func (d *BlockedIPsData) markNew(previous map[string]bool) {
 	d.Baseline = previous == nil
 	for i := range d.Denied {
 		e := &d.Denied[i]
@@ -138,17 +149,14 @@ func (b *BlockedIPs) Collect(ctx context.Context) (*Report, error) {
 			d.AdminBlocked = append(d.AdminBlocked, *e)
 		}
 	}
+}
 
+func (b *BlockedIPs) report(d BlockedIPsData) *Report {
 	rep := &Report{State: StateOK, Data: d}
 	switch {
 	case len(d.AdminBlocked) > 0:
 		rep.State = StateCritical
-		a := d.AdminBlocked[0]
-		rep.Summary = fmt.Sprintf("the administrators' address %s is blocked %s — the portal shows DENIED; log in from another network and remove it from IP Blacklist, or wait",
-			adminAddress(a), b.until(a.ExpireAt))
-		if n := len(d.AdminBlocked) - 1; n > 0 {
-			rep.Summary += fmt.Sprintf(" (%d more administrators' entries blocked)", n)
-		}
+		rep.Summary = b.adminSummary(d.AdminBlocked)
 		rep.Advice = "PortSIP's troubleshooting guide: \"the client IP address x.x.x.x has been blocked until [date/time] (DENIED)\" follows too many wrong passwords. " +
 			"Log in to the web portal from a different IP address or network with the correct credentials, open IP Blacklist and remove the entry " +
 			"(or wait until it expires). Then find who typed the wrong password — a phone, a script or a saved browser password."
@@ -171,7 +179,17 @@ func (b *BlockedIPs) Collect(ctx context.Context) (*Report, error) {
 		{Name: "blocked_ips_admin", Value: float64(len(d.AdminBlocked))},
 	}
 	rep.Text = b.text(d)
-	return rep, nil
+	return rep
+}
+
+func (b *BlockedIPs) adminSummary(blocked []BlockedIP) string {
+	a := blocked[0]
+	s := fmt.Sprintf("the administrators' address %s is blocked %s — the portal shows DENIED; log in from another network and remove it from IP Blacklist, or wait",
+		adminAddress(a), b.until(a.ExpireAt))
+	if n := len(blocked) - 1; n > 0 {
+		s += fmt.Sprintf(" (%d more administrators' entries blocked)", n)
+	}
+	return s
 }
 
 // rejectedReport is the report while the PBX rejects the credentials.

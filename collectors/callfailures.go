@@ -2,28 +2,16 @@ package collectors
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"slices"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/pbxagent/pbxagent/config"
 	"github.com/pbxagent/pbxagent/guide"
-	"github.com/pbxagent/pbxagent/internal/atomicfile"
 	"github.com/pbxagent/pbxagent/portsip"
 )
-
-// CDRCursorFile is the file, in the state folder, that remembers the last
-// CDR the service's call_failures check has read, so a restart neither
-// re-reads nor skips calls. Only the service writes it (Persist).
-const CDRCursorFile = "cdr-cursor.json"
 
 // Bounds of the call_failures check.
 const (
@@ -82,16 +70,6 @@ type CallFailures struct {
 	mu     sync.Mutex
 	loaded bool
 	cur    cdrCursor // cur.Events: oldest first, at most maxEvents
-}
-
-// cdrCursor is the content of CDRCursorFile: the end time of the newest CDR
-// read, the IDs of the CDRs that ended at that time, and the calls of the
-// window (numbers masked), so that a restart keeps counting the burst.
-type cdrCursor struct {
-	Version int         `json:"version"`
-	At      time.Time   `json:"at,omitzero"`
-	IDs     []string    `json:"ids,omitempty"`
-	Events  []callEvent `json:"events,omitempty"`
 }
 
 // callEvent is one call in the window.
@@ -216,26 +194,34 @@ func (c *CallFailures) read(ctx context.Context, floor time.Time) ([]portsip.CDR
 		if fromEnd || ascending(items) {
 			slices.Reverse(items)
 		}
-		done := false
-		for _, r := range items {
-			at := cdrTime(r)
-			if at.Before(floor) || (at.Equal(floor) && seen[r.ID]) {
-				done = true
-				continue
-			}
-			if r.ID != "" {
-				if seen[r.ID] {
-					continue // shifted into this page by a new CDR
-				}
-				seen[r.ID] = true
-			}
-			out = append(out, r)
-		}
+		var done bool
+		out, done = appendNew(out, items, floor, seen)
 		if done || len(items) < top || fromEnd && skip == 0 {
 			return out, false, nil
 		}
 	}
 	return out, true, nil
+}
+
+// appendNew appends the CDRs of a page, newest first, that are newer than
+// floor and not seen before, and reports whether the page reached floor.
+func appendNew(out, items []portsip.CDR, floor time.Time, seen map[string]bool) ([]portsip.CDR, bool) {
+	done := false
+	for _, r := range items {
+		at := cdrTime(r)
+		if at.Before(floor) || (at.Equal(floor) && seen[r.ID]) {
+			done = true
+			continue
+		}
+		if r.ID != "" {
+			if seen[r.ID] {
+				continue // shifted into this page by a new CDR
+			}
+			seen[r.ID] = true
+		}
+		out = append(out, r)
+	}
+	return out, done
 }
 
 // ascending reports whether a page lists CDRs oldest first.
@@ -346,176 +332,4 @@ func (c *CallFailures) bursts(failed *int) []Burst {
 		return out[i].Scope+fmt.Sprint(out[i].Code) < out[j].Scope+fmt.Sprint(out[j].Code)
 	})
 	return out
-}
-
-func (c *CallFailures) advice(code int) CodeAdvice { return c.guide(code) }
-
-func (c *CallFailures) report(d CallFailuresData) *Report {
-	rep := &Report{State: StateOK, Data: d, Metrics: []Metric{
-		{Name: "cdrs_read", Value: float64(d.NewCDRs)},
-		{Name: "calls_in_window", Value: float64(d.Calls)},
-		{Name: "calls_failed_in_window", Value: float64(d.Failed)},
-		{Name: "call_failure_bursts", Value: float64(len(d.Bursts))},
-		{Name: "call_failures_api_requests", Value: float64(d.Requests)},
-	}}
-	if len(d.Bursts) == 0 {
-		rep.Summary = fmt.Sprintf("%d calls in the last %s, %d failed; no burst", d.Calls, d.Window, d.Failed)
-		if d.Truncated {
-			rep.Summary += fmt.Sprintf(" (read the cap of %d pages of new CDRs this round; older new ones, if any, were not examined)", c.cfg.MaxPagesPerRound)
-		}
-		return rep
-	}
-	rep.State = StateCritical
-	parts := make([]string, 0, len(d.Bursts))
-	var advice []string
-	for _, b := range d.Bursts {
-		line := burstLine(b, d.Window)
-		parts = append(parts, line)
-		ba := c.guideText(b)
-		if b.Code == 403 && c.licence != nil {
-			st, sum := c.licence()
-			ba += fmt.Sprintf("\n\nThe licence check (%s): %s", st, sum)
-		}
-		advice = append(advice, ba)
-		// Each burst is an alert item: a second one while the first
-		// lasts is a mail of its own.
-		rep.Items = append(rep.Items, Item{ID: fmt.Sprintf("%d %s", b.Code, b.Scope), Label: fmt.Sprintf("Calls failing with %s on %s", codeTitle(b), b.Scope),
-			State: StateCritical, Status: fmt.Sprintf("%d of %d in %s", b.Failed, b.Calls, d.Window), Summary: line, Advice: ba + bundleHint})
-	}
-	rep.Summary = strings.Join(parts, "; ")
-	rep.Advice = strings.Join(advice, "\n\n") + bundleHint
-	rep.Text = strings.Join(parts, "\n") + "\n"
-	return rep
-}
-
-// burstLine is one burst for people: `12 calls failed with 403 Forbidden on
-// trunk "carrier-a" in the last 10m (of 15; e.g. ***1234, ***5678)`.
-func burstLine(b Burst, window string) string {
-	s := fmt.Sprintf("%d calls failed with %s on %s in the last %s (of %d calls", b.Failed, codeTitle(b), b.Scope, window, b.Calls)
-	if len(b.Examples) > 0 {
-		s += "; e.g. " + strings.Join(b.Examples, ", ")
-	}
-	return s + ")"
-}
-
-// bundleHint ends the advice of a burst.
-const bundleHint = "\n\nA support bundle (pbxagent bundle --duration 60s) captures the SIP exchange of the next failing calls."
-
-// codeTitle is a burst's status code with the guide's title: "403 Forbidden".
-func codeTitle(b Burst) string {
-	if b.Title == "" {
-		return fmt.Sprint(b.Code)
-	}
-	if !strings.Contains(b.Title, fmt.Sprint(b.Code)) {
-		return fmt.Sprintf("%d %s", b.Code, b.Title)
-	}
-	return b.Title
-}
-
-// guideText renders the guide's causes and remedies for a burst.
-func (c *CallFailures) guideText(b Burst) string {
-	a := c.advice(b.Code)
-	var s strings.Builder
-	title := a.Title
-	if title == "" {
-		title = fmt.Sprint(b.Code)
-	}
-	fmt.Fprintf(&s, "%s on %s — PortSIP troubleshooting guide:", title, b.Scope)
-	if len(a.Causes) == 0 && len(a.Remedies) == 0 {
-		s.WriteString("\n  no entry for this code; look up the status in callmanager.log for these calls.")
-		return s.String()
-	}
-	if len(a.Causes) > 0 {
-		s.WriteString("\n  Possible causes:")
-		for _, x := range a.Causes {
-			s.WriteString("\n  - " + x)
-		}
-	}
-	if len(a.Remedies) > 0 {
-		s.WriteString("\n  What to do:")
-		for _, x := range a.Remedies {
-			s.WriteString("\n  - " + x)
-		}
-	}
-	if a.NextCheck != "" {
-		s.WriteString("\n  Next check: " + a.NextCheck)
-	}
-	return s.String()
-}
-
-// maskNumber keeps the last keep digits of a number: "+4915112345678" →
-// "***5678". A number with no more than keep digits is masked whole.
-func maskNumber(n string, keep int) string {
-	var digits []rune
-	for _, r := range n {
-		if r >= '0' && r <= '9' {
-			digits = append(digits, r)
-		}
-	}
-	if len(digits) == 0 {
-		return ""
-	}
-	if len(digits) <= keep {
-		return strings.Repeat("*", len(digits))
-	}
-	return "***" + string(digits[len(digits)-keep:])
-}
-
-func (c *CallFailures) cursorPath() string {
-	if c.stateDir == "" {
-		return ""
-	}
-	return filepath.Join(c.stateDir, CDRCursorFile)
-}
-
-// loadCursor reads the cursor; a missing or unreadable one starts afresh.
-func (c *CallFailures) loadCursor() cdrCursor {
-	p := c.cursorPath()
-	if p == "" {
-		return cdrCursor{}
-	}
-	fi, err := os.Lstat(p)
-	if err != nil || !fi.Mode().IsRegular() || fi.Size() > maxCursorFile {
-		return cdrCursor{}
-	}
-	b, err := os.ReadFile(p)
-	var cur cdrCursor
-	if err != nil || json.Unmarshal(b, &cur) != nil || cur.Version != 1 {
-		return cdrCursor{}
-	}
-	return cur
-}
-
-// Persist saves the cursor, so that the next start of the service reads on
-// from the last CDR this one read. Only the service calls it: `status` and
-// `bundle` read the CDRs after the saved cursor without moving it, so a
-// later service start never skips the calls they saw.
-func (c *CallFailures) Persist() error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if err := c.saveCursor(); err != nil {
-		return fmt.Errorf("remember the last CDR read: %w", err)
-	}
-	return nil
-}
-
-// saveCursor writes the cursor (0600) when it moved.
-func (c *CallFailures) saveCursor() error {
-	p := c.cursorPath()
-	if p == "" || c.cur.At.IsZero() {
-		return nil
-	}
-	b, err := json.Marshal(c.cur)
-	if err != nil {
-		return err
-	}
-	if old, err := os.ReadFile(p); err == nil && string(old) == string(b) {
-		return nil
-	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return err
-	}
-	if err := os.MkdirAll(c.stateDir, 0o700); err != nil {
-		return err
-	}
-	return atomicfile.Write(p, b, 0o600)
 }

@@ -146,22 +146,20 @@ func (c *Certificates) check(ctx context.Context, port int) CertState {
 		s.State, s.Problem = StateWarning, "no certificate served"
 		return s
 	}
+	c.judge(&s, chain)
+	return s
+}
+
+// judge sets s from the served chain: expiry, name and trust.
+func (c *Certificates) judge(s *CertState, chain []*x509.Certificate) {
 	leaf := chain[0]
 	s.Subject, s.Issuer, s.DNSNames, s.NotAfter = leaf.Subject.CommonName, leaf.Issuer.CommonName, leaf.DNSNames, leaf.NotAfter
 	now := c.now()
 	left := leaf.NotAfter.Sub(now)
 	s.DaysLeft = int(math.Floor(left.Hours() / 24))
 	var problems []string
-	switch {
-	case left <= 0:
-		s.State = StateCritical
-		problems = append(problems, fmt.Sprintf("certificate EXPIRED %s (%d days ago)", leaf.NotAfter.UTC().Format(time.DateOnly), -s.DaysLeft))
-	case left <= c.cfg.Critical.D():
-		s.State = StateCritical
-		problems = append(problems, fmt.Sprintf("certificate expires in %d %s (%s)", s.DaysLeft, ipPlural(s.DaysLeft, "day", "days"), leaf.NotAfter.UTC().Format(time.DateOnly)))
-	case left <= c.cfg.Warning.D():
-		s.State = StateWarning
-		problems = append(problems, fmt.Sprintf("certificate expires in %d days (%s)", s.DaysLeft, leaf.NotAfter.UTC().Format(time.DateOnly)))
+	if p := c.expiry(s, left); p != "" {
+		problems = append(problems, p)
 	}
 	if c.cfg.ServerName != "" {
 		ok := leaf.VerifyHostname(c.cfg.ServerName) == nil
@@ -171,28 +169,54 @@ func (c *Certificates) check(ctx context.Context, port int) CertState {
 			problems = append(problems, fmt.Sprintf("certificate is for %s, not %s", certNames(leaf), c.cfg.ServerName))
 		}
 	}
+	if p := c.trust(s, chain, now, left); p != "" {
+		problems = append(problems, p)
+	}
+	s.Problem = strings.Join(problems, "; ")
+}
+
+// expiry sets s's state from the time left and returns the problem, if any.
+func (c *Certificates) expiry(s *CertState, left time.Duration) string {
+	date := s.NotAfter.UTC().Format(time.DateOnly)
+	switch {
+	case left <= 0:
+		s.State = StateCritical
+		return fmt.Sprintf("certificate EXPIRED %s (%d days ago)", date, -s.DaysLeft)
+	case left <= c.cfg.Critical.D():
+		s.State = StateCritical
+		return fmt.Sprintf("certificate expires in %d %s (%s)", s.DaysLeft, ipPlural(s.DaysLeft, "day", "days"), date)
+	case left <= c.cfg.Warning.D():
+		s.State = StateWarning
+		return fmt.Sprintf("certificate expires in %d days (%s)", s.DaysLeft, date)
+	}
+	return ""
+}
+
+// trust verifies the chain against the system roots. A chain that validated
+// before and no longer does is a problem; one that never did (self-signed or
+// private CA, as PortSIP ships) is only noted.
+func (c *Certificates) trust(s *CertState, chain []*x509.Certificate, now time.Time, left time.Duration) string {
 	inter := x509.NewCertPool()
 	for _, ic := range chain[1:] {
 		inter.AddCert(ic)
 	}
-	_, verr := leaf.Verify(x509.VerifyOptions{Roots: c.roots, Intermediates: inter, CurrentTime: now})
+	_, verr := chain[0].Verify(x509.VerifyOptions{Roots: c.roots, Intermediates: inter, CurrentTime: now})
 	s.Trusted = verr == nil
 	c.mu.Lock()
-	wasValid := c.valid[port]
+	wasValid := c.valid[s.Port]
 	if s.Trusted {
-		c.valid[port] = true
+		c.valid[s.Port] = true
 	}
 	c.mu.Unlock()
-	if !s.Trusted && left > 0 {
-		if wasValid {
-			s.State = max(s.State, StateWarning)
-			problems = append(problems, "certificate chain no longer validates: "+verr.Error())
-		} else {
-			s.Error = "not trusted (self-signed or private CA): " + verr.Error()
-		}
+	if s.Trusted || left <= 0 {
+		return ""
 	}
-	s.Problem = strings.Join(problems, "; ")
-	return s
+	if wasValid {
+		s.State = max(s.State, StateWarning)
+		return "certificate chain no longer validates: " + verr.Error()
+	}
+	s.Error = "not trusted (self-signed or private CA): " + verr.Error()
+	return ""
 }
 
 // certItem is one port for the alerts, in its own words: "valid for 40

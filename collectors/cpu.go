@@ -76,6 +76,10 @@ func (c *CPU) Collect(ctx context.Context) (*Report, error) {
 	}
 	d.SampleMillis = c.interval.Milliseconds()
 	d.Errors = errs
+	return cpuReport(d), nil
+}
+
+func cpuReport(d CPUData) *Report {
 
 	summary := fmt.Sprintf("%.1f%% busy, %d logical CPUs", d.UsagePercent, d.Logical)
 	if d.Load != nil {
@@ -101,8 +105,8 @@ func (c *CPU) Collect(ctx context.Context) (*Report, error) {
 			Metric{Name: "cpu_load15", Value: d.Load.Load15})
 		rows = append(rows, []string{"Load average:", fmt.Sprintf("%.2f %.2f %.2f", d.Load.Load1, d.Load.Load5, d.Load.Load15)})
 	}
-	for _, e := range errs {
+	for _, e := range d.Errors {
 		rows = append(rows, []string{"Error:", e})
 	}
-	return &Report{State: StateOK, Summary: summary, Metrics: metrics, Data: d, Text: textTable(rows)}, nil
+	return &Report{State: StateOK, Summary: summary, Metrics: metrics, Data: d, Text: textTable(rows)}
 }

@@ -150,6 +150,23 @@ func (d *Disk) Collect(ctx context.Context) (*Report, error) {
 		}
 		data.Warnings = append(data.Warnings, fmt.Sprintf("list mounts: %v", err))
 	}
+	d.group(&data, parts)
+	d.readUsage(ctx, data.Filesystems)
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("disk usage: %w", err)
+	}
+
+	d.judgeAll(data.Filesystems, now)
+
+	data.Levels = DiskLevels{WarningPercent: d.cfg.WarningPercent, CriticalPercent: d.cfg.CriticalPercent,
+		ClearMargin: d.cfg.ClearMargin, MinFree: int64(d.cfg.MinFree),
+		ForecastWindow: d.cfg.ForecastWindow.String(), ForecastHorizon: d.cfg.ForecastHorizon.String()}
+	return d.report(data), nil
+}
+
+// group puts the watched folders on their filesystems, one entry per
+// filesystem in the order of the roles.
+func (d *Disk) group(data *DiskData, parts []disk.PartitionStat) {
 	mps := make([]string, len(parts))
 	for i, p := range parts {
 		mps[i] = p.Mountpoint
@@ -172,14 +189,15 @@ func (d *Disk) Collect(ctx context.Context) (*Report, error) {
 		data.Filesystems[j].Roles = append(data.Filesystems[j].Roles, rp.role)
 		data.Filesystems[j].Paths = append(data.Filesystems[j].Paths, rp.path)
 	}
-	d.readUsage(ctx, data.Filesystems)
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("disk usage: %w", err)
-	}
+}
 
+// judgeAll feeds each filesystem's usage to its history, forecasts and
+// judges it, and forgets the filesystems no longer watched.
+func (d *Disk) judgeAll(filesystems []DiskFilesystem, now time.Time) {
 	d.mu.Lock()
-	for i := range data.Filesystems {
-		fs := &data.Filesystems[i]
+	defer d.mu.Unlock()
+	for i := range filesystems {
+		fs := &filesystems[i]
 		if fs.Error != "" {
 			fs.State, fs.Sticky = StateUnknown, StateUnknown
 			fs.Problems = append(fs.Problems, "usage unknown: "+fs.Error)
@@ -201,12 +219,6 @@ func (d *Disk) Collect(ctx context.Context) (*Report, error) {
 			delete(d.history, k)
 		}
 	}
-	d.mu.Unlock()
-
-	data.Levels = DiskLevels{WarningPercent: d.cfg.WarningPercent, CriticalPercent: d.cfg.CriticalPercent,
-		ClearMargin: d.cfg.ClearMargin, MinFree: int64(d.cfg.MinFree),
-		ForecastWindow: d.cfg.ForecastWindow.String(), ForecastHorizon: d.cfg.ForecastHorizon.String()}
-	return d.report(data), nil
 }
 
 // readUsage reads every filesystem's usage (see readUsages).
@@ -341,36 +353,60 @@ func (d *Disk) report(data DiskData) *Report {
 		if n < 3 {
 			lines = append(lines, fs.summaryLine())
 		}
-		label := map[string]string{"mountpoint": fs.Mountpoint}
-		if fs.Error == "" {
-			rep.Metrics = append(rep.Metrics,
-				Metric{Name: "disk_used_ratio", Value: fs.UsedPercent / 100, Label: label},
-				Metric{Name: "disk_free_bytes", Value: float64(fs.Free), Unit: "B", Label: label})
-			if fs.InodesTotal > 0 {
-				rep.Metrics = append(rep.Metrics, Metric{Name: "disk_inodes_used_ratio", Value: fs.InodesUsedPercent / 100, Label: label})
-			}
-			if st := fs.Forecast.Status; st != ForecastCollecting && st != "" {
-				rep.Metrics = append(rep.Metrics, Metric{Name: "disk_growth_bytes_per_second", Value: fs.Forecast.SlopeBytesPerHour / 3600, Unit: "B/s", Label: label})
-			}
-			if fs.Forecast.Status == ForecastGrowing {
-				rep.Metrics = append(rep.Metrics, Metric{Name: "disk_full_eta_seconds", Value: math.Round(fs.Forecast.ETA.Seconds()), Unit: "s", Label: label})
-			}
-		}
-		size, used, free, pct, ipct := "-", "-", "-", "-", "-"
-		if fs.Error == "" {
-			size, used, free, pct = formatBytes(fs.Total), formatBytes(fs.Used), formatBytes(fs.Free), fmt.Sprintf("%.1f%%", fs.UsedPercent)
-			if fs.InodesTotal > 0 {
-				ipct = fmt.Sprintf("%.1f%%", fs.InodesUsedPercent)
-			}
-		}
-		rows = append(rows, []string{fs.Mountpoint, orDash(fs.Device), strings.Join(fs.Roles, ","), size, used, free, pct, ipct,
-			fs.forecastText(), fs.State.String()})
+		rep.Metrics = append(rep.Metrics, fs.metrics()...)
+		rows = append(rows, fs.row())
 	}
 	rep.Summary = strings.Join(lines, "; ")
 	if more := len(order) - len(lines); more > 0 {
 		rep.Summary += fmt.Sprintf("; %d more filesystems", more)
 	}
 
+	rep.Text = diskText(data, rows)
+	if rep.State != StateOK && len(order) > 0 {
+		rep.Advice = d.advice(&data.Filesystems[order[0]])
+	}
+	return rep
+}
+
+// metrics are the filesystem's usage and forecast metrics, none when its
+// usage is unknown.
+func (fs *DiskFilesystem) metrics() []Metric {
+	if fs.Error != "" {
+		return nil
+	}
+	label := map[string]string{"mountpoint": fs.Mountpoint}
+	ms := []Metric{
+		{Name: "disk_used_ratio", Value: fs.UsedPercent / 100, Label: label},
+		{Name: "disk_free_bytes", Value: float64(fs.Free), Unit: "B", Label: label},
+	}
+	if fs.InodesTotal > 0 {
+		ms = append(ms, Metric{Name: "disk_inodes_used_ratio", Value: fs.InodesUsedPercent / 100, Label: label})
+	}
+	if st := fs.Forecast.Status; st != ForecastCollecting && st != "" {
+		ms = append(ms, Metric{Name: "disk_growth_bytes_per_second", Value: fs.Forecast.SlopeBytesPerHour / 3600, Unit: "B/s", Label: label})
+	}
+	if fs.Forecast.Status == ForecastGrowing {
+		ms = append(ms, Metric{Name: "disk_full_eta_seconds", Value: math.Round(fs.Forecast.ETA.Seconds()), Unit: "s", Label: label})
+	}
+	return ms
+}
+
+// row is the filesystem's line in the table.
+func (fs *DiskFilesystem) row() []string {
+	size, used, free, pct, ipct := "-", "-", "-", "-", "-"
+	if fs.Error == "" {
+		size, used, free, pct = formatBytes(fs.Total), formatBytes(fs.Used), formatBytes(fs.Free), fmt.Sprintf("%.1f%%", fs.UsedPercent)
+		if fs.InodesTotal > 0 {
+			ipct = fmt.Sprintf("%.1f%%", fs.InodesUsedPercent)
+		}
+	}
+	return []string{fs.Mountpoint, orDash(fs.Device), strings.Join(fs.Roles, ","), size, used, free, pct, ipct,
+		fs.forecastText(), fs.State.String()}
+}
+
+// diskText is the table followed by each filesystem's problems and
+// forecast note, then the warnings.
+func diskText(data DiskData, rows [][]string) string {
 	var b strings.Builder
 	b.WriteString(textTable(rows))
 	for _, fs := range data.Filesystems {
@@ -384,11 +420,7 @@ func (d *Disk) report(data DiskData) *Report {
 	for _, w := range data.Warnings {
 		b.WriteString("warning: " + w + "\n")
 	}
-	rep.Text = b.String()
-	if rep.State != StateOK && len(order) > 0 {
-		rep.Advice = d.advice(&data.Filesystems[order[0]])
-	}
-	return rep
+	return b.String()
 }
 
 // advice tells what to do about the worst filesystem, after the PortSIP

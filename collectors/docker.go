@@ -94,24 +94,9 @@ func (dk *Docker) Collect(ctx context.Context) (*Report, error) {
 	} else if err != nil {
 		return nil, fmt.Errorf("docker socket: %w", err)
 	}
-	tr := &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, "unix", dk.socket)
-		},
-		MaxIdleConns:          2,
-		ResponseHeaderTimeout: 10 * time.Second,
-	}
-	defer tr.CloseIdleConnections()
-	client := &http.Client{Transport: tr}
-
-	var list []struct {
-		ID     string   `json:"Id"`
-		Names  []string `json:"Names"`
-		Image  string   `json:"Image"`
-		State  string   `json:"State"`
-		Status string   `json:"Status"`
-	}
+	client, closeIdle := dk.client()
+	defer closeIdle()
+	var list []dockerListItem
 	if err := dockerGet(ctx, client, "/containers/json?all=1", &list); err != nil {
 		return nil, fmt.Errorf("docker: list containers: %w", err)
 	}
@@ -122,45 +107,81 @@ func (dk *Docker) Collect(ctx context.Context) (*Report, error) {
 			d.Others++
 			continue
 		}
-		c := Container{Name: name, ID: shortID(it.ID), Image: it.Image, State: it.State, Status: it.Status,
-			Health: healthFromStatus(it.Status)}
-		var ins struct {
-			RestartCount int `json:"RestartCount"`
-			State        struct {
-				Status    string `json:"Status"`
-				ExitCode  int    `json:"ExitCode"`
-				StartedAt string `json:"StartedAt"`
-				Health    *struct {
-					Status string `json:"Status"`
-				} `json:"Health"`
-			} `json:"State"`
+		c, err := inspectContainer(ctx, client, name, it)
+		if err != nil {
+			return nil, err
 		}
-		if err := dockerGet(ctx, client, "/containers/"+url.PathEscape(it.ID)+"/json", &ins); err != nil {
-			if ctx.Err() != nil {
-				return nil, fmt.Errorf("docker: inspect %s: %w", name, ctx.Err())
-			}
-			c.InspectError = err.Error()
-		} else {
-			c.RestartCount = ins.RestartCount
-			c.ExitCode = ins.State.ExitCode
-			if ins.State.Status != "" {
-				c.State = ins.State.Status
-			}
-			if ins.State.Health != nil && ins.State.Health.Status != "" && ins.State.Health.Status != "none" {
-				c.Health = ins.State.Health.Status
-			}
-			if !strings.HasPrefix(ins.State.StartedAt, "0001-") {
-				c.StartedAt = ins.State.StartedAt
-			}
-		}
-		if c.State == "running" {
-			c.ExitCode = 0
-		}
-		c.Check, c.Problem = ContainerCheck(c.State, c.Health)
 		d.Containers = append(d.Containers, c)
 	}
 	sort.Slice(d.Containers, func(i, j int) bool { return d.Containers[i].Name < d.Containers[j].Name })
 	return dockerReport(d), nil
+}
+
+// client returns an HTTP client speaking to the Docker socket, and the
+// function that closes its idle connections.
+func (dk *Docker) client() (*http.Client, func()) {
+	tr := &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", dk.socket)
+		},
+		MaxIdleConns:          2,
+		ResponseHeaderTimeout: 10 * time.Second,
+	}
+	return &http.Client{Transport: tr}, tr.CloseIdleConnections
+}
+
+// dockerListItem is one container in Docker's container list.
+type dockerListItem struct {
+	ID     string   `json:"Id"`
+	Names  []string `json:"Names"`
+	Image  string   `json:"Image"`
+	State  string   `json:"State"`
+	Status string   `json:"Status"`
+}
+
+// dockerInspect is the part of Docker's container inspection the check reads.
+type dockerInspect struct {
+	RestartCount int `json:"RestartCount"`
+	State        struct {
+		Status    string `json:"Status"`
+		ExitCode  int    `json:"ExitCode"`
+		StartedAt string `json:"StartedAt"`
+		Health    *struct {
+			Status string `json:"Status"`
+		} `json:"Health"`
+	} `json:"State"`
+}
+
+// inspectContainer completes the list entry it with Docker's inspection; a
+// failed inspection is kept in the container, a cancelled one is an error.
+func inspectContainer(ctx context.Context, client *http.Client, name string, it dockerListItem) (Container, error) {
+	c := Container{Name: name, ID: shortID(it.ID), Image: it.Image, State: it.State, Status: it.Status,
+		Health: healthFromStatus(it.Status)}
+	var ins dockerInspect
+	if err := dockerGet(ctx, client, "/containers/"+url.PathEscape(it.ID)+"/json", &ins); err != nil {
+		if ctx.Err() != nil {
+			return c, fmt.Errorf("docker: inspect %s: %w", name, ctx.Err())
+		}
+		c.InspectError = err.Error()
+	} else {
+		c.RestartCount = ins.RestartCount
+		c.ExitCode = ins.State.ExitCode
+		if ins.State.Status != "" {
+			c.State = ins.State.Status
+		}
+		if ins.State.Health != nil && ins.State.Health.Status != "" && ins.State.Health.Status != "none" {
+			c.Health = ins.State.Health.Status
+		}
+		if !strings.HasPrefix(ins.State.StartedAt, "0001-") {
+			c.StartedAt = ins.State.StartedAt
+		}
+	}
+	if c.State == "running" {
+		c.ExitCode = 0
+	}
+	c.Check, c.Problem = ContainerCheck(c.State, c.Health)
+	return c, nil
 }
 
 func dockerReport(d DockerData) *Report {

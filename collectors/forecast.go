@@ -194,9 +194,21 @@ func (s *usageSeries) forecast(window time.Duration) Forecast {
 		}
 		return f
 	}
+	slope, r2, fitNow, why := fitLine(seg, last.t)
+	if why != "" {
+		f.Status, f.Note = ForecastCollecting, "no forecast yet: "+why
+		return f
+	}
+	f.SlopeBytesPerHour, f.R2 = slope, r2
+	s.classify(&f, last, fitNow)
+	return f
+}
 
-	// Least squares in hours and bytes relative to the first sample, which
-	// keeps the sums small enough for float64.
+// fitLine fits usage against time by least squares and returns the slope in
+// bytes per hour, the fit's R², and the fitted usage at now; or why there is
+// no fit. It works in hours and bytes relative to the first sample, which
+// keeps the sums small enough for float64.
+func fitLine(seg []usageSample, now time.Time) (slope, r2, fitNow float64, why string) {
 	t0, y0 := seg[0].t, seg[0].used
 	var mx, my float64
 	for _, p := range seg {
@@ -213,31 +225,34 @@ func (s *usageSeries) forecast(window time.Duration) Forecast {
 		syy += dy * dy
 	}
 	if !(sxx > 0) || !finite(sxy) || !finite(syy) {
-		f.Status, f.Note = ForecastCollecting, "no forecast yet: samples do not spread over time"
-		return f
+		return 0, 0, 0, "samples do not spread over time"
 	}
-	slope := sxy / sxx
-	r2 := 1.0
+	slope = sxy / sxx
+	r2 = 1.0
 	if syy > 0 {
 		r2 = math.Min(1, sxy*sxy/(sxx*syy))
 	}
-	fitNow := y0 + my + slope*(last.t.Sub(t0).Hours()-mx)
+	fitNow = y0 + my + slope*(now.Sub(t0).Hours()-mx)
 	if !finite(slope) || !finite(r2) || !finite(fitNow) {
-		f.Status, f.Note = ForecastCollecting, "no forecast yet: the fit is not a number"
-		return f
+		return 0, 0, 0, "the fit is not a number"
 	}
-	f.SlopeBytesPerHour, f.R2 = slope, r2
-	flat := forecastFlatPerDay * s.capacity
+	return slope, r2, fitNow, ""
+}
+
+// classify sets f's status, note and, for growth, the time until full, from
+// the fitted slope and R² and the usage fitNow fitted at the last sample.
+func (s *usageSeries) classify(f *Forecast, last usageSample, fitNow float64) {
+	slope, r2 := f.SlopeBytesPerHour, f.R2
 	switch {
-	case math.Abs(slope)*24 < flat || s.capacity <= 0:
+	case math.Abs(slope)*24 < forecastFlatPerDay*s.capacity || s.capacity <= 0:
 		f.Status, f.Note = ForecastFlat, "usage is flat"
-		return f
+		return
 	case slope < 0:
 		f.Status, f.Note = ForecastShrinking, fmt.Sprintf("usage is falling by %s/h", formatBytes(uint64(-slope)))
-		return f
+		return
 	case r2 < forecastMinR2:
 		f.Status, f.Note = ForecastIrregular, fmt.Sprintf("usage moves irregularly (R² %.2f); no trend", r2)
-		return f
+		return
 	}
 	etaHours := math.Max(0, (s.capacity-fitNow)/slope)
 	f.ETA = forecastMaxETA
@@ -249,11 +264,10 @@ func (s *usageSeries) forecast(window time.Duration) Forecast {
 		f.Status = ForecastCyclic
 		f.Note = fmt.Sprintf("growing %s/h but not above the %s used before the cleanup at %s: rotate-and-clean cycle",
 			formatBytes(uint64(slope)), formatBytes(uint64(s.dropPeak)), s.lastDrop.Format("2006-01-02 15:04"))
-		return f
+		return
 	}
 	f.Status = ForecastGrowing
 	f.Note = fmt.Sprintf("full in %s at %s/h", etaText(f.ETA), formatBytes(uint64(slope)))
-	return f
 }
 
 func finite(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }

@@ -102,67 +102,25 @@ func (g *Gateway) Collect(ctx context.Context) (*Report, error) {
 		return nil, fmt.Errorf("probe the REST API gateway: %w", err)
 	}
 	d := GatewayData{InfoResult: *res}
-	rep := &Report{Data: d}
-	up := 0.0
-	where := res.URL
-	switch res.State {
-	case portsip.GatewayUp:
-		up = 1
-		rep.State = StateOK
-		v := ""
-		if res.Version != "" {
-			v = " (version " + res.Version + ")"
+	rep := &Report{}
+	if res.State == portsip.GatewayServerError {
+		rep.State, rep.Summary, rep.Advice = StateCritical, g.serverErrorSummary(&d), g.Paths.diskFullAdvice()
+	} else {
+		o, ok := gatewayOutcomes[res.State]
+		if !ok {
+			o = gatewayOtherOutcome // portsip.GatewayHTTPError and anything new
 		}
-		rep.Summary = fmt.Sprintf("REST API gateway up%s, answered in %s", v, apiMillis(res.Duration))
-	case portsip.GatewayDown:
-		rep.State = StateCritical
-		rep.Summary = fmt.Sprintf("REST API gateway down: %s answered HTTP %d", where, res.StatusCode)
-		rep.Advice = g.Paths.gatewayDownAdvice()
-	case portsip.GatewayServerError:
-		rep.State = StateCritical
-		ds, dsum := StateUnknown, ""
-		if g.diskState != nil {
-			ds, dsum = g.diskState()
+		rep.State, rep.Summary = o.state, o.summary(g, res)
+		if o.advice != nil {
+			rep.Advice = o.advice(g.Paths)
 		}
-		d.DiskState, d.DiskSummary = &ds, dsum
-		rep.Data = d
-		var disk string
-		switch {
-		case ds == StateOK:
-			disk = "500 usually means a full disk but the disk check is OK"
-		case dsum == "":
-			disk = "500 usually means a full disk; the disk check has no result yet"
-		default:
-			disk = "the disk check says: " + dsum
-		}
-		rep.Summary = fmt.Sprintf("REST API answered HTTP 500 at %s; %s", where, disk)
-		rep.Advice = g.Paths.diskFullAdvice()
-	case portsip.GatewayRefused:
-		rep.State = StateCritical
-		rep.Summary = fmt.Sprintf("REST API gateway not listening: connection to %s refused", where)
-		rep.Advice = g.Paths.notListeningAdvice()
-	case portsip.GatewayTimeout:
-		rep.State = StateCritical
-		rep.Summary = fmt.Sprintf("REST API gateway did not answer within %s (%s)", g.client.Timeout(), where)
-		rep.Advice = g.Paths.gatewayDownAdvice()
-	case portsip.GatewayUnreachable:
-		rep.State = StateCritical
-		rep.Summary = fmt.Sprintf("REST API gateway unreachable at %s: %s", where, res.Detail)
-		rep.Advice = g.Paths.notListeningAdvice()
-	case portsip.GatewayTLSError:
-		rep.State = StateWarning
-		rep.Summary = fmt.Sprintf("TLS handshake with the REST API at %s failed: %s", where, res.Detail)
-		rep.Advice = tlsAdvice
-	case portsip.GatewayDNSError:
-		rep.State = StateWarning
-		rep.Summary = fmt.Sprintf("cannot resolve the REST API host of %s: %s", where, res.Detail)
-		rep.Advice = configAdvice
-	default: // portsip.GatewayHTTPError and anything new
-		rep.State = StateWarning
-		rep.Summary = fmt.Sprintf("REST API answered HTTP %d at %s", res.StatusCode, where)
-		rep.Advice = configAdvice
 	}
+	rep.Data = d
 	rep.Summary = apiOneLine(rep.Summary)
+	up := 0.0
+	if res.State == portsip.GatewayUp {
+		up = 1
+	}
 	rep.Metrics = []Metric{
 		{Name: "gateway_up", Value: up},
 		{Name: "gateway_response_seconds", Value: res.Duration.Seconds(), Unit: "s"},
@@ -172,6 +130,69 @@ func (g *Gateway) Collect(ctx context.Context) (*Report, error) {
 	}
 	rep.Text = gatewayText(d)
 	return rep, nil
+}
+
+// gatewayOutcome is the check's verdict on one probe result state.
+type gatewayOutcome struct {
+	state   State
+	summary func(g *Gateway, res *portsip.InfoResult) string
+	advice  func(PBXPaths) string // nil: none
+}
+
+func constAdvice(s string) func(PBXPaths) string { return func(PBXPaths) string { return s } }
+
+// gatewayOutcomes are the verdicts by probe state; a 500 is judged with
+// the disk check (serverErrorSummary).
+var gatewayOutcomes = map[portsip.GatewayState]gatewayOutcome{
+	portsip.GatewayUp: {StateOK, func(_ *Gateway, res *portsip.InfoResult) string {
+		v := ""
+		if res.Version != "" {
+			v = " (version " + res.Version + ")"
+		}
+		return fmt.Sprintf("REST API gateway up%s, answered in %s", v, apiMillis(res.Duration))
+	}, nil},
+	portsip.GatewayDown: {StateCritical, func(_ *Gateway, res *portsip.InfoResult) string {
+		return fmt.Sprintf("REST API gateway down: %s answered HTTP %d", res.URL, res.StatusCode)
+	}, PBXPaths.gatewayDownAdvice},
+	portsip.GatewayRefused: {StateCritical, func(_ *Gateway, res *portsip.InfoResult) string {
+		return fmt.Sprintf("REST API gateway not listening: connection to %s refused", res.URL)
+	}, PBXPaths.notListeningAdvice},
+	portsip.GatewayTimeout: {StateCritical, func(g *Gateway, res *portsip.InfoResult) string {
+		return fmt.Sprintf("REST API gateway did not answer within %s (%s)", g.client.Timeout(), res.URL)
+	}, PBXPaths.gatewayDownAdvice},
+	portsip.GatewayUnreachable: {StateCritical, func(_ *Gateway, res *portsip.InfoResult) string {
+		return fmt.Sprintf("REST API gateway unreachable at %s: %s", res.URL, res.Detail)
+	}, PBXPaths.notListeningAdvice},
+	portsip.GatewayTLSError: {StateWarning, func(_ *Gateway, res *portsip.InfoResult) string {
+		return fmt.Sprintf("TLS handshake with the REST API at %s failed: %s", res.URL, res.Detail)
+	}, constAdvice(tlsAdvice)},
+	portsip.GatewayDNSError: {StateWarning, func(_ *Gateway, res *portsip.InfoResult) string {
+		return fmt.Sprintf("cannot resolve the REST API host of %s: %s", res.URL, res.Detail)
+	}, constAdvice(configAdvice)},
+}
+
+var gatewayOtherOutcome = gatewayOutcome{StateWarning, func(_ *Gateway, res *portsip.InfoResult) string {
+	return fmt.Sprintf("REST API answered HTTP %d at %s", res.StatusCode, res.URL)
+}, constAdvice(configAdvice)}
+
+// serverErrorSummary reads the disk check's verdict into d: PortSIP's guide
+// says a 500 usually means a full disk.
+func (g *Gateway) serverErrorSummary(d *GatewayData) string {
+	ds, dsum := StateUnknown, ""
+	if g.diskState != nil {
+		ds, dsum = g.diskState()
+	}
+	d.DiskState, d.DiskSummary = &ds, dsum
+	var disk string
+	switch {
+	case ds == StateOK:
+		disk = "500 usually means a full disk but the disk check is OK"
+	case dsum == "":
+		disk = "500 usually means a full disk; the disk check has no result yet"
+	default:
+		disk = "the disk check says: " + dsum
+	}
+	return fmt.Sprintf("REST API answered HTTP 500 at %s; %s", d.URL, disk)
 }
 
 // gatewayText renders the probe for the bundle summary.

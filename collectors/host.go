@@ -53,7 +53,36 @@ const hostFacts = 7
 // Errors; only when none can be read does it fail.
 func (h *Host) Collect(ctx context.Context) (*Report, error) {
 	d := HostData{OS: runtime.GOOS}
-	var errs []string
+	boot, errs := readHostFacts(ctx, &d)
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	d.setClock(h.now())
+	d.Errors = errs
+	if len(errs) == hostFacts {
+		return nil, errors.New("host: " + strings.Join(errs, "; "))
+	}
+	summary := fmt.Sprintf("%s: %s %s, kernel %s %s, up %s",
+		orUnknown(d.Hostname), orUnknown(d.Platform), d.PlatformVersion, orUnknown(d.KernelVersion), d.KernelArch,
+		formatDuration(time.Duration(d.UptimeSeconds)*time.Second))
+	if d.VirtualizationSystem != "" && d.VirtualizationRole == "guest" {
+		summary += ", " + d.VirtualizationSystem + " guest"
+	}
+	return &Report{
+		State:   StateOK,
+		Summary: summary,
+		Metrics: []Metric{
+			{Name: "host_uptime_seconds", Value: float64(d.UptimeSeconds), Unit: "s"},
+			{Name: "host_boot_time_seconds", Value: float64(boot), Unit: "s"},
+		},
+		Data: d,
+		Text: hostText(d),
+	}, nil
+}
+
+// readHostFacts reads the host's facts into d and returns the boot time in
+// seconds since the epoch, and what could not be read.
+func readHostFacts(ctx context.Context, d *HostData) (boot uint64, errs []string) {
 	note := func(what string, err error) {
 		if err != nil {
 			errs = append(errs, fmt.Sprintf("%s: %v", what, err))
@@ -70,36 +99,27 @@ func (h *Host) Collect(ctx context.Context) (*Report, error) {
 	note("kernel arch", err)
 	d.VirtualizationSystem, d.VirtualizationRole, err = host.VirtualizationWithContext(ctx)
 	note("virtualization", err)
-	boot, err := host.BootTimeWithContext(ctx)
+	boot, err = host.BootTimeWithContext(ctx)
 	note("boot time", err)
 	if err == nil && boot > 0 {
 		d.BootTime = time.Unix(int64(boot), 0).UTC()
 	}
 	d.UptimeSeconds, err = host.UptimeWithContext(ctx)
 	note("uptime", err)
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
+	return boot, errs
+}
 
-	now := h.now()
+// setClock records the host's time and time zone at now.
+func (d *HostData) setClock(now time.Time) {
 	d.TimeUTC = now.UTC().Truncate(time.Second)
 	local := now.Local()
 	d.TimeLocal = local.Format("2006-01-02 15:04:05 -07:00")
 	d.TimeZoneAbbrev, d.UTCOffsetSeconds = local.Zone()
 	d.UTCOffset = local.Format("-07:00")
 	d.TimeZone = zoneName()
-	d.Errors = errs
-	if len(errs) == hostFacts {
-		return nil, errors.New("host: " + strings.Join(errs, "; "))
-	}
+}
 
-	summary := fmt.Sprintf("%s: %s %s, kernel %s %s, up %s",
-		orUnknown(d.Hostname), orUnknown(d.Platform), d.PlatformVersion, orUnknown(d.KernelVersion), d.KernelArch,
-		formatDuration(time.Duration(d.UptimeSeconds)*time.Second))
-	if d.VirtualizationSystem != "" && d.VirtualizationRole == "guest" {
-		summary += ", " + d.VirtualizationSystem + " guest"
-	}
-
+func hostText(d HostData) string {
 	zone := d.TimeZoneAbbrev
 	if d.TimeZone != "" {
 		zone = d.TimeZone + " (" + d.TimeZoneAbbrev + ")"
@@ -115,19 +135,10 @@ func (h *Host) Collect(ctx context.Context) (*Report, error) {
 		{"Time (local):", d.TimeLocal},
 		{"Time zone:", zone + " UTC" + d.UTCOffset},
 	}
-	for _, e := range errs {
+	for _, e := range d.Errors {
 		rows = append(rows, []string{"Error:", e})
 	}
-	return &Report{
-		State:   StateOK,
-		Summary: summary,
-		Metrics: []Metric{
-			{Name: "host_uptime_seconds", Value: float64(d.UptimeSeconds), Unit: "s"},
-			{Name: "host_boot_time_seconds", Value: float64(boot), Unit: "s"},
-		},
-		Data: d,
-		Text: textTable(rows),
-	}, nil
+	return textTable(rows)
 }
 
 func orUnknown(s string) string {

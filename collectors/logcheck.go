@@ -110,6 +110,18 @@ type LogArchives struct {
 	Newest time.Time `json:"newest,omitzero"`
 }
 
+// count adds one archive.
+func (a *LogArchives) count(f LogFile) {
+	a.Count++
+	a.Bytes += f.Size
+	if a.Oldest.IsZero() || f.ModTime.Before(a.Oldest) {
+		a.Oldest = f.ModTime
+	}
+	if f.ModTime.After(a.Newest) {
+		a.Newest = f.ModTime
+	}
+}
+
 // LogsData is the logs collector's Data.
 type LogsData struct {
 	Dir string `json:"dir"`
@@ -159,9 +171,21 @@ func (l *LogCheck) collect(ctx context.Context, pruned []PruneRecord) (*Report, 
 	now := l.now()
 	d := LogsData{Dir: l.dir, Active: []LogFile{}, Pruned: pruned}
 
+	if err := d.list(dir); err != nil {
+		return nil, err
+	}
+	if err := d.measure(ctx, dir.Path()); err != nil {
+		return nil, fmt.Errorf("size of PBX log folder: %w", err)
+	}
+	return l.report(d, now), nil
+}
+
+// list sorts the folder's regular files into active logs (largest first)
+// and archives (counted).
+func (d *LogsData) list(dir *safefs.Dir) error {
 	entries, err := dir.ReadDir()
 	if err != nil {
-		return nil, fmt.Errorf("read PBX log folder: %w", err)
+		return fmt.Errorf("read PBX log folder: %w", err)
 	}
 	for _, e := range entries {
 		info, err := dir.Stat(e.Name())
@@ -170,15 +194,7 @@ func (l *LogCheck) collect(ctx context.Context, pruned []PruneRecord) (*Report, 
 		}
 		f := LogFile{Name: e.Name(), Size: info.Size, ModTime: info.ModTime}
 		if strings.HasSuffix(f.Name, logprune.ArchiveSuffix) {
-			a := &d.Archives
-			a.Count++
-			a.Bytes += f.Size
-			if a.Oldest.IsZero() || f.ModTime.Before(a.Oldest) {
-				a.Oldest = f.ModTime
-			}
-			if f.ModTime.After(a.Newest) {
-				a.Newest = f.ModTime
-			}
+			d.Archives.count(f)
 			continue
 		}
 		d.Active = append(d.Active, f)
@@ -193,7 +209,13 @@ func (l *LogCheck) collect(ctx context.Context, pruned []PruneRecord) (*Report, 
 		}
 		return strings.Compare(a.Name, b.Name)
 	})
-	err = filepath.WalkDir(dir.Path(), func(_ string, e fs.DirEntry, err error) error {
+	return nil
+}
+
+// measure counts the files and bytes of the folder and its subfolders;
+// unreadable subfolders are skipped.
+func (d *LogsData) measure(ctx context.Context, root string) error {
+	return filepath.WalkDir(root, func(_ string, e fs.DirEntry, err error) error {
 		if err != nil {
 			return nil // unreadable subfolder: count what can be read
 		}
@@ -208,31 +230,48 @@ func (l *LogCheck) collect(ctx context.Context, pruned []PruneRecord) (*Report, 
 		}
 		return nil
 	})
-	if err != nil {
-		return nil, fmt.Errorf("size of PBX log folder: %w", err)
-	}
-	return l.report(d, now), nil
 }
 
 func (l *LogCheck) report(d LogsData, now time.Time) *Report {
 	rep := &Report{State: StateOK}
-	stale, maxActive := l.cfg.StaleAfter.D(), int64(l.cfg.MaxActiveSize)
-
-	if cm := d.CallManager; cm != nil {
-		age := max(now.Sub(cm.ModTime), 0)
-		d.CallManagerAgeSeconds = age.Seconds()
-		if stale > 0 && age > stale {
-			d.Stale = true
-			rep.State = StateCritical
-			d.Problems = append(d.Problems, fmt.Sprintf("callmanager looks stopped: %s not written for %s", CallManagerLog, roughDuration(age)))
-		}
-		if stale > 0 && float64(age) > float64(stale)*logClearFactor {
-			rep.Sticky = StateCritical
-		}
-	} else {
-		d.Notes = append(d.Notes, CallManagerLog+" not found in the folder")
+	l.checkStale(&d, rep, now)
+	l.checkRotation(&d, rep, now)
+	rep.Sticky = max(rep.Sticky, rep.State)
+	rep.Summary = logsSummary(d)
+	rep.Metrics = logsMetrics(d)
+	rep.Text = logsText(d)
+	rep.Data = d
+	if rep.State != StateOK {
+		rep.Advice = l.advice(d)
 	}
+	return rep
+}
 
+// checkStale flags a callmanager log not written for longer than
+// stale_after.
+func (l *LogCheck) checkStale(d *LogsData, rep *Report, now time.Time) {
+	stale := l.cfg.StaleAfter.D()
+	cm := d.CallManager
+	if cm == nil {
+		d.Notes = append(d.Notes, CallManagerLog+" not found in the folder")
+		return
+	}
+	age := max(now.Sub(cm.ModTime), 0)
+	d.CallManagerAgeSeconds = age.Seconds()
+	if stale > 0 && age > stale {
+		d.Stale = true
+		rep.State = StateCritical
+		d.Problems = append(d.Problems, fmt.Sprintf("callmanager looks stopped: %s not written for %s", CallManagerLog, roughDuration(age)))
+	}
+	if stale > 0 && float64(age) > float64(stale)*logClearFactor {
+		rep.Sticky = StateCritical
+	}
+}
+
+// checkRotation flags active logs over max_active_size, and notes archives
+// that stopped appearing while the active log grows.
+func (l *LogCheck) checkRotation(d *LogsData, rep *Report, now time.Time) {
+	maxActive := int64(l.cfg.MaxActiveSize)
 	var big []string
 	sticky := false
 	for _, f := range d.Active {
@@ -258,8 +297,9 @@ func (l *LogCheck) report(d LogsData, now time.Time) *Report {
 				roughDuration(age), d.Active[0].Name, formatBytes(uint64(d.Active[0].Size))))
 		}
 	}
-	rep.Sticky = max(rep.Sticky, rep.State)
+}
 
+func logsSummary(d LogsData) string {
 	var parts []string
 	parts = append(parts, d.Problems...)
 	if d.CallManager != nil && !d.Stale {
@@ -274,25 +314,22 @@ func (l *LogCheck) report(d LogsData, now time.Time) *Report {
 	if errs := prunedErrors(d.Pruned); errs > 0 {
 		parts = append(parts, fmt.Sprintf("%d prune errors", errs))
 	}
-	rep.Summary = strings.Join(parts, "; ")
+	return strings.Join(parts, "; ")
+}
 
+func logsMetrics(d LogsData) []Metric {
 	label := map[string]string{"dir": d.Dir}
-	rep.Metrics = []Metric{
+	ms := []Metric{
 		{Name: "log_folder_bytes", Value: float64(d.FolderBytes), Unit: "B", Label: label},
 		{Name: "log_archives", Value: float64(d.Archives.Count), Label: label},
 		{Name: "log_archive_bytes", Value: float64(d.Archives.Bytes), Unit: "B", Label: label},
 	}
 	if d.CallManager != nil {
-		rep.Metrics = append(rep.Metrics,
+		ms = append(ms,
 			Metric{Name: "callmanager_log_bytes", Value: float64(d.CallManager.Size), Unit: "B", Label: label},
 			Metric{Name: "callmanager_log_age_seconds", Value: d.CallManagerAgeSeconds, Unit: "s", Label: label})
 	}
-	rep.Text = logsText(d)
-	rep.Data = d
-	if rep.State != StateOK {
-		rep.Advice = l.advice(d)
-	}
-	return rep
+	return ms
 }
 
 func prunedTotals(p []PruneRecord) (files int, bytes int64) {

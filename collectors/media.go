@@ -58,7 +58,38 @@ func (m *Media) Collect(ctx context.Context) (*Report, error) {
 	}
 	var d MediaData
 	rep := &Report{State: StateOK}
-	var problems []string
+	problems, err := m.servers(ctx, &d, rep)
+	if err != nil {
+		return nil, err
+	}
+	more, err := m.transports(ctx, &d, rep)
+	if err != nil {
+		return nil, err
+	}
+	problems = append(problems, more...)
+	if len(d.NotSupported) == 2 {
+		return nil, noData("this PBX version has no REST API endpoints for media servers and transports")
+	}
+	rep.Data = d
+	if len(problems) > 0 {
+		rep.Summary = strings.Join(problems, "; ")
+		rep.Advice = mediaAdvice
+	} else {
+		rep.Summary = fmt.Sprintf("%d media %s online, %d SIP %s active",
+			len(d.MediaServers), ipPlural(len(d.MediaServers), "server", "servers"), len(d.Transports), ipPlural(len(d.Transports), "transport", "transports"))
+	}
+	rep.Text = mediaText(d)
+	return rep, nil
+}
+
+const mediaAdvice = "A media server that is OFFLINE carries no audio: calls connect without sound or fail. Check its container or service " +
+	"(cd /opt/portsip && sh pbx_ctl.sh status; the portsip.mediaserver container) and the server's host; an overloaded media server needs " +
+	"more CPU or another media server (web portal: Advanced > Media Servers). A deactivated SIP transport refuses phones and trunks on that port: " +
+	"check Advanced > Transports and its certificate for TLS."
+
+// servers reads and rates each enabled media server, adding its item to
+// rep, and returns the problems found.
+func (m *Media) servers(ctx context.Context, d *MediaData, rep *Report) ([]string, error) {
 	servers, err := m.client.MediaServers(ctx)
 	switch {
 	case errors.Is(err, portsip.ErrNotSupported):
@@ -66,6 +97,7 @@ func (m *Media) Collect(ctx context.Context) (*Report, error) {
 	case err != nil:
 		return nil, apiError(err, "the media servers")
 	}
+	var problems []string
 	for _, s := range servers {
 		st := MediaServerState{MediaServer: s, Status: "DISABLED"}
 		if s.Enabled {
@@ -82,6 +114,12 @@ func (m *Media) Collect(ctx context.Context) (*Report, error) {
 		rep.Items = append(rep.Items, mediaItem(st))
 		d.MediaServers = append(d.MediaServers, st)
 	}
+	return problems, nil
+}
+
+// transports reads each SIP transport's status, adding its item and metric
+// to rep, and returns the problems found.
+func (m *Media) transports(ctx context.Context, d *MediaData, rep *Report) ([]string, error) {
 	transports, err := m.client.Transports(ctx)
 	switch {
 	case errors.Is(err, portsip.ErrNotSupported):
@@ -89,6 +127,7 @@ func (m *Media) Collect(ctx context.Context) (*Report, error) {
 	case err != nil:
 		return nil, apiError(err, "the SIP transports")
 	}
+	var problems []string
 	for _, t := range transports {
 		status, err := m.client.TransportStatus(ctx, t.ID)
 		if err != nil {
@@ -108,22 +147,7 @@ func (m *Media) Collect(ctx context.Context) (*Report, error) {
 		rep.Items = append(rep.Items, it)
 		rep.Metrics = append(rep.Metrics, Metric{Name: "transport_up", Value: up, Label: map[string]string{"transport": id}})
 	}
-	if len(d.NotSupported) == 2 {
-		return nil, noData("this PBX version has no REST API endpoints for media servers and transports")
-	}
-	rep.Data = d
-	if len(problems) > 0 {
-		rep.Summary = strings.Join(problems, "; ")
-		rep.Advice = "A media server that is OFFLINE carries no audio: calls connect without sound or fail. Check its container or service " +
-			"(cd /opt/portsip && sh pbx_ctl.sh status; the portsip.mediaserver container) and the server's host; an overloaded media server needs " +
-			"more CPU or another media server (web portal: Advanced > Media Servers). A deactivated SIP transport refuses phones and trunks on that port: " +
-			"check Advanced > Transports and its certificate for TLS."
-	} else {
-		rep.Summary = fmt.Sprintf("%d media %s online, %d SIP %s active",
-			len(d.MediaServers), ipPlural(len(d.MediaServers), "server", "servers"), len(d.Transports), ipPlural(len(d.Transports), "transport", "transports"))
-	}
-	rep.Text = mediaText(d)
-	return rep, nil
+	return problems, nil
 }
 
 // mediaItem is one media server for the alerts: OFFLINE is critical,

@@ -98,6 +98,34 @@ func (m *Mounts) Collect(ctx context.Context) (*Report, error) {
 		return nil, err
 	}
 
+	m.locate(&d)
+	rep := &Report{State: StateOK, Data: d, Summary: mountsSummary(d)}
+	rows := [][]string{{"MOUNTPOINT", "FSTYPE", "DEVICE", "SIZE", "USED", "FREE", "USE%", "INODE%", "HOLDS"}}
+	for _, mt := range d.Mounts {
+		if mt.Error != "" {
+			rows = append(rows, []string{mt.Mountpoint, mt.FSType, mt.Device, "-", "-", "-", "-", "-", strings.Join(mt.Holds, ",") + " error: " + mt.Error})
+			continue
+		}
+		rep.Metrics = append(rep.Metrics, mountMetrics(mt)...)
+		rows = append(rows, []string{mt.Mountpoint, mt.FSType, mt.Device, formatBytes(mt.Total), formatBytes(mt.Used),
+			formatBytes(mt.Free), fmt.Sprintf("%.1f%%", mt.UsedPercent), fmt.Sprintf("%.1f%%", mt.InodesUsedPercent), strings.Join(mt.Holds, ",")})
+	}
+	var b strings.Builder
+	for _, loc := range d.Paths {
+		fmt.Fprintf(&b, "%s: %s -> %s (exists: %t) on %s\n", loc.Role, loc.Path, loc.Resolved, loc.Exists, orUnknown(loc.Mountpoint))
+	}
+	b.WriteByte('\n')
+	b.WriteString(textTable(rows))
+	for _, w := range d.Warnings {
+		b.WriteString("warning: " + w + "\n")
+	}
+	rep.Text = b.String()
+	return rep, nil
+}
+
+// locate finds the mount holding each configured path and records the
+// path's role on that mount.
+func (m *Mounts) locate(d *MountsData) {
 	mps := make([]string, len(d.Mounts))
 	for i, mt := range d.Mounts {
 		mps[i] = mt.Mountpoint
@@ -114,9 +142,11 @@ func (m *Mounts) Collect(ctx context.Context) (*Report, error) {
 		}
 		d.Paths = append(d.Paths, loc)
 	}
+}
 
-	rep := &Report{State: StateOK, Data: d}
-	rep.Summary = fmt.Sprintf("%d mounts", len(d.Mounts))
+// mountsSummary names the PBX data folder's mount and its usage.
+func mountsSummary(d MountsData) string {
+	summary := fmt.Sprintf("%d mounts", len(d.Mounts))
 	for _, loc := range d.Paths {
 		if loc.Role != RolePBXData {
 			continue
@@ -124,49 +154,35 @@ func (m *Mounts) Collect(ctx context.Context) (*Report, error) {
 		i := indexHolding(d.Mounts, RolePBXData)
 		switch {
 		case i < 0:
-			rep.Summary = fmt.Sprintf("PBX data %s: no mount found; %d mounts", loc.Path, len(d.Mounts))
+			summary = fmt.Sprintf("PBX data %s: no mount found; %d mounts", loc.Path, len(d.Mounts))
 		case d.Mounts[i].Error != "":
-			rep.Summary = fmt.Sprintf("PBX data %s on %s: usage unknown (%s); %d mounts", loc.Path, d.Mounts[i].Mountpoint, d.Mounts[i].Error, len(d.Mounts))
+			summary = fmt.Sprintf("PBX data %s on %s: usage unknown (%s); %d mounts", loc.Path, d.Mounts[i].Mountpoint, d.Mounts[i].Error, len(d.Mounts))
 		default:
 			mt := d.Mounts[i]
 			missing := ""
 			if !loc.Exists {
 				missing = " (folder missing)"
 			}
-			rep.Summary = fmt.Sprintf("PBX data %s%s on %s: %.1f%% used, %s free of %s; %d mounts",
+			summary = fmt.Sprintf("PBX data %s%s on %s: %.1f%% used, %s free of %s; %d mounts",
 				loc.Path, missing, mt.Mountpoint, mt.UsedPercent, formatBytes(mt.Free), formatBytes(mt.Total), len(d.Mounts))
 		}
 	}
+	return summary
+}
 
-	rows := [][]string{{"MOUNTPOINT", "FSTYPE", "DEVICE", "SIZE", "USED", "FREE", "USE%", "INODE%", "HOLDS"}}
-	for _, mt := range d.Mounts {
-		if mt.Error != "" {
-			rows = append(rows, []string{mt.Mountpoint, mt.FSType, mt.Device, "-", "-", "-", "-", "-", strings.Join(mt.Holds, ",") + " error: " + mt.Error})
-			continue
-		}
-		if mt.Total > 0 {
-			rep.Metrics = append(rep.Metrics,
-				Metric{Name: "mount_used_percent", Value: mt.UsedPercent, Unit: "%", Label: map[string]string{"mountpoint": mt.Mountpoint}},
-				Metric{Name: "mount_free_bytes", Value: float64(mt.Free), Unit: "B", Label: map[string]string{"mountpoint": mt.Mountpoint}})
-		}
-		if mt.InodesTotal > 0 {
-			rep.Metrics = append(rep.Metrics,
-				Metric{Name: "mount_inodes_used_percent", Value: mt.InodesUsedPercent, Unit: "%", Label: map[string]string{"mountpoint": mt.Mountpoint}})
-		}
-		rows = append(rows, []string{mt.Mountpoint, mt.FSType, mt.Device, formatBytes(mt.Total), formatBytes(mt.Used),
-			formatBytes(mt.Free), fmt.Sprintf("%.1f%%", mt.UsedPercent), fmt.Sprintf("%.1f%%", mt.InodesUsedPercent), strings.Join(mt.Holds, ",")})
+// mountMetrics are the usage metrics of a mount whose usage was read.
+func mountMetrics(mt Mount) []Metric {
+	var ms []Metric
+	if mt.Total > 0 {
+		ms = append(ms,
+			Metric{Name: "mount_used_percent", Value: mt.UsedPercent, Unit: "%", Label: map[string]string{"mountpoint": mt.Mountpoint}},
+			Metric{Name: "mount_free_bytes", Value: float64(mt.Free), Unit: "B", Label: map[string]string{"mountpoint": mt.Mountpoint}})
 	}
-	var b strings.Builder
-	for _, loc := range d.Paths {
-		fmt.Fprintf(&b, "%s: %s -> %s (exists: %t) on %s\n", loc.Role, loc.Path, loc.Resolved, loc.Exists, orUnknown(loc.Mountpoint))
+	if mt.InodesTotal > 0 {
+		ms = append(ms,
+			Metric{Name: "mount_inodes_used_percent", Value: mt.InodesUsedPercent, Unit: "%", Label: map[string]string{"mountpoint": mt.Mountpoint}})
 	}
-	b.WriteByte('\n')
-	b.WriteString(textTable(rows))
-	for _, w := range d.Warnings {
-		b.WriteString("warning: " + w + "\n")
-	}
-	rep.Text = b.String()
-	return rep, nil
+	return ms
 }
 
 // fillUsage reads the usage of every mount (see readUsages); a mount whose

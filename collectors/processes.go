@@ -67,8 +67,31 @@ func (c *Processes) Collect(ctx context.Context) (*Report, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list processes: %w", err)
 	}
+	samples, err := firstSample(ctx, pids)
+	if err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	select {
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-time.After(c.interval):
+	}
+	live, unreadable, err := secondSample(ctx, samples, time.Since(start).Seconds())
+	if err != nil {
+		return nil, err
+	}
+	d := ProcessesData{Count: len(live), SampleMillis: c.interval.Milliseconds(), Unreadable: unreadable}
+	c.fillTops(ctx, live, &d)
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return processesReport(d), nil
+}
+
+// firstSample reads the CPU times of every process still running.
+func firstSample(ctx context.Context, pids []int32) ([]*procSample, error) {
 	samples := make([]*procSample, 0, len(pids))
-	unreadable := 0
 	for _, pid := range pids {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -83,17 +106,17 @@ func (c *Processes) Collect(ctx context.Context) (*Report, error) {
 		}
 		samples = append(samples, s)
 	}
-	start := time.Now()
-	select {
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	case <-time.After(c.interval):
-	}
-	elapsed := time.Since(start).Seconds()
-	live := samples[:0]
+	return samples, nil
+}
+
+// secondSample reads CPU times and memory again, elapsed seconds after the
+// first sample. It drops the processes that exited and counts those still
+// running but unreadable.
+func secondSample(ctx context.Context, samples []*procSample, elapsed float64) (live []*procSample, unreadable int, err error) {
+	live = samples[:0]
 	for _, s := range samples {
 		if err := ctx.Err(); err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		ok := false
 		if t, err := s.p.TimesWithContext(ctx); err == nil && s.sample {
@@ -112,8 +135,11 @@ func (c *Processes) Collect(ctx context.Context) (*Report, error) {
 		}
 		live = append(live, s)
 	}
+	return live, unreadable, nil
+}
 
-	d := ProcessesData{Count: len(live), SampleMillis: c.interval.Milliseconds(), Unreadable: unreadable}
+// fillTops sets d's top lists, describing each kept process once.
+func (c *Processes) fillTops(ctx context.Context, live []*procSample, d *ProcessesData) {
 	byCPU := topBy(live, func(a, b *procSample) bool {
 		if a.cpu != b.cpu {
 			return a.cpu > b.cpu
@@ -141,10 +167,9 @@ func (c *Processes) Collect(ctx context.Context) (*Report, error) {
 	for _, s := range byRSS {
 		d.TopRSS = append(d.TopRSS, info(s))
 	}
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
+}
 
+func processesReport(d ProcessesData) *Report {
 	summary := fmt.Sprintf("%d processes", d.Count)
 	if len(d.TopCPU) > 0 {
 		p := d.TopCPU[0]
@@ -165,7 +190,7 @@ func (c *Processes) Collect(ctx context.Context) (*Report, error) {
 		Metrics: []Metric{{Name: "processes", Value: float64(d.Count)}},
 		Data:    d,
 		Text:    b.String(),
-	}, nil
+	}
 }
 
 // describe reads the name, user and sanitised command line of one process.

@@ -89,77 +89,103 @@ func (s *Sockets) Collect(ctx context.Context) (*Report, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list sockets: %w", err)
 	}
-	var d SocketsData
-	var rtp *RTPStatus
-	if s.rtpRange != "" {
-		rtp = &RTPStatus{Range: s.rtpRange}
-		if rtp.First, rtp.Last, err = parsePortRange(s.rtpRange); err != nil {
-			rtp.Error = err.Error()
-		}
-		d.RTP = rtp
-	}
-	index := make(map[int]int, len(s.ports))
-	d.Ports = make([]PortStatus, len(s.ports))
-	for i, p := range s.ports {
-		d.Ports[i] = PortStatus{Role: p.role, Port: p.port}
-		index[p.port] = i
-	}
-
-	names := map[int32]string{}
-	name := func(pid int32) string {
-		if pid <= 0 {
-			return ""
-		}
-		if n, ok := names[pid]; ok {
-			return n
-		}
-		var n string
-		if p, err := process.NewProcessWithContext(ctx, pid); err == nil {
-			n, _ = p.NameWithContext(ctx)
-		}
-		names[pid] = n
-		return n
-	}
-
+	d, index := s.newData()
+	names := procNames{ctx: ctx, names: map[int32]string{}}
 	for _, c := range conns {
-		var proto string
-		switch {
-		case c.Type == syscall.SOCK_STREAM && c.Status == "LISTEN":
-			proto = "tcp"
-		case c.Type == syscall.SOCK_DGRAM:
-			proto = "udp"
-		default:
-			continue
-		}
-		port := int(c.Laddr.Port)
-		if i, ok := index[port]; ok {
-			d.Ports[i].Sockets = append(d.Ports[i].Sockets, Socket{
-				Proto: proto, Address: c.Laddr.IP, Port: port, PID: c.Pid, Process: name(c.Pid),
-			})
-			d.Ports[i].Listening = true
-			continue
-		}
-		if proto == "udp" && rtp != nil && rtp.Error == "" && port >= rtp.First && port <= rtp.Last {
-			rtp.UDPSockets++
-			if rtp.Processes == nil {
-				rtp.Processes = map[string]int{}
-			}
-			rtp.Processes[name(c.Pid)]++
-		}
+		d.add(c, index, names.name)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	for i := range d.Ports {
-		sort.Slice(d.Ports[i].Sockets, func(a, b int) bool {
-			x, y := d.Ports[i].Sockets[a], d.Ports[i].Sockets[b]
-			if x.Proto != y.Proto {
-				return x.Proto > y.Proto // udp first: SIP's main transport
-			}
-			return x.Address < y.Address
-		})
+		sortSockets(d.Ports[i].Sockets)
 	}
+	return socketsReport(d), nil
+}
 
+// newData returns the data with every configured port not listening, and
+// the index of each port in d.Ports.
+func (s *Sockets) newData() (d SocketsData, index map[int]int) {
+	if s.rtpRange != "" {
+		rtp := &RTPStatus{Range: s.rtpRange}
+		var err error
+		if rtp.First, rtp.Last, err = parsePortRange(s.rtpRange); err != nil {
+			rtp.Error = err.Error()
+		}
+		d.RTP = rtp
+	}
+	index = make(map[int]int, len(s.ports))
+	d.Ports = make([]PortStatus, len(s.ports))
+	for i, p := range s.ports {
+		d.Ports[i] = PortStatus{Role: p.role, Port: p.port}
+		index[p.port] = i
+	}
+	return d, index
+}
+
+// procNames reads each process's name once.
+type procNames struct {
+	ctx   context.Context
+	names map[int32]string
+}
+
+func (p procNames) name(pid int32) string {
+	if pid <= 0 {
+		return ""
+	}
+	if n, ok := p.names[pid]; ok {
+		return n
+	}
+	var n string
+	if proc, err := process.NewProcessWithContext(p.ctx, pid); err == nil {
+		n, _ = proc.NameWithContext(p.ctx)
+	}
+	p.names[pid] = n
+	return n
+}
+
+// add counts one socket: on its configured port, or in the RTP range if it
+// is a UDP socket there. Sockets that neither listen nor are UDP are skipped.
+func (d *SocketsData) add(c net.ConnectionStat, index map[int]int, name func(int32) string) {
+	var proto string
+	switch {
+	case c.Type == syscall.SOCK_STREAM && c.Status == "LISTEN":
+		proto = "tcp"
+	case c.Type == syscall.SOCK_DGRAM:
+		proto = "udp"
+	default:
+		return
+	}
+	port := int(c.Laddr.Port)
+	if i, ok := index[port]; ok {
+		d.Ports[i].Sockets = append(d.Ports[i].Sockets, Socket{
+			Proto: proto, Address: c.Laddr.IP, Port: port, PID: c.Pid, Process: name(c.Pid),
+		})
+		d.Ports[i].Listening = true
+		return
+	}
+	rtp := d.RTP
+	if proto == "udp" && rtp != nil && rtp.Error == "" && port >= rtp.First && port <= rtp.Last {
+		rtp.UDPSockets++
+		if rtp.Processes == nil {
+			rtp.Processes = map[string]int{}
+		}
+		rtp.Processes[name(c.Pid)]++
+	}
+}
+
+// sortSockets puts UDP first (SIP's main transport), then orders by address.
+func sortSockets(sks []Socket) {
+	sort.Slice(sks, func(a, b int) bool {
+		x, y := sks[a], sks[b]
+		if x.Proto != y.Proto {
+			return x.Proto > y.Proto
+		}
+		return x.Address < y.Address
+	})
+}
+
+func socketsReport(d SocketsData) *Report {
 	rep := &Report{State: StateOK, Data: d, Summary: socketsSummary(d)}
 	rows := [][]string{{"ROLE", "PORT", "PROTO", "ADDRESS", "PID", "PROCESS"}}
 	for _, p := range d.Ports {
@@ -176,17 +202,16 @@ func (s *Sockets) Collect(ctx context.Context) (*Report, error) {
 			rows = append(rows, []string{p.Role, fmt.Sprint(p.Port), sk.Proto, sk.Address, pidText(sk.PID), sk.Process})
 		}
 	}
-	text := textTable(rows)
-	if rtp != nil {
+	rep.Text = textTable(rows)
+	if rtp := d.RTP; rtp != nil {
 		rep.Metrics = append(rep.Metrics, Metric{Name: "rtp_udp_sockets", Value: float64(rtp.UDPSockets)})
 		if rtp.Error != "" {
-			text += "\nRTP range: " + rtp.Error + "\n"
+			rep.Text += "\nRTP range: " + rtp.Error + "\n"
 		} else {
-			text += fmt.Sprintf("\nRTP %s: %d UDP sockets bound%s\n", rtp.Range, rtp.UDPSockets, processCounts(rtp.Processes))
+			rep.Text += fmt.Sprintf("\nRTP %s: %d UDP sockets bound%s\n", rtp.Range, rtp.UDPSockets, processCounts(rtp.Processes))
 		}
 	}
-	rep.Text = text
-	return rep, nil
+	return rep
 }
 
 func socketsSummary(d SocketsData) string {

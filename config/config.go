@@ -317,31 +317,7 @@ func defaultFor(goos string, getenv func(string) string) *Config {
 		API: API{URL: "https://127.0.0.1:8887/api", InsecureSkipVerify: true},
 		SMTP: SMTP{Port: 587, TLS: "starttls", Auth: "auto", Timeout: Duration(30 * time.Second),
 			Fallback: SMTPServer{Port: 587, TLS: "starttls", Auth: "auto"}},
-		Checks: Checks{
-			Interval: Duration(time.Minute),
-			Disk: DiskCheck{
-				WarningPercent:  85,
-				CriticalPercent: 95,
-				ClearMargin:     2,
-				MinFree:         1 * GiB,
-				ForecastWindow:  Duration(6 * time.Hour),
-				ForecastHorizon: Duration(24 * time.Hour),
-			},
-			Logs: LogsCheck{
-				MaxActiveSize: 1 * GiB,
-				StaleAfter:    Duration(time.Hour),
-				PruneMaxAge:   Duration(30 * 24 * time.Hour),
-				PruneMaxTotal: 10 * GiB,
-			},
-			Gateway:      GatewayCheck{Enabled: true, Timeout: Duration(10 * time.Second)},
-			BlockedIPs:   BlockedIPsCheck{Enabled: true},
-			Services:     ServicesCheck{Enabled: true},
-			Trunks:       defaultTrunks,
-			Licence:      defaultLicence,
-			Certificates: defaultCertificates(),
-			Media:        defaultMedia,
-			CallFailures: defaultCallFailures,
-		},
+		Checks: defaultChecks(),
 		Alerts: Alerts{
 			Consecutive:  2,
 			Reminder:     Duration(6 * time.Hour),
@@ -356,6 +332,42 @@ func defaultFor(goos string, getenv func(string) string) *Config {
 		Recorder: defaultRecorder(),
 		Analyze:  defaultAnalyze,
 	}
+	setPlatformDefaults(c, goos, getenv)
+	return c
+}
+
+// defaultChecks are the checks' default settings.
+func defaultChecks() Checks {
+	return Checks{
+		Interval: Duration(time.Minute),
+		Disk: DiskCheck{
+			WarningPercent:  85,
+			CriticalPercent: 95,
+			ClearMargin:     2,
+			MinFree:         1 * GiB,
+			ForecastWindow:  Duration(6 * time.Hour),
+			ForecastHorizon: Duration(24 * time.Hour),
+		},
+		Logs: LogsCheck{
+			MaxActiveSize: 1 * GiB,
+			StaleAfter:    Duration(time.Hour),
+			PruneMaxAge:   Duration(30 * 24 * time.Hour),
+			PruneMaxTotal: 10 * GiB,
+		},
+		Gateway:      GatewayCheck{Enabled: true, Timeout: Duration(10 * time.Second)},
+		BlockedIPs:   BlockedIPsCheck{Enabled: true},
+		Services:     ServicesCheck{Enabled: true},
+		Trunks:       defaultTrunks,
+		Licence:      defaultLicence,
+		Certificates: defaultCertificates(),
+		Media:        defaultMedia,
+		CallFailures: defaultCallFailures,
+	}
+}
+
+// setPlatformDefaults sets the folders and archive format that differ
+// between Linux and Windows.
+func setPlatformDefaults(c *Config, goos string, getenv func(string) string) {
 	if goos == "windows" {
 		p := windows.DefaultPaths(getenv)
 		c.PBX.DataDir = p.PBXDataDir
@@ -368,7 +380,6 @@ func defaultFor(goos string, getenv func(string) string) *Config {
 		c.PBX.DockerSocket = linux.DockerSocket
 		c.Agent.StateDir = linux.StateDir
 	}
-	return c
 }
 
 // LogDir returns the effective PBX log folder.

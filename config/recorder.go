@@ -195,12 +195,14 @@ func (c *Config) validateAutoBundle(goos string, add func(key, format string, ar
 
 func (c *Config) validateRecorderHEP(add func(key, format string, args ...any)) {
 	h := c.Recorder.HEP
-	for key, a := range map[string]string{"recorder.hep.listen": h.Listen, "recorder.hep.rtcp_listen": h.RTCPListen} {
-		if a == "" && key == "recorder.hep.rtcp_listen" {
+	for _, l := range []struct{ key, addr string }{
+		{"recorder.hep.listen", h.Listen}, {"recorder.hep.rtcp_listen", h.RTCPListen},
+	} {
+		if l.addr == "" && l.key == "recorder.hep.rtcp_listen" {
 			continue
 		}
-		if _, err := netip.ParseAddrPort(a); err != nil {
-			add(key, "%q is not an IP:port address (e.g. 127.0.0.1:9061): %v", a, err)
+		if _, err := netip.ParseAddrPort(l.addr); err != nil {
+			add(l.key, "%q is not an IP:port address (e.g. 127.0.0.1:9061): %v", l.addr, err)
 		}
 	}
 	for _, a := range h.Allow {

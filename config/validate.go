@@ -25,226 +25,288 @@ var (
 // Key set and no position; Load adds the position from the file.
 func (c *Config) Validate() []Problem { return c.validate(runtime.GOOS) }
 
+// sections are the checks of each part of the configuration, in the order
+// their problems are reported.
+var sections = []func(c *Config, v *validator){
+	checkPBX, checkAgent, checkBundle, checkSigning, checkAPI, checkSMTP,
+	checkSMTPFallback, checkIntervals, checkDisk, checkLogs, checkGatewayAndBlocks,
+	checkHealthAndAnalyze, checkAlerts, checkReceivers, checkMetrics,
+	checkDeliveryAndRecorder,
+}
+
 func (c *Config) validate(goos string) []Problem {
-	var ps []Problem
-	add := func(key, format string, args ...any) {
-		ps = append(ps, Problem{Key: key, Message: fmt.Sprintf(format, args...)})
-	}
-	example := "/var/lib/portsip/pbx"
+	v := &validator{goos: goos, example: "/var/lib/portsip/pbx"}
 	if goos == "windows" {
-		example = `C:\ProgramData\PortSIP\pbx`
+		v.example = `C:\ProgramData\PortSIP\pbx`
 	}
-	absPath := func(key, p string, required bool) {
-		switch {
-		case p == "" && required:
-			add(key, "must be set to an absolute path such as %s", example)
-		case p != "" && !isAbs(goos, p):
-			add(key, "must be an absolute path such as %s, not %q", example, p)
-		}
+	for _, check := range sections {
+		check(c, v)
 	}
+	return v.ps
+}
 
-	// pbx
-	absPath("pbx.data_dir", c.PBX.DataDir, true)
-	absPath("pbx.log_dir", c.PBX.LogDir, false)
-	absPath("pbx.install_dir", c.PBX.InstallDir, false)
-	ps = append(ps, c.pbxDirProblems(goos)...)
-	ports := func(key string, list []int) {
-		for i, p := range list {
-			if p < 1 || p > 65535 {
-				add(fmt.Sprintf("%s[%d]", key, i), "port %d is out of range; use 1 to 65535", p)
-			}
-		}
+// validator collects problems and checks the value shapes many settings
+// share, each with the same actionable message.
+type validator struct {
+	goos    string
+	example string // an absolute path on goos
+	ps      []Problem
+}
+
+func (v *validator) add(key, format string, args ...any) {
+	v.ps = append(v.ps, Problem{Key: key, Message: fmt.Sprintf(format, args...)})
+}
+
+func (v *validator) absPath(key, p string, required bool) {
+	switch {
+	case p == "" && required:
+		v.add(key, "must be set to an absolute path such as %s", v.example)
+	case p != "" && !isAbs(v.goos, p):
+		v.add(key, "must be an absolute path such as %s, not %q", v.example, p)
 	}
-	ports("pbx.sip_ports", c.PBX.SIPPorts)
-	ports("pbx.web_ports", c.PBX.WebPorts)
+}
+
+func (v *validator) ports(key string, list []int) {
+	for i, p := range list {
+		v.port(fmt.Sprintf("%s[%d]", key, i), p, "")
+	}
+}
+
+// port checks one port number; hint follows the range in the message.
+func (v *validator) port(key string, p int, hint string) {
+	if p < 1 || p > 65535 {
+		v.add(key, "port %d is out of range; use 1 to 65535"+hint, p)
+	}
+}
+
+func (v *validator) oneOf(key, value string, allowed []string) {
+	if !slices.Contains(allowed, value) {
+		v.add(key, "must be one of %s, not %q", strings.Join(allowed, ", "), value)
+	}
+}
+
+// tlsMode checks an SMTP TLS mode; plainHint tells how to allow "none".
+func (v *validator) tlsMode(key, mode string, allowPlain bool, plainHint string) {
+	switch {
+	case !slices.Contains(SMTPTLSModes, mode):
+		v.oneOf(key, mode, SMTPTLSModes)
+	case mode == "none" && !allowPlain:
+		v.add(key, `"none" sends mail and the password unencrypted; use starttls or tls, or set %s`, plainHint)
+	}
+}
+
+func (v *validator) httpURL(key, s string) {
+	if s == "" {
+		return
+	}
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		v.add(key, "must be an http:// or https:// URL such as http://127.0.0.1:9093, not %q", s)
+	}
+}
+
+func checkPBX(c *Config, v *validator) {
+	v.absPath("pbx.data_dir", c.PBX.DataDir, true)
+	v.absPath("pbx.log_dir", c.PBX.LogDir, false)
+	v.absPath("pbx.install_dir", c.PBX.InstallDir, false)
+	v.ps = append(v.ps, c.pbxDirProblems(v.goos)...)
+	v.ports("pbx.sip_ports", c.PBX.SIPPorts)
+	v.ports("pbx.web_ports", c.PBX.WebPorts)
 	if _, _, err := ParsePortRange(c.PBX.RTPRange); err != nil {
-		add("pbx.rtp_range", "%v", err)
+		v.add("pbx.rtp_range", "%v", err)
 	}
+}
 
-	// agent
-	absPath("agent.state_dir", c.Agent.StateDir, true)
-	if !slices.Contains(LogLevels, c.Agent.LogLevel) {
-		add("agent.log_level", "must be one of %s, not %q", strings.Join(LogLevels, ", "), c.Agent.LogLevel)
-	}
+func checkAgent(c *Config, v *validator) {
+	v.absPath("agent.state_dir", c.Agent.StateDir, true)
+	v.oneOf("agent.log_level", c.Agent.LogLevel, LogLevels)
+}
 
-	// bundle
-	absPath("bundle.output_dir", c.Bundle.OutputDir, false)
-	if c.Bundle.Format != "" && !slices.Contains(BundleFormats, c.Bundle.Format) {
-		add("bundle.format", "must be one of %s, not %q", strings.Join(BundleFormats, ", "), c.Bundle.Format)
+func checkBundle(c *Config, v *validator) {
+	b := c.Bundle
+	v.absPath("bundle.output_dir", b.OutputDir, false)
+	if b.Format != "" {
+		v.oneOf("bundle.format", b.Format, BundleFormats)
 	}
-	if c.Bundle.MaxSize <= 0 {
-		add("bundle.max_size", "must be greater than 0; use a size such as 500MiB")
+	if b.MaxSize <= 0 {
+		v.add("bundle.max_size", "must be greater than 0; use a size such as 500MiB")
 	}
 	switch {
-	case c.Bundle.MaxFileSize <= 0:
-		add("bundle.max_file_size", "must be greater than 0; use a size such as 200MiB")
-	case c.Bundle.MaxSize > 0 && c.Bundle.MaxFileSize > c.Bundle.MaxSize:
-		add("bundle.max_file_size", "%s is larger than bundle.max_size (%s); lower it or raise bundle.max_size", c.Bundle.MaxFileSize, c.Bundle.MaxSize)
+	case b.MaxFileSize <= 0:
+		v.add("bundle.max_file_size", "must be greater than 0; use a size such as 200MiB")
+	case b.MaxSize > 0 && b.MaxFileSize > b.MaxSize:
+		v.add("bundle.max_file_size", "%s is larger than bundle.max_size (%s); lower it or raise bundle.max_size", b.MaxFileSize, b.MaxSize)
 	}
-	if rp := c.Bundle.ReservePercent; math.IsNaN(rp) || rp < 0 || rp > 50 {
-		add("bundle.reserve_percent", "must be between 0 and 50 (percent of the output filesystem kept free), not %v", rp)
+	if rp := b.ReservePercent; math.IsNaN(rp) || rp < 0 || rp > 50 {
+		v.add("bundle.reserve_percent", "must be between 0 and 50 (percent of the output filesystem kept free), not %v", rp)
 	}
-	if c.Bundle.ReserveMin < 0 {
-		add("bundle.reserve_min", "must not be negative; use a size such as 256MiB")
+	if b.ReserveMin < 0 {
+		v.add("bundle.reserve_min", "must not be negative; use a size such as 256MiB")
 	}
-	if c.Bundle.Since < 0 {
-		add("bundle.since", "must not be negative; use a duration such as 24h or 7d")
+	if b.Since < 0 {
+		v.add("bundle.since", "must not be negative; use a duration such as 24h or 7d")
 	}
+}
 
-	// signing
-	absPath("signing.secret_key", c.Signing.SecretKey, false)
-	absPath("signing.public_key", c.Signing.PublicKey, false)
+func checkSigning(c *Config, v *validator) {
+	v.absPath("signing.secret_key", c.Signing.SecretKey, false)
+	v.absPath("signing.public_key", c.Signing.PublicKey, false)
+}
 
-	// api
+func checkAPI(c *Config, v *validator) {
 	if msg := checkAPIURL(c.API.URL); msg != "" {
-		add("api.url", "%s", msg)
+		v.add("api.url", "%s", msg)
 	}
+}
 
-	// smtp
-	if c.SMTP.Port < 1 || c.SMTP.Port > 65535 {
-		add("smtp.port", "port %d is out of range; use 1 to 65535 (usually 587 for starttls, 465 for tls)", c.SMTP.Port)
-	}
-	switch {
-	case !slices.Contains(SMTPTLSModes, c.SMTP.TLS):
-		add("smtp.tls", "must be one of %s, not %q", strings.Join(SMTPTLSModes, ", "), c.SMTP.TLS)
-	case c.SMTP.TLS == "none" && !c.SMTP.AllowPlain:
-		add("smtp.tls", `"none" sends mail and the password unencrypted; use starttls or tls, or set smtp.allow_plain: true if the server is local`)
-	}
-	if c.SMTP.From != "" {
-		if _, err := mail.ParseAddress(c.SMTP.From); err != nil {
-			add("smtp.from", "%q is not an email address; use a form such as pbxagent@example.com", c.SMTP.From)
+func checkSMTP(c *Config, v *validator) {
+	s := c.SMTP
+	v.port("smtp.port", s.Port, " (usually 587 for starttls, 465 for tls)")
+	v.tlsMode("smtp.tls", s.TLS, s.AllowPlain, "smtp.allow_plain: true if the server is local")
+	if s.From != "" {
+		if _, err := mail.ParseAddress(s.From); err != nil {
+			v.add("smtp.from", "%q is not an email address; use a form such as pbxagent@example.com", s.From)
 		}
 	}
-	for i, to := range c.SMTP.To {
+	for i, to := range s.To {
 		if !isBareAddress(to) {
-			add(fmt.Sprintf("smtp.to[%d]", i), "%q is not an email address; use a form such as ops@example.com", to)
+			v.add(fmt.Sprintf("smtp.to[%d]", i), "%q is not an email address; use a form such as ops@example.com", to)
 		}
 	}
-	if !slices.Contains(SMTPAuthModes, c.SMTP.Auth) {
-		add("smtp.auth", "must be one of %s, not %q", strings.Join(SMTPAuthModes, ", "), c.SMTP.Auth)
+	v.oneOf("smtp.auth", s.Auth, SMTPAuthModes)
+	v.absPath("smtp.ca_file", s.CAFile, false)
+	if s.Timeout <= 0 {
+		v.add("smtp.timeout", "must be longer than 0; use a duration such as 30s")
 	}
-	absPath("smtp.ca_file", c.SMTP.CAFile, false)
-	if c.SMTP.Timeout <= 0 {
-		add("smtp.timeout", "must be longer than 0; use a duration such as 30s")
+	if s.Host != "" && len(s.To) == 0 {
+		v.add("smtp.to", "smtp.host is set but no recipient is; add at least one address")
 	}
-	if c.SMTP.Host != "" && len(c.SMTP.To) == 0 {
-		add("smtp.to", "smtp.host is set but no recipient is; add at least one address")
+	if s.Host != "" && s.From == "" {
+		v.add("smtp.from", "smtp.host is set but the sender is not; use a form such as pbxagent@example.com")
 	}
-	if c.SMTP.Host != "" && c.SMTP.From == "" {
-		add("smtp.from", "smtp.host is set but the sender is not; use a form such as pbxagent@example.com")
-	}
-	if fb := c.SMTP.Fallback; fb.Host != "" {
-		if fb.Port < 1 || fb.Port > 65535 {
-			add("smtp.fallback.port", "port %d is out of range; use 1 to 65535", fb.Port)
-		}
-		switch {
-		case !slices.Contains(SMTPTLSModes, fb.TLS):
-			add("smtp.fallback.tls", "must be one of %s, not %q", strings.Join(SMTPTLSModes, ", "), fb.TLS)
-		case fb.TLS == "none" && !fb.AllowPlain:
-			add("smtp.fallback.tls", `"none" sends mail and the password unencrypted; use starttls or tls, or set smtp.fallback.allow_plain: true`)
-		}
-		if fb.Auth != "" && !slices.Contains(SMTPAuthModes, fb.Auth) {
-			add("smtp.fallback.auth", "must be one of %s, not %q", strings.Join(SMTPAuthModes, ", "), fb.Auth)
-		}
-	}
+}
 
-	// checks
-	ck := c.Checks
-	if ck.Interval.D() < 10*time.Second {
-		add("checks.interval", "must be at least 10s, not %s", ck.Interval)
+func checkSMTPFallback(c *Config, v *validator) {
+	fb := c.SMTP.Fallback
+	if fb.Host == "" {
+		return
 	}
-	d := ck.Disk
+	v.port("smtp.fallback.port", fb.Port, "")
+	v.tlsMode("smtp.fallback.tls", fb.TLS, fb.AllowPlain, "smtp.fallback.allow_plain: true")
+	if fb.Auth != "" {
+		v.oneOf("smtp.fallback.auth", fb.Auth, SMTPAuthModes)
+	}
+}
+
+func checkIntervals(c *Config, v *validator) {
+	if iv := c.Checks.Interval; iv.D() < 10*time.Second {
+		v.add("checks.interval", "must be at least 10s, not %s", iv)
+	}
+}
+
+func checkDisk(c *Config, v *validator) {
+	d := c.Checks.Disk
 	if d.WarningPercent <= 0 || d.WarningPercent > 100 {
-		add("checks.disk.warning_percent", "must be between 0 and 100, not %v", d.WarningPercent)
+		v.add("checks.disk.warning_percent", "must be between 0 and 100, not %v", d.WarningPercent)
 	}
 	if d.CriticalPercent <= 0 || d.CriticalPercent > 100 {
-		add("checks.disk.critical_percent", "must be between 0 and 100, not %v", d.CriticalPercent)
+		v.add("checks.disk.critical_percent", "must be between 0 and 100, not %v", d.CriticalPercent)
 	} else if d.CriticalPercent < d.WarningPercent {
-		add("checks.disk.critical_percent", "%v is below warning_percent (%v); critical must be the higher level", d.CriticalPercent, d.WarningPercent)
+		v.add("checks.disk.critical_percent", "%v is below warning_percent (%v); critical must be the higher level", d.CriticalPercent, d.WarningPercent)
 	}
 	if d.ClearMargin < 0 || d.ClearMargin >= d.WarningPercent {
-		add("checks.disk.clear_margin", "must be from 0 to below warning_percent, not %v", d.ClearMargin)
+		v.add("checks.disk.clear_margin", "must be from 0 to below warning_percent, not %v", d.ClearMargin)
 	}
 	if d.MinFree < 0 {
-		add("checks.disk.min_free", "must not be negative; use a size such as 1GiB")
+		v.add("checks.disk.min_free", "must not be negative; use a size such as 1GiB")
 	}
 	if d.ForecastWindow.D() < 10*time.Minute {
-		add("checks.disk.forecast_window", "must be at least 10m to fit a growth rate, not %s", d.ForecastWindow)
+		v.add("checks.disk.forecast_window", "must be at least 10m to fit a growth rate, not %s", d.ForecastWindow)
 	}
 	if d.ForecastHorizon < 0 {
-		add("checks.disk.forecast_horizon", "must not be negative; 0 disables the forecast")
+		v.add("checks.disk.forecast_horizon", "must not be negative; 0 disables the forecast")
 	}
 	for i, p := range d.Paths {
-		absPath(fmt.Sprintf("checks.disk.paths[%d]", i), p, true)
+		v.absPath(fmt.Sprintf("checks.disk.paths[%d]", i), p, true)
 	}
-	l := ck.Logs
+}
+
+func checkLogs(c *Config, v *validator) {
+	l := c.Checks.Logs
 	if l.MaxActiveSize <= 0 {
-		add("checks.logs.max_active_size", "must be larger than 0; use a size such as 1GiB")
+		v.add("checks.logs.max_active_size", "must be larger than 0; use a size such as 1GiB")
 	}
 	if l.StaleAfter.D() < time.Minute {
-		add("checks.logs.stale_after", "must be at least 1m, not %s", l.StaleAfter)
+		v.add("checks.logs.stale_after", "must be at least 1m, not %s", l.StaleAfter)
 	}
 	if l.PruneMaxAge.D() < 24*time.Hour {
-		add("checks.logs.prune_max_age", "must be at least 1d so that recent logs are never pruned, not %s", l.PruneMaxAge)
+		v.add("checks.logs.prune_max_age", "must be at least 1d so that recent logs are never pruned, not %s", l.PruneMaxAge)
 	}
 	if l.PruneMaxTotal <= 0 {
-		add("checks.logs.prune_max_total", "must be larger than 0; use a size such as 10GiB")
+		v.add("checks.logs.prune_max_total", "must be larger than 0; use a size such as 10GiB")
 	}
-	if ck.Gateway.Timeout.D() <= 0 {
-		add("checks.gateway.timeout", "must be longer than 0; use a duration such as 10s")
+}
+
+func checkGatewayAndBlocks(c *Config, v *validator) {
+	if c.Checks.Gateway.Timeout.D() <= 0 {
+		v.add("checks.gateway.timeout", "must be longer than 0; use a duration such as 10s")
 	}
-	for i, n := range ck.BlockedIPs.AdminNetworks {
+	for i, n := range c.Checks.BlockedIPs.AdminNetworks {
 		if _, err := ParseNetwork(n); err != nil {
-			add(fmt.Sprintf("checks.blocked_ips.admin_networks[%d]", i), "%v", err)
+			v.add(fmt.Sprintf("checks.blocked_ips.admin_networks[%d]", i), "%v", err)
 		}
 	}
-	validateHealth(ck, add)
-	validateAnalyze(c.Analyze, add)
+}
 
-	// alerts
+func checkHealthAndAnalyze(c *Config, v *validator) {
+	validateHealth(c.Checks, v.add)
+	validateAnalyze(c.Analyze, v.add)
+}
+
+func checkAlerts(c *Config, v *validator) {
 	a := c.Alerts
 	if a.Consecutive < 1 || a.Consecutive > 100 {
-		add("alerts.consecutive", "must be from 1 to 100, not %d", a.Consecutive)
+		v.add("alerts.consecutive", "must be from 1 to 100, not %d", a.Consecutive)
 	}
 	if a.Reminder < 0 {
-		add("alerts.reminder", "must not be negative; 0 disables reminders")
+		v.add("alerts.reminder", "must not be negative; 0 disables reminders")
 	} else if a.Reminder > 0 && a.Reminder.D() < 10*time.Minute {
-		add("alerts.reminder", "must be 0 (off) or at least 10m, not %s", a.Reminder)
+		v.add("alerts.reminder", "must be 0 (off) or at least 10m, not %s", a.Reminder)
 	}
 	if a.Digest < 0 || a.Digest.D() > 10*time.Minute {
-		add("alerts.digest", "must be from 0 to 10m, not %s", a.Digest)
+		v.add("alerts.digest", "must be from 0 to 10m, not %s", a.Digest)
 	}
 	if a.QueueMax < 1 || a.QueueMax > 100000 {
-		add("alerts.queue_max", "must be from 1 to 100000, not %d", a.QueueMax)
+		v.add("alerts.queue_max", "must be from 1 to 100000, not %d", a.QueueMax)
 	}
 	if a.RetryAfter.D() < time.Second || a.RetryAfter.D() > 30*time.Minute {
-		add("alerts.retry_after", "must be from 1s to 30m, not %s", a.RetryAfter)
+		v.add("alerts.retry_after", "must be from 1s to 30m, not %s", a.RetryAfter)
 	}
-	httpURL := func(key, s string) {
-		if s == "" {
-			return
-		}
-		u, err := url.Parse(s)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			add(key, "must be an http:// or https:// URL such as http://127.0.0.1:9093, not %q", s)
-		}
-	}
-	httpURL("alerts.alertmanager.url", a.Alertmanager.URL)
-	httpURL("alerts.webhook.url", a.Webhook.URL)
-	if a.Alertmanager.Timeout < 0 || a.Webhook.Timeout < 0 {
-		add("alerts", "receiver timeouts must not be negative")
-	}
+}
 
-	// metrics
-	if m := c.Metrics; m.Enabled {
-		if _, _, err := net.SplitHostPort(m.Listen); err != nil {
-			add("metrics.listen", "must be host:port such as %s, not %q", DefaultMetricsListen, m.Listen)
-		}
-		absPath("metrics.web_config", m.WebConfig, false)
+func checkReceivers(c *Config, v *validator) {
+	a := c.Alerts
+	v.httpURL("alerts.alertmanager.url", a.Alertmanager.URL)
+	v.httpURL("alerts.webhook.url", a.Webhook.URL)
+	if a.Alertmanager.Timeout < 0 || a.Webhook.Timeout < 0 {
+		v.add("alerts", "receiver timeouts must not be negative")
 	}
-	c.Delivery.validate(add)
-	c.validateRecorder(goos, add)
-	return ps
+}
+
+func checkMetrics(c *Config, v *validator) {
+	m := c.Metrics
+	if !m.Enabled {
+		return
+	}
+	if _, _, err := net.SplitHostPort(m.Listen); err != nil {
+		v.add("metrics.listen", "must be host:port such as %s, not %q", DefaultMetricsListen, m.Listen)
+	}
+	v.absPath("metrics.web_config", m.WebConfig, false)
+}
+
+func checkDeliveryAndRecorder(c *Config, v *validator) {
+	c.Delivery.validate(v.add)
+	c.validateRecorder(v.goos, v.add)
 }
 
 // SMTPAuthModes are the accepted smtp.auth values.

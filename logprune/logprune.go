@@ -164,6 +164,17 @@ func Plan(dir string, maxAge time.Duration, maxTotal int64, now time.Time) (*Res
 	r := &Result{Dir: dir, Resolved: d.Path(), PlanTime: now, MaxAge: maxAge.String(), MaxTotal: maxTotal,
 		Planned: []File{}, Deleted: []File{}, dirInfo: &dirInfo}
 
+	archives, err := r.scan(d)
+	if err != nil {
+		return nil, err
+	}
+	r.plan(archives, maxAge, maxTotal, now)
+	return r, nil
+}
+
+// scan returns the folder's archives that are safe to consider, oldest
+// first; the others are listed in r.Skipped.
+func (r *Result) scan(d *safefs.Dir) ([]File, error) {
 	entries, err := d.ReadDir()
 	if err != nil {
 		return nil, fmt.Errorf("read log folder %s: %w", r.Resolved, err)
@@ -182,16 +193,8 @@ func Plan(dir string, maxAge time.Duration, maxTotal int64, now time.Time) (*Res
 		if errors.Is(err, os.ErrNotExist) {
 			continue
 		}
-		if err != nil {
-			r.Skipped = append(r.Skipped, Skipped{Name: name, Reason: err.Error()})
-			continue
-		}
-		switch {
-		case info.Mode&os.ModeSymlink != 0:
-			r.Skipped = append(r.Skipped, Skipped{Name: name, Reason: SkipSymlink})
-			continue
-		case !info.IsRegular():
-			r.Skipped = append(r.Skipped, Skipped{Name: name, Reason: SkipNotRegular})
+		if why := archiveSkip(info, err); why != "" {
+			r.Skipped = append(r.Skipped, Skipped{Name: name, Reason: why})
 			continue
 		}
 		archives = append(archives, File{Name: name, Size: info.Size, ModTime: info.ModTime, info: info})
@@ -202,13 +205,32 @@ func Plan(dir string, maxAge time.Duration, maxTotal int64, now time.Time) (*Res
 		}
 		return strings.Compare(a.Name, b.Name)
 	})
-	var remaining int64
+	return archives, nil
+}
+
+// archiveSkip says why an archive is not a candidate: it could not be
+// examined, or it is a symlink or not a regular file; "" if it is one.
+func archiveSkip(info safefs.Info, err error) string {
+	switch {
+	case err != nil:
+		return err.Error()
+	case info.Mode&os.ModeSymlink != 0:
+		return SkipSymlink
+	case !info.IsRegular():
+		return SkipNotRegular
+	}
+	return ""
+}
+
+// plan marks, oldest first, the archives older than maxAge and then those
+// over the maxTotal budget (0 disables either).
+func (r *Result) plan(archives []File, maxAge time.Duration, maxTotal int64, now time.Time) {
 	for _, a := range archives {
 		r.ArchiveBytes += a.Size
 	}
 	r.Archives = len(archives)
-	remaining = r.ArchiveBytes
-	for _, a := range archives { // oldest first
+	remaining := r.ArchiveBytes
+	for _, a := range archives {
 		switch {
 		case maxAge > 0 && now.Sub(a.ModTime) > maxAge:
 			a.Reason = ReasonAge
@@ -220,7 +242,6 @@ func Plan(dir string, maxAge time.Duration, maxTotal int64, now time.Time) (*Res
 		remaining -= a.Size
 		r.Planned = append(r.Planned, a)
 	}
-	return r, nil
 }
 
 // Prune plans and, unless dryRun, applies the plan (see Plan and Apply).
@@ -267,35 +288,40 @@ func Apply(ctx context.Context, r *Result, log *slog.Logger) error {
 		return fmt.Errorf("apply log prune: %s: %w", r.Resolved, ErrDirChanged)
 	}
 	for i := range r.Planned {
-		f := &r.Planned[i]
-		if err := ctx.Err(); err != nil {
-			r.Errors = append(r.Errors, fmt.Sprintf("%s: not attempted: %v", f.Name, err))
-			continue
-		}
-		if f.info.Name == "" || !safeName(f.Name) {
-			r.Skipped = append(r.Skipped, Skipped{Name: f.Name, Reason: SkipNoIdentity})
-			continue
-		}
-		err := remove(d, f)
-		var skip skipError
-		switch {
-		case errors.As(err, &skip):
-			r.Skipped = append(r.Skipped, Skipped{Name: f.Name, Reason: string(skip)})
-			log.Warn("archived log not deleted", "dir", r.Resolved, "name", f.Name, "reason", string(skip))
-		case err != nil:
-			r.Errors = append(r.Errors, fmt.Sprintf("%s: %v", f.Name, err))
-			log.Error("delete archived log failed", "dir", r.Resolved, "name", f.Name, "err", err)
-		default:
-			r.Deleted = append(r.Deleted, *f)
-			r.BytesFreed += f.Size
-			log.Info("deleted archived log", "dir", r.Resolved, "name", f.Name, "size", f.Size,
-				"mtime", f.ModTime.Format(time.RFC3339), "reason", f.Reason)
-		}
+		r.deleteOne(ctx, d, &r.Planned[i], log)
 	}
 	if len(r.Errors) > 0 {
 		return fmt.Errorf("apply log prune in %s: %d of %d deletions failed: %s", r.Resolved, len(r.Errors), len(r.Planned), r.Errors[0])
 	}
 	return nil
+}
+
+// deleteOne deletes one planned archive, recording in r whether it was
+// deleted, skipped or failed.
+func (r *Result) deleteOne(ctx context.Context, d *safefs.Dir, f *File, log *slog.Logger) {
+	if err := ctx.Err(); err != nil {
+		r.Errors = append(r.Errors, fmt.Sprintf("%s: not attempted: %v", f.Name, err))
+		return
+	}
+	if f.info.Name == "" || !safeName(f.Name) {
+		r.Skipped = append(r.Skipped, Skipped{Name: f.Name, Reason: SkipNoIdentity})
+		return
+	}
+	err := remove(d, f)
+	var skip skipError
+	switch {
+	case errors.As(err, &skip):
+		r.Skipped = append(r.Skipped, Skipped{Name: f.Name, Reason: string(skip)})
+		log.Warn("archived log not deleted", "dir", r.Resolved, "name", f.Name, "reason", string(skip))
+	case err != nil:
+		r.Errors = append(r.Errors, fmt.Sprintf("%s: %v", f.Name, err))
+		log.Error("delete archived log failed", "dir", r.Resolved, "name", f.Name, "err", err)
+	default:
+		r.Deleted = append(r.Deleted, *f)
+		r.BytesFreed += f.Size
+		log.Info("deleted archived log", "dir", r.Resolved, "name", f.Name, "size", f.Size,
+			"mtime", f.ModTime.Format(time.RFC3339), "reason", f.Reason)
+	}
 }
 
 // skipError is a reason not to delete a planned file; it is not a failure.

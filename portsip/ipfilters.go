@@ -239,14 +239,37 @@ func findList(body []byte, depth int) ([]json.RawMessage, int, error) {
 	if err != nil {
 		return nil, -1, fmt.Errorf("decode the answer: %w", err)
 	}
-	total := -1
-	for _, k := range []string{"count", "total", "total_count", "totalcount", "@odata.count"} {
+	total := envelopeTotal(obj)
+	if list, n, found, err := listIn(obj, total, depth); found {
+		return list, n, err
+	}
+	if len(obj) == 0 {
+		return nil, total, nil
+	}
+	return nil, -1, noListError(obj)
+}
+
+// countKeys and listKeys are the names, lowercased, under which paging
+// envelopes put the total and the list, in the order they are tried.
+var (
+	countKeys = []string{"count", "total", "total_count", "totalcount", "@odata.count"}
+	listKeys  = []string{"items", "data", "value", "ip_filters", "list", "records", "results", "rows"}
+)
+
+// envelopeTotal is the total count an envelope states, or -1.
+func envelopeTotal(obj map[string]json.RawMessage) int {
+	for _, k := range countKeys {
 		if n, ok := parseCount(obj[k]); ok {
-			total = n
-			break
+			return n
 		}
 	}
-	for _, k := range []string{"items", "data", "value", "ip_filters", "list", "records", "results", "rows"} {
+	return -1
+}
+
+// listIn finds the list in an envelope: under a list key, or one envelope
+// deeper while depth is 0. found is false when there is none.
+func listIn(obj map[string]json.RawMessage, total, depth int) (list []json.RawMessage, n int, found bool, err error) {
+	for _, k := range listKeys {
 		v, ok := obj[k]
 		if !ok {
 			continue
@@ -254,13 +277,12 @@ func findList(body []byte, depth int) ([]json.RawMessage, int, error) {
 		t := bytes.TrimSpace(v)
 		switch {
 		case len(t) > 0 && t[0] == '[':
-			var list []json.RawMessage
 			if err := json.Unmarshal(t, &list); err != nil {
-				return nil, -1, fmt.Errorf("decode %q: %w", k, err)
+				return nil, -1, true, fmt.Errorf("decode %q: %w", k, err)
 			}
-			return list, total, nil
+			return list, total, true, nil
 		case string(t) == "null":
-			return nil, total, nil
+			return nil, total, true, nil
 		case len(t) > 0 && t[0] == '{' && depth == 0:
 			list, inner, err := findList(t, depth+1)
 			if err != nil {
@@ -269,12 +291,14 @@ func findList(body []byte, depth int) ([]json.RawMessage, int, error) {
 			if inner < 0 {
 				inner = total
 			}
-			return list, inner, nil
+			return list, inner, true, nil
 		}
 	}
-	if len(obj) == 0 {
-		return nil, total, nil
-	}
+	return nil, 0, false, nil
+}
+
+// noListError names the keys of an answer that holds no list.
+func noListError(obj map[string]json.RawMessage) error {
 	keys := make([]string, 0, len(obj))
 	for k := range obj {
 		keys = append(keys, k)
@@ -283,7 +307,7 @@ func findList(body []byte, depth int) ([]json.RawMessage, int, error) {
 	if len(keys) > 10 {
 		keys = append(keys[:10], "...")
 	}
-	return nil, -1, fmt.Errorf("no list of IP filters in the answer (keys: %s)", strings.Join(keys, ", "))
+	return fmt.Errorf("no list of IP filters in the answer (keys: %s)", strings.Join(keys, ", "))
 }
 
 // parseCount reads a non-negative count, a number or a numeric string.

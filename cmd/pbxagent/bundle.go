@@ -17,6 +17,7 @@ import (
 
 	"github.com/pbxagent/pbxagent/agent"
 	"github.com/pbxagent/pbxagent/bundle"
+	"github.com/pbxagent/pbxagent/capture"
 	"github.com/pbxagent/pbxagent/config"
 )
 
@@ -90,6 +91,12 @@ is an error: replace it with 'pbxagent keygen --force', or pass --no-sign.`,
 			return a.runBundle(cmd, f)
 		},
 	}
+	f.register(cmd)
+	return cmd
+}
+
+// register adds the bundle command's flags, bound to f.
+func (f *bundleFlags) register(cmd *cobra.Command) {
 	fl := cmd.Flags()
 	fl.DurationVar(&f.duration, "duration", 0, "follow callmanager.log (and capture packets) for this long, e.g. 30s")
 	fl.StringVarP(&f.output, "output", "o", "", "output folder (default from the configuration: <state_dir>/bundles)")
@@ -116,7 +123,6 @@ is an error: replace it with 'pbxagent keygen --force', or pass --no-sign.`,
 	fl.DurationVar(&f.last, "last", 0, "take the flight recorder's packets of the last period, e.g. 15m (joins --duration's live capture)")
 	fl.StringVar(&f.from, "from", "", "start of the flight recorder window, RFC 3339, e.g. 2026-12-04T03:00:00Z")
 	fl.StringVar(&f.to, "to", "", "end of the flight recorder window, RFC 3339 (default: now)")
-	return cmd
 }
 
 // captureRequest turns the capture flags into a request; a wrong flag is a
@@ -147,11 +153,21 @@ func (a *app) captureRequest(cmd *cobra.Command, f bundleFlags) (agent.CaptureRe
 	if !(changed("sip-port") || changed("rtp-range") || changed("host") || f.noRTP || f.all) {
 		return cr, nil
 	}
+	filter, err := a.captureFilter(changed, f)
+	if err != nil {
+		return cr, err
+	}
+	cr.Filter = &filter
+	return cr, nil
+}
+
+// captureFilter is the default capture filter changed by the filter flags.
+func (a *app) captureFilter(changed func(string) bool, f bundleFlags) (capture.Filter, error) {
 	filter := a.agent().DefaultFilter()
 	if changed("sip-port") {
 		for _, p := range f.sipPorts {
 			if p < 1 || p > 65535 {
-				return cr, usageError("--sip-port %d: use a port from 1 to 65535", p)
+				return filter, usageError("--sip-port %d: use a port from 1 to 65535", p)
 			}
 		}
 		filter.SIPPorts = f.sipPorts
@@ -159,24 +175,23 @@ func (a *app) captureRequest(cmd *cobra.Command, f bundleFlags) (agent.CaptureRe
 	if changed("rtp-range") {
 		lo, hi, err := config.ParsePortRange(f.rtpRange)
 		if err != nil {
-			return cr, usageError("--rtp-range %q: %v", f.rtpRange, err)
+			return filter, usageError("--rtp-range %q: %v", f.rtpRange, err)
 		}
 		filter.RTPLow, filter.RTPHigh = lo, hi
 	}
 	for _, h := range f.hosts {
 		ip, err := netip.ParseAddr(h)
 		if err != nil {
-			return cr, usageError("--host %q: give an IP address such as 203.0.113.7 or 2001:db8::1", h)
+			return filter, usageError("--host %q: give an IP address such as 203.0.113.7 or 2001:db8::1", h)
 		}
 		filter.Hosts = append(filter.Hosts, ip)
 	}
 	filter.NoRTP = f.noRTP
 	filter.All = f.all
 	if err := filter.Validate(); err != nil {
-		return cr, usageError("capture filter: %v", err)
+		return filter, usageError("capture filter: %v", err)
 	}
-	cr.Filter = &filter
-	return cr, nil
+	return filter, nil
 }
 
 func interfaceNames() string {
@@ -211,34 +226,10 @@ const stopGrace = 4 * time.Second
 const stopHard = 800 * time.Millisecond
 
 func (a *app) runBundle(cmd *cobra.Command, f bundleFlags) error {
-	if f.duration < 0 {
-		return usageError("--duration %s: must not be negative", f.duration)
-	}
-	req := agent.BundleRequest{
-		Duration:    f.duration,
-		OutputDir:   f.output,
-		Since:       f.since.D(),
-		MaxSize:     int64(f.maxSize),
-		MaxFileSize: int64(f.maxFileSize),
-		NoCapture:   f.noCapture,
-		NoSign:      f.noSign,
-		CommandLine: a.args,
-		EncryptTo:   f.encryptTo,
-	}
-	if cmd.Flags().Changed("since") && f.since == 0 {
-		return usageError("--since must be longer than 0, e.g. 24h")
-	}
-	if cmd.Flags().Changed("max-size") && f.maxSize <= 0 {
-		return usageError("--max-size must be larger than 0, e.g. 500MiB")
-	}
-	if cmd.Flags().Changed("max-file-size") && f.maxFileSize <= 0 {
-		return usageError("--max-file-size must be larger than 0, e.g. 100MiB")
-	}
-	cr, err := a.captureRequest(cmd, f)
+	req, err := a.bundleRequest(cmd, f)
 	if err != nil {
 		return err
 	}
-	req.Capture = cr
 	dopt, err := a.bundleDelivery(cmd, f)
 	if err != nil {
 		return err
@@ -253,54 +244,15 @@ func (a *app) runBundle(cmd *cobra.Command, f bundleFlags) error {
 		}
 		req.Format = fm
 	}
-
-	// First Ctrl-C, SIGTERM or SIGHUP (a closed SSH session): finish early
-	// with what was collected, within stopGrace. Second, or past the grace:
-	// abort and remove the partial file.
 	ctx, abort := context.WithCancel(cmd.Context())
 	defer abort()
 	stop := make(chan struct{})
 	req.Stop = stop
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
-	defer signal.Stop(sigs)
-	// A closed terminal must not kill the run through a write to it.
-	signal.Ignore(syscall.SIGPIPE)
 	prog := newProgress(a.stderr, f.json)
-	go func() {
-		n := 0
-		for range sigs {
-			n++
-			if n == 1 {
-				close(stop)
-				prog.note("interrupted: finishing the bundle with what was collected (press Ctrl-C again to abort)")
-				time.AfterFunc(stopGrace, func() {
-					prog.note("the bundle did not finish in time after the interruption: aborting")
-					abort()
-					time.AfterFunc(stopHard, func() {
-						// Something ignores cancellation; the next run
-						// removes the unlocked partial file.
-						fmt.Fprintln(a.stderr, "pbxagent: bundle aborted; stopping now")
-						os.Exit(1)
-					})
-				})
-			} else {
-				prog.note("aborting: removing the partial bundle")
-				abort()
-				return
-			}
-		}
-	}()
+	defer a.watchStops(prog, stop, abort)()
 	req.Progress = prog.update
 	if prog.tty {
-		// Log lines go above the live line, which is then redrawn; on a
-		// terminal the line tells the progress, so the log shows warnings
-		// and errors only unless --log-level asks for more.
-		lv := a.level
-		if a.logLevel == "" {
-			lv = max(lv, slog.LevelWarn)
-		}
-		a.log = slog.New(slog.NewTextHandler(prog.logWriter(), &slog.HandlerOptions{Level: lv}))
+		a.logAboveProgress(prog)
 	}
 	res, err := a.agent().Bundle(ctx, req)
 	prog.done()
@@ -314,6 +266,87 @@ func (a *app) runBundle(cmd *cobra.Command, f bundleFlags) error {
 		return fmt.Errorf("bundle failed: %w", err)
 	}
 	return a.deliverBundle(ctx, res, dopt, f)
+}
+
+// bundleRequest turns the bundle and capture flags into a request; a wrong
+// flag is a usage error before anything is written.
+func (a *app) bundleRequest(cmd *cobra.Command, f bundleFlags) (agent.BundleRequest, error) {
+	if f.duration < 0 {
+		return agent.BundleRequest{}, usageError("--duration %s: must not be negative", f.duration)
+	}
+	req := agent.BundleRequest{
+		Duration:    f.duration,
+		OutputDir:   f.output,
+		Since:       f.since.D(),
+		MaxSize:     int64(f.maxSize),
+		MaxFileSize: int64(f.maxFileSize),
+		NoCapture:   f.noCapture,
+		NoSign:      f.noSign,
+		CommandLine: a.args,
+		EncryptTo:   f.encryptTo,
+	}
+	if cmd.Flags().Changed("since") && f.since == 0 {
+		return req, usageError("--since must be longer than 0, e.g. 24h")
+	}
+	if cmd.Flags().Changed("max-size") && f.maxSize <= 0 {
+		return req, usageError("--max-size must be larger than 0, e.g. 500MiB")
+	}
+	if cmd.Flags().Changed("max-file-size") && f.maxFileSize <= 0 {
+		return req, usageError("--max-file-size must be larger than 0, e.g. 100MiB")
+	}
+	cr, err := a.captureRequest(cmd, f)
+	if err != nil {
+		return req, err
+	}
+	req.Capture = cr
+	return req, nil
+}
+
+// watchStops handles the signals during a bundle and returns the function
+// that stops watching. First Ctrl-C, SIGTERM or SIGHUP (a closed SSH
+// session): close stop, so the bundle finishes early with what was
+// collected, within stopGrace. Second, or past the grace: abort and remove
+// the partial file.
+func (a *app) watchStops(prog *progress, stop chan struct{}, abort context.CancelFunc) func() {
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	// A closed terminal must not kill the run through a write to it.
+	signal.Ignore(syscall.SIGPIPE)
+	go func() {
+		n := 0
+		for range sigs {
+			n++
+			if n > 1 {
+				prog.note("aborting: removing the partial bundle")
+				abort()
+				return
+			}
+			close(stop)
+			prog.note("interrupted: finishing the bundle with what was collected (press Ctrl-C again to abort)")
+			time.AfterFunc(stopGrace, func() {
+				prog.note("the bundle did not finish in time after the interruption: aborting")
+				abort()
+				time.AfterFunc(stopHard, func() {
+					// Something ignores cancellation; the next run
+					// removes the unlocked partial file.
+					fmt.Fprintln(a.stderr, "pbxagent: bundle aborted; stopping now")
+					os.Exit(1)
+				})
+			})
+		}
+	}()
+	return func() { signal.Stop(sigs) }
+}
+
+// logAboveProgress sends log lines above the live progress line, which is
+// then redrawn. On a terminal the line tells the progress, so the log shows
+// warnings and errors only unless --log-level asks for more.
+func (a *app) logAboveProgress(prog *progress) {
+	lv := a.level
+	if a.logLevel == "" {
+		lv = max(lv, slog.LevelWarn)
+	}
+	a.log = slog.New(slog.NewTextHandler(prog.logWriter(), &slog.HandlerOptions{Level: lv}))
 }
 
 func (a *app) printBundle(res *agent.BundleResult) {

@@ -154,56 +154,70 @@ after a failure and runs as LocalSystem. --dry-run prints what would be
 installed.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := a.serviceConfig()
-			if err != nil {
-				return err
-			}
-			if dryRun {
-				fmt.Fprintf(a.stdout, "service %s: %s %s\n", c.Name, c.Executable, strings.Join(c.Arguments, " "))
-				if runtime.GOOS == "linux" {
-					fmt.Fprintf(a.stdout, "\n# /etc/systemd/system/%s\n%s", linux.UnitName, c.Option["SystemdScript"])
-				}
-				return nil
-			}
-			if err := requireAdmin("install"); err != nil {
-				return err
-			}
-			if u := packagedUnit(); u != "" {
-				return errPackaged("install", u)
-			}
-			s, err := a.newService(nil)
-			if err != nil {
-				return err
-			}
-			if _, ok, _ := installed(s); ok {
-				return fmt.Errorf("pbxagent is already installed as a service; run 'pbxagent uninstall' first to reinstall")
-			}
-			if err := os.MkdirAll(a.cfg.Agent.StateDir, 0o700); err != nil {
-				return fmt.Errorf("create state folder: %w", err)
-			}
-			if err := os.Chmod(a.cfg.Agent.StateDir, 0o700); err != nil {
-				return fmt.Errorf("set mode of %s: %w", a.cfg.Agent.StateDir, err)
-			}
-			priv, created, err := minisign.LoadOrCreate(a.cfg.SecretKeyPath(), a.cfg.PublicKeyPath())
-			if err != nil {
-				return fmt.Errorf("signing key: %w", err)
-			}
-			if err := s.Install(); err != nil {
-				return fmt.Errorf("install the service: %w", err)
-			}
-			fmt.Fprintf(a.stdout, "installed service %s: %s %s\n", serviceName, c.Executable, strings.Join(c.Arguments, " "))
-			fmt.Fprintf(a.stdout, "state folder: %s\n", a.cfg.Agent.StateDir)
-			verb := "signing key"
-			if created {
-				verb = "created signing key"
-			}
-			fmt.Fprintf(a.stdout, "%s: %s\npublic key: %s\n", verb, a.cfg.SecretKeyPath(), priv.Public().String())
-			fmt.Fprintf(a.stdout, "\nnext: set the mail server in %s, check it with 'pbxagent config validate' and 'pbxagent alert test', then 'pbxagent start'\n", a.configPath)
-			return nil
+			return a.runInstall(dryRun)
 		},
 	}
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "print the service definition (the systemd unit on Linux) and install nothing")
 	return cmd
+}
+
+func (a *app) runInstall(dryRun bool) error {
+	c, err := a.serviceConfig()
+	if err != nil {
+		return err
+	}
+	if dryRun {
+		fmt.Fprintf(a.stdout, "service %s: %s %s\n", c.Name, c.Executable, strings.Join(c.Arguments, " "))
+		if runtime.GOOS == "linux" {
+			fmt.Fprintf(a.stdout, "\n# /etc/systemd/system/%s\n%s", linux.UnitName, c.Option["SystemdScript"])
+		}
+		return nil
+	}
+	if err := requireAdmin("install"); err != nil {
+		return err
+	}
+	if u := packagedUnit(); u != "" {
+		return errPackaged("install", u)
+	}
+	s, err := a.newService(nil)
+	if err != nil {
+		return err
+	}
+	if _, ok, _ := installed(s); ok {
+		return fmt.Errorf("pbxagent is already installed as a service; run 'pbxagent uninstall' first to reinstall")
+	}
+	priv, created, err := a.prepareState()
+	if err != nil {
+		return err
+	}
+	if err := s.Install(); err != nil {
+		return fmt.Errorf("install the service: %w", err)
+	}
+	fmt.Fprintf(a.stdout, "installed service %s: %s %s\n", serviceName, c.Executable, strings.Join(c.Arguments, " "))
+	fmt.Fprintf(a.stdout, "state folder: %s\n", a.cfg.Agent.StateDir)
+	verb := "signing key"
+	if created {
+		verb = "created signing key"
+	}
+	fmt.Fprintf(a.stdout, "%s: %s\npublic key: %s\n", verb, a.cfg.SecretKeyPath(), priv.Public().String())
+	fmt.Fprintf(a.stdout, "\nnext: set the mail server in %s, check it with 'pbxagent config validate' and 'pbxagent alert test', then 'pbxagent start'\n", a.configPath)
+	return nil
+}
+
+// prepareState creates the state folder (0700) and the signing key if
+// missing, and returns the key and whether it was created.
+func (a *app) prepareState() (minisign.PrivateKey, bool, error) {
+	if err := os.MkdirAll(a.cfg.Agent.StateDir, 0o700); err != nil {
+		return minisign.PrivateKey{}, false, fmt.Errorf("create state folder: %w", err)
+	}
+	if err := os.Chmod(a.cfg.Agent.StateDir, 0o700); err != nil {
+		return minisign.PrivateKey{}, false, fmt.Errorf("set mode of %s: %w", a.cfg.Agent.StateDir, err)
+	}
+	priv, created, err := minisign.LoadOrCreate(a.cfg.SecretKeyPath(), a.cfg.PublicKeyPath())
+	if err != nil {
+		return minisign.PrivateKey{}, false, fmt.Errorf("signing key: %w", err)
+	}
+	return priv, created, nil
 }
 
 func (a *app) uninstallCmd() *cobra.Command {
@@ -242,27 +256,33 @@ func (a *app) uninstallCmd() *cobra.Command {
 					a.configPath, a.cfg.Agent.StateDir)
 				return nil
 			}
-			for _, p := range agent.PurgeList(a.cfg, a.configPath) {
-				if fi, err := os.Lstat(p); err == nil && fi.IsDir() {
-					// Only if empty: anything else in it is not ours.
-					if err := os.Remove(p); err == nil {
-						fmt.Fprintln(a.stdout, "removed", p)
-					} else if !errors.Is(err, os.ErrNotExist) {
-						fmt.Fprintf(a.stdout, "kept %s: it holds files pbxagent did not write\n", p)
-					}
-					continue
-				}
-				if err := os.Remove(p); err != nil {
-					fmt.Fprintf(a.stdout, "could not remove %s: %v\n", p, err)
-					continue
-				}
-				fmt.Fprintln(a.stdout, "removed", p)
-			}
+			a.purgeOwnFiles()
 			return nil
 		},
 	}
 	cmd.Flags().BoolVar(&purge, "purge", false, "also remove the configuration file and the agent's own files in the state folder")
 	return cmd
+}
+
+// purgeOwnFiles removes the configuration and the agent's own files (agent.PurgeList);
+// a folder is removed only when empty.
+func (a *app) purgeOwnFiles() {
+	for _, p := range agent.PurgeList(a.cfg, a.configPath) {
+		if fi, err := os.Lstat(p); err == nil && fi.IsDir() {
+			// Only if empty: anything else in it is not ours.
+			if err := os.Remove(p); err == nil {
+				fmt.Fprintln(a.stdout, "removed", p)
+			} else if !errors.Is(err, os.ErrNotExist) {
+				fmt.Fprintf(a.stdout, "kept %s: it holds files pbxagent did not write\n", p)
+			}
+			continue
+		}
+		if err := os.Remove(p); err != nil {
+			fmt.Fprintf(a.stdout, "could not remove %s: %v\n", p, err)
+			continue
+		}
+		fmt.Fprintln(a.stdout, "removed", p)
+	}
 }
 
 // controlCmd is start, stop or restart.

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,8 +16,7 @@ import (
 )
 
 func (a *app) verifyCmd() *cobra.Command {
-	var pubkey, sigPath, identity string
-	var asJSON bool
+	var f verifyFlags
 	cmd := &cobra.Command{
 		Use:   "verify ARCHIVE",
 		Short: "Check a bundle's signature and every file hash in its manifest",
@@ -42,47 +42,56 @@ hash in manifest.json. Decrypt it for reading with age -d -i IDENTITY.`,
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			archive := args[0]
-			if _, err := os.Stat(archive); err != nil {
-				return usageError("cannot read bundle %s: %v", archive, err)
-			}
-			pub, src, err := a.loadPublicKey(pubkey)
-			if err != nil {
-				return err
-			}
-			if sigPath == "" {
-				sigPath = archive + ".minisig"
-			}
-			var ids []age.Identity
-			if identity != "" {
-				if ids, err = delivery.ReadIdentities(identity); err != nil {
-					return usageError("--identity: %v", err)
-				}
-			}
-			v, err := delivery.Verify(cmd.Context(), archive, sigPath, pub, ids)
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				enc := json.NewEncoder(a.stdout)
-				enc.SetIndent("", "  ")
-				if err := enc.Encode(v); err != nil {
-					return err
-				}
-			} else {
-				a.printVerification(v, src)
-			}
-			if !v.OK() {
-				return &exitError{code: exitFailure, err: fmt.Errorf("verification FAILED for %s", archive)}
-			}
-			return nil
+			return a.runVerify(cmd.Context(), args[0], f)
 		},
 	}
-	cmd.Flags().StringVarP(&pubkey, "pubkey", "p", "", "public key: a .pub file or the base64 key itself (default: this host's key)")
-	cmd.Flags().StringVarP(&sigPath, "signature", "x", "", "signature file (default ARCHIVE.minisig)")
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
-	cmd.Flags().StringVarP(&identity, "identity", "i", "", "age identity file (or SSH private key) to decrypt an encrypted bundle")
+	cmd.Flags().StringVarP(&f.pubkey, "pubkey", "p", "", "public key: a .pub file or the base64 key itself (default: this host's key)")
+	cmd.Flags().StringVarP(&f.sigPath, "signature", "x", "", "signature file (default ARCHIVE.minisig)")
+	cmd.Flags().BoolVar(&f.json, "json", false, "print the result as JSON")
+	cmd.Flags().StringVarP(&f.identity, "identity", "i", "", "age identity file (or SSH private key) to decrypt an encrypted bundle")
 	return cmd
+}
+
+type verifyFlags struct {
+	pubkey, sigPath, identity string
+	json                      bool
+}
+
+func (a *app) runVerify(ctx context.Context, archive string, f verifyFlags) error {
+	if _, err := os.Stat(archive); err != nil {
+		return usageError("cannot read bundle %s: %v", archive, err)
+	}
+	pub, src, err := a.loadPublicKey(f.pubkey)
+	if err != nil {
+		return err
+	}
+	sigPath := f.sigPath
+	if sigPath == "" {
+		sigPath = archive + ".minisig"
+	}
+	var ids []age.Identity
+	if f.identity != "" {
+		if ids, err = delivery.ReadIdentities(f.identity); err != nil {
+			return usageError("--identity: %v", err)
+		}
+	}
+	v, err := delivery.Verify(ctx, archive, sigPath, pub, ids)
+	if err != nil {
+		return err
+	}
+	if f.json {
+		enc := json.NewEncoder(a.stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(v); err != nil {
+			return err
+		}
+	} else {
+		a.printVerification(v, src)
+	}
+	if !v.OK() {
+		return &exitError{code: exitFailure, err: fmt.Errorf("verification FAILED for %s", archive)}
+	}
+	return nil
 }
 
 // loadPublicKey reads --pubkey as a file, else as a key string, else the

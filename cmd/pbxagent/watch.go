@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/pbxagent/pbxagent/agent"
 	"github.com/pbxagent/pbxagent/collectors"
 	"github.com/pbxagent/pbxagent/config"
 	"github.com/pbxagent/pbxagent/logprune"
@@ -40,80 +41,116 @@ line with one line of performance data, and exit 0 OK, 1 WARNING,
 2 CRITICAL, 3 UNKNOWN (CRITICAL outranks UNKNOWN).`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ag := a.agent()
-			svc := a.serviceState()
-			last, lastErr := ag.LastRound()
-			outs := ag.Status(cmd.Context())
-			worst := collectors.Worst(outs)
-			missing := ag.PBXMissing()
-			if a.nagios {
-				code, line := nagiosResult(outs)
-				if missing != "" && code < 2 {
-					// No PBX where the configuration says: that comes
-					// first, as UNKNOWN (a CRITICAL still outranks it).
-					code, line = 3, "UNKNOWN - "+missing
-				}
-				fmt.Fprintln(a.text(), line)
-				if code == 0 {
-					return nil
-				}
-				return &exitError{code: code, err: errSilent}
-			}
-			if missing != "" {
-				worst = collectors.StateUnknown
-			}
-			if asJSON {
-				enc := json.NewEncoder(a.stdout)
-				enc.SetIndent("", "  ")
-				doc := map[string]any{"host": hostname(), "service": svc, "state": worst, "checks": outs}
-				if missing != "" {
-					doc["pbx_not_found"] = missing
-				}
-				if lastErr == nil {
-					doc["last_round"] = last
-				}
-				if rs := ag.RecorderState(); rs != nil {
-					doc["recorder"] = rs
-				}
-				if err := enc.Encode(doc); err != nil {
-					return err
-				}
-			} else {
-				w := a.text()
-				if missing != "" {
-					fmt.Fprintf(w, "UNKNOWN: %s\n\n", missing)
-				}
-				fmt.Fprintf(w, "service: %s\n", svc)
-				if lastErr == nil {
-					fmt.Fprintf(w, "last round of the service: %s, %s\n", last.Time.Local().Format("2006-01-02 15:04:05"), last.Summary())
-					if last.Config != nil {
-						fmt.Fprintf(w, "configuration of the service: %s\n", last.Config.Line())
-					}
-				}
-				if rs := ag.RecorderState(); rs != nil {
-					fmt.Fprintf(w, "flight recorder: %s\n", rs.Summary())
-				} else {
-					fmt.Fprintln(w, "flight recorder: off (recorder.enabled: false)")
-				}
-				fmt.Fprintln(w)
-				printStatus(w, outs, worst)
-			}
-			switch worst {
-			case collectors.StateOK:
-				return nil
-			case collectors.StateWarning:
-				return &exitError{code: exitStatusWarning, err: errSilent}
-			case collectors.StateCritical:
-				return &exitError{code: exitStatusCritical, err: errSilent}
-			default:
-				return &exitError{code: exitStatusUnknown, err: errSilent}
-			}
+			return a.runStatus(cmd.Context(), asJSON)
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the results as JSON")
 	cmd.Flags().BoolVar(&a.nagios, "nagios", false, "act as a Nagios/Icinga plugin: one line with performance data, exit 0/1/2/3")
 	cmd.MarkFlagsMutuallyExclusive("json", "nagios")
 	return cmd
+}
+
+// statusRun is one run of every check with what the service last recorded.
+type statusRun struct {
+	svc     string
+	last    *agent.Round
+	lastErr error
+	outs    []collectors.Outcome
+	worst   collectors.State
+	missing string // why the PBX was not found, or ""
+}
+
+func (a *app) runStatus(ctx context.Context, asJSON bool) error {
+	ag := a.agent()
+	r := statusRun{svc: a.serviceState()}
+	r.last, r.lastErr = ag.LastRound()
+	r.outs = ag.Status(ctx)
+	r.worst = collectors.Worst(r.outs)
+	r.missing = ag.PBXMissing()
+	if a.nagios {
+		return a.nagiosStatus(r)
+	}
+	if r.missing != "" {
+		r.worst = collectors.StateUnknown
+	}
+	if asJSON {
+		if err := a.statusJSON(ag, r); err != nil {
+			return err
+		}
+	} else {
+		a.statusText(ag, r)
+	}
+	return statusExit(r.worst)
+}
+
+// nagiosStatus prints the plugin's line and exits with its code.
+func (a *app) nagiosStatus(r statusRun) error {
+	code, line := nagiosResult(r.outs)
+	if r.missing != "" && code < 2 {
+		// No PBX where the configuration says: that comes
+		// first, as UNKNOWN (a CRITICAL still outranks it).
+		code, line = 3, "UNKNOWN - "+r.missing
+	}
+	fmt.Fprintln(a.text(), line)
+	if code == 0 {
+		return nil
+	}
+	return &exitError{code: code, err: errSilent}
+}
+
+func (a *app) statusJSON(ag *agent.Agent, r statusRun) error {
+	enc := json.NewEncoder(a.stdout)
+	enc.SetIndent("", "  ")
+	doc := map[string]any{"host": hostname(), "service": r.svc, "state": r.worst, "checks": r.outs}
+	if r.missing != "" {
+		doc["pbx_not_found"] = r.missing
+	}
+	if r.lastErr == nil {
+		doc["last_round"] = r.last
+	}
+	if rs := ag.RecorderState(); rs != nil {
+		doc["recorder"] = rs
+	}
+	return enc.Encode(doc)
+}
+
+func (a *app) statusText(ag *agent.Agent, r statusRun) {
+	w := a.text()
+	if r.missing != "" {
+		fmt.Fprintf(w, "UNKNOWN: %s\n\n", r.missing)
+	}
+	fmt.Fprintf(w, "service: %s\n", r.svc)
+	if last := r.last; r.lastErr == nil {
+		fmt.Fprintf(w, "last round of the service: %s, %s\n", last.Time.Local().Format("2006-01-02 15:04:05"), last.Summary())
+		if last.Config != nil {
+			fmt.Fprintf(w, "configuration of the service: %s\n", last.Config.Line())
+		}
+	}
+	if rs := ag.RecorderState(); rs != nil {
+		fmt.Fprintf(w, "flight recorder: %s\n", rs.Summary())
+	} else {
+		fmt.Fprintln(w, "flight recorder: off (recorder.enabled: false)")
+	}
+	fmt.Fprintln(w)
+	printStatus(w, r.outs, r.worst)
+}
+
+// statusExitCodes are the exit codes of `pbxagent status` by the worst
+// state other than OK; any other state exits exitStatusUnknown.
+var statusExitCodes = map[collectors.State]int{
+	collectors.StateWarning:  exitStatusWarning,
+	collectors.StateCritical: exitStatusCritical,
+}
+
+func statusExit(worst collectors.State) error {
+	if worst == collectors.StateOK {
+		return nil
+	}
+	code, ok := statusExitCodes[worst]
+	if !ok {
+		code = exitStatusUnknown
+	}
+	return &exitError{code: code, err: errSilent}
 }
 
 func hostname() string {

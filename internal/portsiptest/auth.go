@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/http"
+	"net/url"
 	"time"
 )
 
@@ -52,47 +53,16 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 		jsonError(w, http.StatusBadRequest, "invalid_client", "unknown client")
 		return
 	}
+	ok := false
 	switch f.Get("grant_type") {
 	case "password":
-		s.logins++
-		now := time.Now()
-		if s.st.Blocked || now.Before(s.lockedTo) {
-			until := s.lockedTo
-			if s.st.Blocked {
-				until = now.Add(time.Hour)
-			}
-			jsonError(w, http.StatusForbidden, "DENIED", "the client IP address 127.0.0.1 has been blocked until "+until.UTC().Format(time.DateTime)+" (DENIED)")
-			return
-		}
-		if f.Get("username") != s.st.User || f.Get("password") != s.st.Password {
-			s.bad++
-			s.failed++
-			if s.st.LockoutAfter > 0 && s.failed >= s.st.LockoutAfter {
-				s.lockedTo, s.failed = now.Add(s.st.LockoutFor), 0
-			}
-			desc := "Login failed, authentication error."
-			if s.st.EchoSecret {
-				desc += " password=" + f.Get("password")
-			}
-			jsonError(w, http.StatusUnauthorized, "invalid_grant", desc)
-			return
-		}
-		s.failed = 0
+		ok = s.passwordGrant(w, f)
 	case "refresh_token":
-		s.refresh++
-		rt := f.Get("refresh_token")
-		if !s.refreshT[rt] {
-			s.badRef++
-			desc := "refresh token expired"
-			if s.st.EchoSecret {
-				desc += ": " + rt
-			}
-			jsonError(w, http.StatusBadRequest, "invalid_grant", desc)
-			return
-		}
-		delete(s.refreshT, rt)
+		ok = s.refreshGrant(w, f)
 	default:
 		jsonError(w, http.StatusBadRequest, "unsupported_grant_type", "")
+	}
+	if !ok {
 		return
 	}
 	at, rt := randomToken("at-"), randomToken("rt-")
@@ -101,4 +71,52 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, map[string]any{
 		"access_token": at, "token_type": "Bearer", "expires_in": int(s.st.TokenLifetime / time.Second), "refresh_token": rt,
 	})
+}
+
+// passwordGrant checks a password login, counting failures towards the
+// lockout, and answers the refusal; the caller holds s.mu.
+func (s *Server) passwordGrant(w http.ResponseWriter, f url.Values) bool {
+	s.logins++
+	now := time.Now()
+	if s.st.Blocked || now.Before(s.lockedTo) {
+		until := s.lockedTo
+		if s.st.Blocked {
+			until = now.Add(time.Hour)
+		}
+		jsonError(w, http.StatusForbidden, "DENIED", "the client IP address 127.0.0.1 has been blocked until "+until.UTC().Format(time.DateTime)+" (DENIED)")
+		return false
+	}
+	if f.Get("username") != s.st.User || f.Get("password") != s.st.Password {
+		s.bad++
+		s.failed++
+		if s.st.LockoutAfter > 0 && s.failed >= s.st.LockoutAfter {
+			s.lockedTo, s.failed = now.Add(s.st.LockoutFor), 0
+		}
+		desc := "Login failed, authentication error."
+		if s.st.EchoSecret {
+			desc += " password=" + f.Get("password")
+		}
+		jsonError(w, http.StatusUnauthorized, "invalid_grant", desc)
+		return false
+	}
+	s.failed = 0
+	return true
+}
+
+// refreshGrant spends a refresh token, or answers why it cannot; the
+// caller holds s.mu.
+func (s *Server) refreshGrant(w http.ResponseWriter, f url.Values) bool {
+	s.refresh++
+	rt := f.Get("refresh_token")
+	if !s.refreshT[rt] {
+		s.badRef++
+		desc := "refresh token expired"
+		if s.st.EchoSecret {
+			desc += ": " + rt
+		}
+		jsonError(w, http.StatusBadRequest, "invalid_grant", desc)
+		return false
+	}
+	delete(s.refreshT, rt)
+	return true
 }

@@ -14,7 +14,6 @@ package portsiptest
 
 import (
 	"crypto/x509"
-	"encoding/json"
 	"io"
 	"log"
 	"net/http"
@@ -299,15 +298,7 @@ func route(method, path string) (string, string) {
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	rt, id := route(r.Method, r.URL.Path)
-	s.mu.Lock()
-	s.total++
-	s.counts[rt]++
-	public := rt == RouteInfo || rt == RouteToken
-	if !public {
-		s.auth++
-	}
-	missing, fail := s.st.Missing[rt], s.st.Fail[rt]
-	s.mu.Unlock()
+	missing, fail := s.count(rt)
 	switch {
 	case rt == RouteInfo:
 		s.info(w, r)
@@ -336,61 +327,25 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	st := &s.st
-	switch rt {
-	case RouteAdminStatus:
-		writeJSON(w, st.AdminStatus)
-	case RouteProviders:
-		page(w, r, len(st.Trunks), func(i int) any {
-			t := st.Trunks[i]
-			return map[string]any{"id": t.ID, "name": t.Name, "enabled": true, "hostname": "sip." + t.Name + ".example", "port": 5060}
-		})
-	case RouteProviderStatus:
-		for _, t := range st.Trunks {
-			if t.ID == id {
-				writeJSON(w, map[string]any{"status": t.Status})
-				return
-			}
-		}
+	h, ok := dataRoutes[rt]
+	if !ok {
 		http.NotFound(w, r)
-	case RouteMediaServers:
-		page(w, r, len(st.Media), func(i int) any {
-			m := st.Media[i]
-			return map[string]any{"id": m.ID, "name": m.Name, "type": "INTERNAL", "enabled": true, "max_concurrency": m.MaxConcurrency}
-		})
-	case RouteMediaStatus:
-		for _, m := range st.Media {
-			if m.ID == id {
-				writeJSON(w, map[string]any{"status": m.Status, "current_concurrency": m.Concurrency, "cpu_usage": m.CPU, "memory_usage": m.Memory})
-				return
-			}
-		}
-		http.NotFound(w, r)
-	case RouteTransports:
-		page(w, r, len(st.Transports), func(i int) any {
-			t := st.Transports[i]
-			return map[string]any{"id": t.ID, "protocol": t.Protocol, "port": t.Port}
-		})
-	case RouteTransportState:
-		for _, t := range st.Transports {
-			if t.ID == id {
-				writeJSON(w, map[string]any{"status": t.Status})
-				return
-			}
-		}
-		http.NotFound(w, r)
-	case RouteCDRs:
-		n := len(st.CDRs)
-		if st.CDRsOldestFirst {
-			page(w, r, n, func(i int) any { return st.CDRs[i] })
-			return
-		}
-		page(w, r, n, func(i int) any { return st.CDRs[n-1-i] })
-	case RouteIPFilters:
-		s.ipFilters(w, r)
-	default:
-		http.NotFound(w, r)
+		return
 	}
+	h(s, w, r, id)
+}
+
+// count counts a request on route rt and returns whether the test made the
+// route missing or failing.
+func (s *Server) count(rt string) (missing bool, fail int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.total++
+	s.counts[rt]++
+	if rt != RouteInfo && rt != RouteToken {
+		s.auth++
+	}
+	return s.st.Missing[rt], s.st.Fail[rt]
 }
 
 func (s *Server) authorized(r *http.Request) bool {
@@ -421,66 +376,4 @@ func (s *Server) rateLimited(w http.ResponseWriter) bool {
 	w.Header().Set("Retry-After", strconv.Itoa(secs))
 	http.Error(w, "Too Many Requests", http.StatusTooManyRequests)
 	return true
-}
-
-// page writes items skip..skip+top of n (top at most 100, as documented) in
-// the documented {"count","items"} envelope.
-func page(w http.ResponseWriter, r *http.Request, n int, item func(i int) any) {
-	q := r.URL.Query()
-	top, err := strconv.Atoi(q.Get("top"))
-	if err != nil || top <= 0 || top > 100 {
-		top = 100
-	}
-	skip, _ := strconv.Atoi(q.Get("skip"))
-	skip = min(max(skip, 0), n)
-	end := min(skip+top, n)
-	items := make([]any, 0, end-skip)
-	for i := skip; i < end; i++ {
-		items = append(items, item(i))
-	}
-	writeJSON(w, map[string]any{"count": n, "items": items})
-}
-
-func writeJSON(w http.ResponseWriter, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(v)
-}
-
-func jsonError(w http.ResponseWriter, status int, code, desc string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(map[string]string{"error": code, "error_description": desc})
-}
-
-// ipFilters answers /ip_filters; the caller holds s.mu.
-func (s *Server) ipFilters(w http.ResponseWriter, r *http.Request) {
-	all := s.st.Filters
-	pg := all
-	if !s.st.IgnorePaging {
-		top, _ := strconv.Atoi(r.URL.Query().Get("top"))
-		skip, _ := strconv.Atoi(r.URL.Query().Get("skip"))
-		skip = min(max(skip, 0), len(all))
-		end := len(all)
-		if top > 0 && skip+top < end {
-			end = skip + top
-		}
-		pg = all[skip:end]
-	}
-	if pg == nil {
-		pg = []map[string]any{}
-	}
-	var v any
-	switch s.st.FilterEnvelope {
-	case "array":
-		v = pg
-	case "data":
-		v = map[string]any{"data": map[string]any{"items": pg, "total": len(all)}}
-	case "value":
-		v = map[string]any{"value": pg}
-	case "odata":
-		v = map[string]any{"@odata.count": len(all), "Value": pg}
-	default:
-		v = map[string]any{"items": pg, "count": len(all)}
-	}
-	writeJSON(w, v)
 }

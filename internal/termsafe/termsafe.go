@@ -104,80 +104,91 @@ func (f *filter) write(b *strings.Builder, p []byte) {
 		f.pending = nil
 	}
 	for i := 0; i < len(p); {
-		c := p[i]
-		switch f.st {
-		case esc:
-			switch {
-			case c == '[':
-				f.st = csi
-			case c == ']' || c == 'P' || c == 'X' || c == '^' || c == '_':
-				f.st = str
-			case c >= 0x20 && c <= 0x2f:
-				f.st = escArgs
-			default:
-				f.st = text // a two-byte sequence: ESC and c go
-			}
-			i++
-			continue
-		case escArgs:
-			if c < 0x20 || c > 0x2f {
-				f.st = text
-			}
-			i++
-			continue
-		case csi:
-			if c >= 0x40 && c <= 0x7e || c < 0x20 && c != 0x1b {
-				f.st = text
-			} else if c == 0x1b {
-				f.st = esc
-			}
-			i++
-			continue
-		case str:
-			switch c {
-			case 0x07:
-				f.st = text
-			case 0x1b:
-				f.st = strEsc
-			}
-			i++
-			continue
-		case strEsc:
-			f.st = str
-			if c == '\\' {
-				f.st = text
-			}
+		if f.st != text {
+			f.sequence(p[i])
 			i++
 			continue
 		}
-		if c < 0x80 {
-			switch {
-			case c == 0x1b:
-				f.st = esc
-			case c == '\n' || c == '\t' || c >= 0x20 && c != 0x7f:
-				b.WriteByte(c)
-			}
-			i++
-			continue
-		}
-		if !utf8.FullRune(p[i:]) {
+		n := f.text(b, p[i:])
+		if n == 0 {
 			f.pending = append([]byte(nil), p[i:]...)
 			return
 		}
-		r, n := utf8.DecodeRune(p[i:])
-		switch {
-		case r == 0x9b: // C1 CSI
-			f.st = csi
-		case r == 0x9d || r == 0x90 || r == 0x98 || r == 0x9e || r == 0x9f: // C1 OSC, DCS, SOS, PM, APC
-			f.st = str
-		case r == utf8.RuneError && n == 1:
-			b.WriteRune(utf8.RuneError)
-		case unsafeRune(r):
-		default:
-			b.Write(p[i : i+n])
-		}
 		i += n
 	}
+}
+
+// sequence consumes one byte of an escape sequence; the sequence is dropped.
+func (f *filter) sequence(c byte) {
+	switch f.st {
+	case esc:
+		f.st = afterEsc(c)
+	case escArgs:
+		if c < 0x20 || c > 0x2f {
+			f.st = text
+		}
+	case csi:
+		if c >= 0x40 && c <= 0x7e || c < 0x20 && c != 0x1b {
+			f.st = text
+		} else if c == 0x1b {
+			f.st = esc
+		}
+	case str:
+		switch c {
+		case 0x07:
+			f.st = text
+		case 0x1b:
+			f.st = strEsc
+		}
+	case strEsc:
+		f.st = str
+		if c == '\\' {
+			f.st = text
+		}
+	}
+}
+
+// afterEsc is the state after ESC and c.
+func afterEsc(c byte) state {
+	switch {
+	case c == '[':
+		return csi
+	case c == ']' || c == 'P' || c == 'X' || c == '^' || c == '_':
+		return str
+	case c >= 0x20 && c <= 0x2f:
+		return escArgs
+	}
+	return text // a two-byte sequence: ESC and c go
+}
+
+// text writes the character at the start of p if it is safe and returns
+// its length, or 0 when p ends inside a UTF-8 sequence.
+func (f *filter) text(b *strings.Builder, p []byte) int {
+	if c := p[0]; c < 0x80 {
+		switch {
+		case c == 0x1b:
+			f.st = esc
+		case c == '\n' || c == '\t' || c >= 0x20 && c != 0x7f:
+			b.WriteByte(c)
+		}
+		return 1
+	}
+	if !utf8.FullRune(p) {
+		return 0
+	}
+	r, n := utf8.DecodeRune(p)
+	switch {
+	case r == 0x9b: // C1 CSI
+		f.st = csi
+	case r == 0x9d || r == 0x90 || r == 0x98 || r == 0x9e || r == 0x9f: // C1 OSC, DCS, SOS, PM, APC
+		f.st = str
+	case r == utf8.RuneError && n == 1:
+		b.WriteRune(utf8.RuneError)
+	case unsafeRune(r):
+	default:
+		b.Write(p[:n])
+	}
+	return n
 }
 
 func (f *filter) flush(b *strings.Builder) {
