@@ -49,9 +49,21 @@ func (x *Index) Overlaps(from, to time.Time) bool {
 	return x.Packets > 0 && !x.Last.Before(from) && !x.First.After(to)
 }
 
-// Segment file names: seg-<start Unix ns, 19 digits>.pcapng, with the suffix
-// .open while it is written and .idx.json for its index.
-var segName = regexp.MustCompile(`^seg-([0-9]{19})\.(pcapng|pcapng\.open|idx\.json)$`)
+// Segment file names: seg-<start Unix ns, 19 digits>.pcapng.gz (.pcapng from
+// earlier versions), with the suffix .open while it is written and
+// .idx.json for its index.
+var segName = regexp.MustCompile(`^seg-([0-9]{19})\.(pcapng(?:\.gz)?(?:\.open)?|idx\.json)$`)
+
+// segKind sorts the kinds of ring file names parseSegName returns.
+func segKind(kind string) (seg, open bool) {
+	switch kind {
+	case "pcapng", "pcapng.gz":
+		return true, false
+	case "pcapng.open", "pcapng.gz.open":
+		return true, true
+	}
+	return false, false
+}
 
 func segmentBase(start time.Time) string { return fmt.Sprintf("seg-%019d", start.UnixNano()) }
 

@@ -9,7 +9,6 @@
 package recorder
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -102,14 +101,15 @@ type Ring struct {
 	closed   bool
 	flushed  time.Time     // when the writer last said it flushed
 	flushCh  chan struct{} // closed and replaced at each flush
+	gz       gzipWriters   // compressors reused across segments
 }
 
 // openSeg is the segment being written.
 type openSeg struct {
-	f     *os.File
-	w     *bufio.Writer // blocks wait here until the capture flushes
+	w     *segWriter // blocks wait here until the capture flushes
 	path  string
 	start time.Time
+	raw   int64 // bytes of pcapng blocks written (before compression)
 	idx   Index
 	ids   callIDs
 }
@@ -303,7 +303,7 @@ func (r *Ring) Close() error {
 func (r *Ring) discardCur() {
 	c := r.cur
 	r.cur = nil
-	c.f.Close()
+	c.w.close()
 	if err := os.Remove(c.path); err != nil {
 		r.log.Warn("recorder: empty segment not removed", "file", c.path, "err", err)
 	}
@@ -313,11 +313,12 @@ func (r *Ring) discardCur() {
 func (r *Ring) finish() error {
 	c := r.cur
 	r.cur = nil
-	err := c.w.Flush()
+	err := c.w.flush()
 	if err == nil {
-		err = c.f.Sync()
+		err = c.w.f.Sync()
 	}
-	if cerr := c.f.Close(); err == nil {
+	c.idx.Bytes = c.w.size()
+	if cerr := c.w.f.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
