@@ -45,11 +45,10 @@ type segWriter struct {
 	disk   countingWriter // bytes that reached the file
 	buf    *bufio.Writer
 	member *gzip.Writer // the open member's writer, nil between members
-	fast   *gzip.Writer // shared with the ring, reused across segments
-	store  *gzip.Writer
-	pack   bool  // compress the next member
-	raw    int64 // bytes of the member so far
-	sip    int64 // SIP bytes of the member so far
+	gz     *gzipWriters // the ring's writers, reused across segments
+	pack   bool         // compress the next member
+	raw    int64        // bytes of the member so far
+	sip    int64        // SIP bytes of the member so far
 }
 
 type countingWriter struct {
@@ -63,35 +62,37 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// gzipWriters are the ring's two gzip writers, kept across segments so a
-// new segment allocates no compressor.
+// gzipWriters are the ring's two gzip writers (about 0.6 MB each), kept
+// across segments so a new segment allocates no compressor, and each
+// made only once it is needed.
 type gzipWriters struct {
 	fast, store *gzip.Writer
 }
 
-func (g *gzipWriters) get() (fast, store *gzip.Writer) {
-	if g.fast == nil {
-		g.fast, _ = gzip.NewWriterLevel(io.Discard, gzip.BestSpeed)
+func (g *gzipWriters) get(pack bool) *gzip.Writer {
+	if pack {
+		if g.fast == nil {
+			g.fast, _ = gzip.NewWriterLevel(io.Discard, gzip.BestSpeed)
+		}
+		return g.fast
+	}
+	if g.store == nil {
 		g.store, _ = gzip.NewWriterLevel(io.Discard, gzip.NoCompression)
 	}
-	return g.fast, g.store
+	return g.store
 }
 
 func newSegWriter(f *os.File, g *gzipWriters) *segWriter {
-	w := &segWriter{f: f, pack: true}
+	w := &segWriter{f: f, gz: g, pack: true}
 	w.disk.w = f
 	w.buf = bufio.NewWriterSize(&w.disk, segmentBuffer)
-	w.fast, w.store = g.get()
 	return w
 }
 
 // write appends a block; sip says whether it carries a SIP message.
 func (w *segWriter) write(b []byte, sip bool) error {
 	if w.member == nil {
-		w.member = w.store
-		if w.pack {
-			w.member = w.fast
-		}
+		w.member = w.gz.get(w.pack)
 		w.member.Reset(w.buf)
 	}
 	w.raw += int64(len(b))

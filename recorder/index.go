@@ -143,27 +143,33 @@ var (
 
 // sipCallID finds the Call-ID header (or its compact form i) of a SIP
 // message anywhere in a packet; it returns nil for packets that are not SIP.
+// It runs for every recorded packet, so it only looks closer at lines that
+// start with c or i, and allocates nothing.
 func sipCallID(p []byte) []byte {
 	if !bytes.Contains(p, sipVersion) {
 		return nil
 	}
-	for len(p) > 0 {
+	for {
 		nl := bytes.IndexByte(p, '\n')
 		if nl < 0 {
 			return nil
 		}
 		p = p[nl+1:]
-		if len(p) > 0 && (p[0] == '\r' || p[0] == '\n') {
+		if len(p) == 0 || p[0] == '\r' || p[0] == '\n' {
 			return nil // end of headers
 		}
-		name, rest, ok := bytes.Cut(p, []byte{':'})
-		if !ok || len(name) > 16 {
+		if c := p[0] | 0x20; c != 'c' && c != 'i' {
 			continue
 		}
-		name = bytes.TrimSpace(name)
-		if !bytes.EqualFold(name, hdrCallID) && !(len(name) == 1 && (name[0] == 'i' || name[0] == 'I')) {
+		colon := bytes.IndexByte(p[:min(len(p), 17)], ':')
+		if colon < 0 {
 			continue
 		}
+		name := bytes.TrimSpace(p[:colon])
+		if !bytes.EqualFold(name, hdrCallID) && !(len(name) == 1 && name[0]|0x20 == 'i') {
+			continue
+		}
+		rest := p[colon+1:]
 		end := bytes.IndexAny(rest, "\r\n")
 		if end < 0 {
 			end = len(rest)
@@ -174,7 +180,6 @@ func sipCallID(p []byte) []byte {
 		}
 		return id
 	}
-	return nil
 }
 
 // IsRingFile reports whether a file name is one the recorder writes in its

@@ -90,6 +90,7 @@ type Ring struct {
 
 	mu       sync.Mutex
 	done     []*Index // finished segments, oldest first
+	doneSize int64    // bytes of the finished segments
 	cur      *openSeg
 	sec      section
 	inSec    bool   // a section header has been seen in the stream
@@ -164,10 +165,13 @@ func Open(opt Options) (*Ring, error) {
 		return nil, err
 	}
 	r.done = segs
+	for _, x := range segs {
+		r.doneSize += x.Bytes
+	}
 	r.stats.Repaired, r.stats.Discarded = rep, disc
 	r.mu.Lock()
 	r.checkHeadroom()
-	r.enforce(0)
+	r.enforce(0, true)
 	r.mu.Unlock()
 	return r, nil
 }
@@ -280,7 +284,7 @@ func (r *Ring) Tick() error {
 		}
 	}
 	r.checkHeadroom()
-	r.enforce(0)
+	r.enforce(0, true)
 	return nil
 }
 
@@ -335,6 +339,7 @@ func (r *Ring) finish() error {
 	syncDir(r.opt.Dir)
 	x := c.idx
 	r.done = append(r.done, &x)
+	r.doneSize += x.Bytes
 	return nil
 }
 
@@ -346,21 +351,29 @@ func syncDir(dir string) {
 	}
 }
 
-// enforce deletes the oldest finished segments until the ring plus need
-// more bytes fits under the cap, and those past the maximum age. It
-// reports whether need bytes fit.
-func (r *Ring) enforce(need int64) bool {
-	now := r.opt.Now()
-	total := need
-	for _, x := range r.done {
-		total += x.Bytes
-	}
+// size is the ring's size on disk, the open segment included.
+func (r *Ring) size() int64 {
+	n := r.doneSize
 	if r.cur != nil {
-		total += r.cur.idx.Bytes
+		n += r.cur.idx.Bytes
 	}
+	return n
+}
+
+// enforce deletes the oldest finished segments until the ring plus need
+// more bytes fits under the cap and, when ages is set, those past the
+// maximum age. It reports whether need bytes fit. The per-packet call
+// leaves ages to the next Tick: it reads neither the clock nor the list of
+// segments while the packet fits.
+func (r *Ring) enforce(need int64, ages bool) bool {
+	total := need + r.size()
+	if total <= r.capBytes && !ages {
+		return true
+	}
+	now := r.opt.Now()
 	for len(r.done) > 0 {
 		x := r.done[0]
-		old := now.Sub(x.Last) > r.opt.MaxAge
+		old := ages && now.Sub(x.Last) > r.opt.MaxAge
 		if total <= r.capBytes && !old {
 			break
 		}
@@ -369,6 +382,7 @@ func (r *Ring) enforce(need int64) bool {
 			break
 		}
 		r.done = r.done[1:]
+		r.doneSize -= x.Bytes
 		total -= x.Bytes
 		r.stats.Deleted++
 	}

@@ -117,7 +117,7 @@ func (r *Ring) packet(b []byte) error {
 	if r.cur == nil {
 		need += int64(len(r.sec.header))
 	}
-	if r.capBytes < 2*r.opt.SegmentBytes || !r.enforce(need) {
+	if r.capBytes < 2*r.opt.SegmentBytes || !r.enforce(need, false) {
 		r.pause()
 		return nil
 	}
@@ -248,14 +248,7 @@ func (r *Ring) checkHeadroom() {
 	if r.opt.Headroom == nil {
 		return
 	}
-	var total int64
-	for _, x := range r.done {
-		total += x.Bytes
-	}
-	if r.cur != nil {
-		total += r.cur.idx.Bytes
-	}
-	c, why, err := r.opt.Headroom(total)
+	c, why, err := r.opt.Headroom(r.size())
 	if err != nil {
 		r.capWhy = fmt.Sprintf("free space of %s unknown: %v", r.opt.Dir, err)
 		r.capBytes = 0
@@ -267,7 +260,7 @@ func (r *Ring) checkHeadroom() {
 	if r.capBytes < 2*r.opt.SegmentBytes && r.capWhy != "" {
 		// Too little room to keep a useful ring: stop and give back
 		// what the ring holds beyond the limit.
-		r.enforce(0)
+		r.enforce(0, true)
 		r.setPaused()
 	}
 }
