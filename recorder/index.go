@@ -28,6 +28,9 @@ type Index struct {
 	File string `json:"file"`
 	// Bytes is the segment file's size.
 	Bytes int64 `json:"bytes"`
+	// Stream is the size of the segment's pcapng stream when the file is
+	// compressed (zero for an uncompressed segment).
+	Stream int64 `json:"stream_bytes,omitempty"`
 	// First and Last are the timestamps of the first and last packet.
 	First time.Time `json:"first"`
 	Last  time.Time `json:"last"`
@@ -42,6 +45,15 @@ type Index struct {
 	// Repaired is true when the segment was cut off by a crash and its
 	// readable prefix was kept.
 	Repaired bool `json:"repaired,omitempty"`
+}
+
+// PcapngBytes is the size of the segment's packets as pcapng, what
+// extracting all of it writes.
+func (x *Index) PcapngBytes() int64 {
+	if x.Stream > 0 {
+		return x.Stream
+	}
+	return x.Bytes
 }
 
 // Overlaps reports whether the segment holds packets between from and to.

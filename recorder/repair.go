@@ -69,6 +69,7 @@ func scanSegment(path string) (*Index, int64, bool, error) {
 	if gz == nil {
 		return x, n, fi.Size() != n, nil
 	}
+	x.Stream = n
 	rest, _ := io.Copy(io.Discard, r) // what followed the readable blocks
 	return x, n, gz.err != nil || rest > 0 || n != gz.n, nil
 }

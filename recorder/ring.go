@@ -329,6 +329,7 @@ func (r *Ring) finish() error {
 		return fmt.Errorf("recorder: finish segment %s: %w", c.path, err)
 	}
 	c.idx.CallIDs, c.idx.CallIDsTruncated = c.ids.list, c.ids.truncated
+	c.idx.Stream = c.raw
 	final := filepath.Join(r.opt.Dir, c.idx.File)
 	if err := writeIndex(r.opt.Dir, &c.idx); err != nil {
 		return fmt.Errorf("recorder: index segment %s: %w", c.path, err)
