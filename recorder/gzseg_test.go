@@ -203,3 +203,23 @@ func TestRingReadsPlainSegments(t *testing.T) {
 		t.Fatalf("extracted %d packets, want 199", len(got))
 	}
 }
+
+func TestIsRingFile(t *testing.T) {
+	for name, want := range map[string]bool{
+		"seg-1796408119295746487.pcapng":                   true,
+		"seg-1796408119295746487.pcapng.gz":                true,
+		"seg-1796408119295746487.pcapng.gz.open":           true,
+		"seg-1796408119295746487.idx.json":                 true,
+		".seg-1796408119295746487.pcapng.gz.123456789.tmp": true,
+		"status.json":                   true,
+		"seg-1796408119295746487.gz":    false,
+		".seg-17964081192.pcapng.1.tmp": false,
+		".notes.pcapng.1.tmp":           false,
+		"":                              false,
+		"capture.pcapng.gz":             false,
+	} {
+		if got := IsRingFile(name); got != want {
+			t.Errorf("IsRingFile(%q) = %v, want %v", name, got, want)
+		}
+	}
+}

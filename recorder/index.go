@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/pbxagent/pbxagent/internal/atomicfile"
@@ -200,6 +201,12 @@ func sipCallID(p []byte) []byte {
 func IsRingFile(name string) bool {
 	if _, _, ok := parseSegName(name); ok {
 		return true
+	}
+	// A repair's temporary file: .<segment>.<random>.tmp.
+	if seg, rest, ok := strings.Cut(strings.TrimPrefix(name, "."), ".pcapng"); ok && name[0] == '.' && strings.HasSuffix(rest, ".tmp") {
+		if _, _, ok := parseSegName(seg + ".pcapng"); ok {
+			return true
+		}
 	}
 	return name == "status.json"
 }

@@ -1,6 +1,8 @@
 // Package recorder keeps a bounded flight recorder of recent packets: the
 // pcapng stream of a long-running capture (or the HEP feed) is cut into
-// segments in a folder of its own, each finished segment closed, fsynced and
+// gzip-compressed segments (seg-<start>.pcapng.gz, which Wireshark and
+// tshark open directly; see gzseg.go for why and how) in a folder of its
+// own, each finished segment closed, fsynced and
 // indexed (time range, packet count, SIP Call-IDs), the oldest deleted first
 // so that the ring stays under a byte cap, a maximum age and a share of the
 // free disk space. A segment cut off by a crash is repaired to its readable
