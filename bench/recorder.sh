@@ -17,7 +17,8 @@
 # until both record, runs LOAD seconds of load, waits for both to write it
 # out, stops both and prints one row: packets each recorded inside the load
 # window (both files cut to the same window with editcap, counted with
-# capinfos), kernel drops of each, CPU seconds of each from armed to stop:
+# capinfos; the recorder's segments are gzip-compressed .pcapng.gz, which
+# the Wireshark tools read directly), kernel drops of each, CPU seconds of each from armed to stop:
 # utime+stime of /proc/PID/stat (clock ticks) and the scheduler's run time
 # in nanoseconds (/proc/PID/task/*/schedstat, summed over the threads), bytes each wrote (file sizes, the recorder's
 # indexes included; pbxagent also /proc/PID/io write_bytes), peak RSS (VmHWM)
@@ -186,6 +187,7 @@ step() {
 	T0=$(ts)
 	load "$name" "$d" "$secs"
 	T1=$(ts)
+	echo "$T0 $T1" >"$d/window.txt"
 	# The recorder flushes its capture about once a second and its status
 	# every 5 s: give both time to write the step out.
 	sleep 7
@@ -216,7 +218,8 @@ step() {
 	p_bytes=$(find "$d/state/recorder" -type f -printf '%s\n' | awk '{ s += $1 } END { print s + 0 }')
 	t_bytes=$(find "$d/td" -name 'ring-*' -printf '%s\n' | awk '{ s += $1 } END { print s + 0 }')
 	local p_win t_win
-	p_win=$(count "$d"/state/recorder/*.pcapng)
+	# shellcheck disable=SC2046 # the work folder's paths have no spaces
+	p_win=$(count $(find "$d/state/recorder" -name 'seg-*.pcapng' -o -name 'seg-*.pcapng.gz'))
 	t_win=$(count "$d"/td/ring-*)
 	local sent
 	case $name in
