@@ -132,7 +132,8 @@ load() {
 		local uas
 		uas=$(pgrep -n -f "sipp -sn uas -i 127.0.0.1 -p 5060" || true)
 		[[ -n $uas ]] || die "sipp uas did not start: $(cat "$2/uas.txt")"
-		sipp -sn uac 127.0.0.1:5060 -i 127.0.0.1 -p 5070 -r "$CPS" -m $((CPS * secs)) -d 0 \
+		# timeout(1) too: now and then sipp's own -timeout does not end it.
+		timeout $((secs + 25)) sipp -sn uac 127.0.0.1:5060 -i 127.0.0.1 -p 5070 -r "$CPS" -m $((CPS * secs)) -d 0 \
 			-timeout $((secs + 20))s -nostdin >"$2/uac.txt" 2>&1 || echo "sipp uac exit $?" >>"$2/uac.txt"
 		kill -TERM "$uas" 2>/dev/null || true
 		;;
