@@ -127,7 +127,8 @@ load() {
 		sleep "$secs"
 		;;
 	sip)
-		sipp -sn uas -i 127.0.0.1 -p 5060 -bg -trace_err >"$2/uas.txt" 2>&1 || true
+		# In the step's folder: -trace_err writes uas_<pid>_errors.log there.
+		(cd "$2" && sipp -sn uas -i 127.0.0.1 -p 5060 -bg -trace_err >uas.txt 2>&1) || true
 		sleep 0.5
 		local uas
 		uas=$(pgrep -n -f "sipp -sn uas -i 127.0.0.1 -p 5060" || true)
