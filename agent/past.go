@@ -92,7 +92,7 @@ func (a *Agent) pastBudget(w *bundle.Writer, segs []recorder.Index, pw Window, s
 		if !x.Overlaps(pw.From, pw.To) {
 			continue
 		}
-		total += x.Bytes
+		total += x.PcapngBytes()
 		if total > limit && i < len(segs)-1 {
 			from := segs[i+1].First
 			if from.After(pw.From) {

@@ -4,22 +4,29 @@
 # filter, and Debian's prometheus-node-exporter idling (scraped every 15 s)
 # as the RSS yardstick, over the same loopback load at rising rates:
 #
-#   sip      sipp's built-in uac -> uas, CPS INVITE dialogs per second, 127.0.0.1:5060
+#   sip      sipp's built-in uac -> uas, CPS INVITE dialogs per second, 127.0.0.1:5060,
+#            for SIP_LOAD seconds (default 120: enough clock ticks to compare CPU)
 #   rtp-N    bench/udpgen, N RTP-sized (172-byte) datagrams/s into 45000.. (1 SIP in 100)
+#   idle     no load for SIP_LOAD seconds: the service's own cost without traffic
+#
+# Every step runs REPEAT times (default 1), rows numbered.
 #
 # Each step starts a fresh `pbxagent run` (throwaway config and state folder,
-# PBX pointed at an empty data folder, mail off) and a fresh tcpdump, waits
+# PBX pointed at an empty data folder, mail off, no alert bundles: the
+# REST API check fails after a minute and would take one) and a fresh tcpdump, waits
 # until both record, runs LOAD seconds of load, waits for both to write it
 # out, stops both and prints one row: packets each recorded inside the load
 # window (both files cut to the same window with editcap, counted with
-# capinfos), kernel drops of each, CPU seconds (utime+stime, /proc/PID/stat)
-# of each from armed to stop, bytes each wrote (file sizes, the recorder's
+# capinfos; the recorder's segments are gzip-compressed .pcapng.gz, which
+# the Wireshark tools read directly), kernel drops of each, CPU seconds of each from armed to stop:
+# utime+stime of /proc/PID/stat (clock ticks) and the scheduler's run time
+# in nanoseconds (/proc/PID/task/*/schedstat, summed over the threads), bytes each wrote (file sizes, the recorder's
 # indexes included; pbxagent also /proc/PID/io write_bytes), peak RSS (VmHWM)
 # of pbxagent, node_exporter and tcpdump.
 # The filter given to tcpdump is the one the recorder reports in its log.
 #
 #   sudo flock /tmp/pbxagent-bench.lock bench/recorder.sh
-#   sudo STEPS="sip rtp-10000" LOAD=30 KEEP_DIR=/tmp/rb bench/recorder.sh
+#   sudo STEPS="sip rtp-10000" LOAD=30 SIP_LOAD=120 REPEAT=3 KEEP_DIR=/tmp/rb bench/recorder.sh
 #
 # It runs inside a new network namespace (unshare -n) with only its loopback up.
 # Needs root, unshare, ip, Go, tcpdump, sipp, capinfos/editcap/mergecap (Wireshark), jq,
@@ -27,7 +34,9 @@
 set -euo pipefail
 
 STEPS=${STEPS-"sip rtp-10000 rtp-50000 rtp-100000"}
-LOAD=${LOAD:-30}  # seconds of load per step
+LOAD=${LOAD:-30}  # seconds of load per RTP step
+SIP_LOAD=${SIP_LOAD:-120} # seconds of load of the sip and idle steps
+REPEAT=${REPEAT:-1}
 CPS=${CPS:-100}   # SIP calls per second
 NE_PORT=${NE_PORT:-19111}
 
@@ -73,6 +82,11 @@ echo "building pbxagent and udpgen" >&2
 
 TCK=$(getconf CLK_TCK)
 cpu() { awk -v t="$TCK" '{ sub(/^.*\) /, ""); printf "%.2f", ($12 + $13) / t }' "/proc/$1/stat"; }
+# cpuns PID: nanoseconds the process's threads ran (the scheduler's account,
+# not rounded to clock ticks; threads that exited are not counted, and
+# neither tool ends threads while it records).
+cpuns() { cat /proc/"$1"/task/*/schedstat | awk '{ s += $1 } END { printf "%d", s }'; }
+secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", (b - a) / 1e9 }'; }
 hwm() { awk '/^VmHWM/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
 wbytes() { awk '/^write_bytes/ { print $2 }' "/proc/$1/io"; }
 sub() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
@@ -105,28 +119,35 @@ PIDS+=("$!")
 sleep 2
 curl -fsS "http://127.0.0.1:$NE_PORT/metrics" >/dev/null || die "node_exporter does not answer: $(tail -3 "$WORK/node_exporter.log")"
 
-# load STEP DIR: LOAD seconds of the step's traffic.
+# load STEP DIR SECONDS: the step's traffic.
 load() {
+	local secs=$3
 	case $1 in
+	idle)
+		sleep "$secs"
+		;;
 	sip)
-		sipp -sn uas -i 127.0.0.1 -p 5060 -bg -trace_err >"$2/uas.txt" 2>&1 || true
+		# In the step's folder: -trace_err writes uas_<pid>_errors.log there.
+		(cd "$2" && sipp -sn uas -i 127.0.0.1 -p 5060 -bg -trace_err >uas.txt 2>&1) || true
 		sleep 0.5
 		local uas
 		uas=$(pgrep -n -f "sipp -sn uas -i 127.0.0.1 -p 5060" || true)
 		[[ -n $uas ]] || die "sipp uas did not start: $(cat "$2/uas.txt")"
-		sipp -sn uac 127.0.0.1:5060 -i 127.0.0.1 -p 5070 -r "$CPS" -m $((CPS * LOAD)) -d 0 \
-			-timeout $((LOAD + 20))s -nostdin >"$2/uac.txt" 2>&1 || echo "sipp uac exit $?" >>"$2/uac.txt"
+		# timeout(1) too: now and then sipp's own -timeout does not end it.
+		timeout $((secs + 25)) sipp -sn uac 127.0.0.1:5060 -i 127.0.0.1 -p 5070 -r "$CPS" -m $((CPS * secs)) -d 0 \
+			-timeout $((secs + 20))s -nostdin >"$2/uac.txt" 2>&1 || echo "sipp uac exit $?" >>"$2/uac.txt"
 		kill -TERM "$uas" 2>/dev/null || true
 		;;
 	rtp-*)
-		"$WORK/udpgen" --rate "${1#rtp-}" --duration "${LOAD}s" >"$2/udpgen.txt"
+		"$WORK/udpgen" --rate "${1#rtp-}" --duration "${secs}s" >"$2/udpgen.txt"
 		;;
 	esac
 }
 
-# step NAME: one measured step.
+# step NAME RUN: one measured step.
 step() {
-	local name=$1 d="$WORK/$1"
+	local name=$1 d="$WORK/$1.$2" secs=$LOAD
+	[[ $name != sip && $name != idle ]] || secs=$SIP_LOAD
 	mkdir -p "$d/state" "$d/pbx" "$d/td"
 	chmod 755 "$d" "$d/td"
 	cat >"$d/pbxagent.yaml" <<-EOF
@@ -140,6 +161,8 @@ step() {
 		  url: http://127.0.0.1:1/api
 		recorder:
 		  enabled: true
+		  auto_bundle:
+		    enabled: false
 	EOF
 	"$WORK/pbxagent" run --config "$d/pbxagent.yaml" >"$d/pbxagent.log" 2>&1 &
 	local pa=$!
@@ -156,20 +179,25 @@ step() {
 	PIDS+=("$td")
 	waitfor "$d/tcpdump.err" "listening on" 10
 	sleep 1
-	local pc0 tc0 pw0
+	local pc0 tc0 pw0 pn0 tn0
 	pc0=$(cpu "$pa")
 	tc0=$(cpu "$td")
+	pn0=$(cpuns "$pa")
+	tn0=$(cpuns "$td")
 	pw0=$(wbytes "$pa")
 
 	T0=$(ts)
-	load "$name" "$d"
+	load "$name" "$d" "$secs"
 	T1=$(ts)
+	echo "$T0 $T1" >"$d/window.txt"
 	# The recorder flushes its capture about once a second and its status
 	# every 5 s: give both time to write the step out.
 	sleep 7
-	local pc1 tc1 pw1 phwm
+	local pc1 tc1 pw1 phwm pn1 tn1
 	pc1=$(cpu "$pa")
 	tc1=$(cpu "$td")
+	pn1=$(cpuns "$pa")
+	tn1=$(cpuns "$td")
 	pw1=$(wbytes "$pa")
 	phwm=$(hwm "$pa")
 	local thwm
@@ -192,31 +220,35 @@ step() {
 	p_bytes=$(find "$d/state/recorder" -type f -printf '%s\n' | awk '{ s += $1 } END { print s + 0 }')
 	t_bytes=$(find "$d/td" -name 'ring-*' -printf '%s\n' | awk '{ s += $1 } END { print s + 0 }')
 	local p_win t_win
-	p_win=$(count "$d"/state/recorder/*.pcapng)
+	# shellcheck disable=SC2046 # the work folder's paths have no spaces
+	p_win=$(count $(find "$d/state/recorder" -name 'seg-*.pcapng' -o -name 'seg-*.pcapng.gz'))
 	t_win=$(count "$d"/td/ring-*)
 	local sent
 	case $name in
+	idle) sent="none" ;;
 	sip) sent="$(sed -n 's/.*Successful call.*| *\([0-9]*\) *$/\1/p' "$d/uac.txt" | tail -1) calls ok" ;;
 	*) sent="$(sed -n 's/.*sent=\([0-9]*\).*/\1/p' "$d/udpgen.txt") pkts, $(sed -n 's/.*rate_pps=\([0-9]*\).*/\1/p' "$d/udpgen.txt") pps" ;;
 	esac
 	local nhwm
 	nhwm=$(hwm "$NE")
-	printf '| %s | %s | %s / %s | %s / %s | %s | %s | %s | %s | %s MiB (io %s MiB) | %s MiB | %s | %s | %s |\n' \
-		"$name" "$sent" "$p_win" "$t_win" "$p_pk" "$t_capt" "$p_kdrop" "$p_rdrop" "$t_drop" \
-		"$(sub "$pc0" "$pc1") / $(sub "$tc0" "$tc1")" \
+	printf '| %s #%s | %ss, %s | %s / %s | %s / %s | %s | %s | %s | %s | %s | %s MiB (io %s MiB) | %s MiB | %s | %s | %s |\n' \
+		"$name" "$2" "$secs" "$sent" "$p_win" "$t_win" "$p_pk" "$t_capt" "$p_kdrop" "$p_rdrop" "$t_drop" \
+		"$(sub "$pc0" "$pc1") / $(sub "$tc0" "$tc1")" "$(secs "$pn0" "$pn1") / $(secs "$tn0" "$tn1")" \
 		"$(mib "$p_bytes")" "$(mib $((pw1 - pw0)))" "$(mib "$t_bytes")" "$phwm" "$nhwm" "$thwm"
-	echo "$name,$p_win,$t_win,$p_pk,$t_capt,$p_kdrop,$p_rdrop,$t_drop,$(sub "$pc0" "$pc1"),$(sub "$tc0" "$tc1"),$p_bytes,$((pw1 - pw0)),$t_bytes,$phwm,$nhwm,$thwm" >>"$WORK/results.csv"
+	echo "$name,$2,$secs,$p_win,$t_win,$p_pk,$t_capt,$p_kdrop,$p_rdrop,$t_drop,$(sub "$pc0" "$pc1"),$(sub "$tc0" "$tc1"),$(secs "$pn0" "$pn1"),$(secs "$tn0" "$tn1"),$p_bytes,$((pw1 - pw0)),$t_bytes,$phwm,$nhwm,$thwm" >>"$WORK/results.csv"
 	[[ -n ${KEEP_DIR:-} ]] || rm -rf "$d/td" "$d/state/recorder"
 }
 
-echo "step,pa_window,td_window,pa_ring_packets,td_captured,pa_kernel_dropped,pa_ring_dropped,td_kernel_dropped,pa_cpu,td_cpu,pa_bytes,pa_write_bytes,td_bytes,pa_vmhwm_mib,ne_vmhwm_mib,td_vmhwm_mib" >"$WORK/results.csv"
+echo "step,run,seconds,pa_window,td_window,pa_ring_packets,td_captured,pa_kernel_dropped,pa_ring_dropped,td_kernel_dropped,pa_cpu,td_cpu,pa_cpu_sched,td_cpu_sched,pa_bytes,pa_write_bytes,td_bytes,pa_vmhwm_mib,ne_vmhwm_mib,td_vmhwm_mib" >"$WORK/results.csv"
 echo "$(nproc) CPUs, $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo), Linux $(uname -r), $(tcpdump --version 2>&1 | head -1), $(prometheus-node-exporter --version 2>&1 | head -1)"
-echo "load: ${LOAD}s per step; loadavg at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "load: ${LOAD}s per RTP step, ${SIP_LOAD}s per sip/idle step, $REPEAT run(s) each; loadavg at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
-echo "| step | load | packets in load window: pbxagent / tcpdump | total: ring / tcpdump captured | pbxagent kernel drops | pbxagent ring drops | tcpdump kernel drops | CPU s pbxagent / tcpdump | pbxagent bytes | tcpdump bytes | pbxagent VmHWM MiB | node_exporter VmHWM MiB | tcpdump VmHWM MiB |"
-echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+echo "| step | load | packets in load window: pbxagent / tcpdump | total: ring / tcpdump captured | pbxagent kernel drops | pbxagent ring drops | tcpdump kernel drops | CPU s (ticks) pbxagent / tcpdump | CPU s (schedstat) pbxagent / tcpdump | pbxagent bytes | tcpdump bytes | pbxagent VmHWM MiB | node_exporter VmHWM MiB | tcpdump VmHWM MiB |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 for s in $STEPS; do
-	step "$s"
+	for i in $(seq "$REPEAT"); do
+		step "$s" "$i"
+	done
 done
 echo "loadavg at end: $(cut -d' ' -f1-3 /proc/loadavg)"
 [[ -z ${KEEP_DIR:-} ]] || echo "raw results and logs in $WORK" >&2

@@ -24,12 +24,13 @@ func Finished(dir string) ([]Index, error) {
 	var out []*Index
 	for _, e := range ents {
 		name := e.Name()
-		if _, kind, ok := parseSegName(name); !ok || kind != "pcapng" || !e.Type().IsRegular() {
+		_, kind, ok := parseSegName(name)
+		if seg, open := segKind(kind); !ok || !seg || open || !e.Type().IsRegular() {
 			continue
 		}
 		x, err := readIndex(indexPath(dir, name))
 		if err != nil || x.File != name {
-			if x, _, err = scanSegment(filepath.Join(dir, name)); err != nil {
+			if x, _, _, err = scanSegment(filepath.Join(dir, name)); err != nil {
 				continue
 			}
 			x.File = name
@@ -79,7 +80,11 @@ func Extract(ctx context.Context, dir string, segs []Index, from, to time.Time, 
 			}
 			return st, fmt.Errorf("recorder: %w", err)
 		}
-		n, hep, err := extractOne(f, from, to, cw, &lastHeader, &st)
+		var n, hep int64
+		r, _, err := segReader(f)
+		if err == nil {
+			n, hep, err = extractOne(r, from, to, cw, &lastHeader, &st)
+		}
 		f.Close()
 		if err != nil {
 			return st, fmt.Errorf("recorder: read %s: %w", x.File, err)

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/pbxagent/pbxagent/internal/atomicfile"
@@ -28,6 +29,9 @@ type Index struct {
 	File string `json:"file"`
 	// Bytes is the segment file's size.
 	Bytes int64 `json:"bytes"`
+	// Stream is the size of the segment's pcapng stream when the file is
+	// compressed (zero for an uncompressed segment).
+	Stream int64 `json:"stream_bytes,omitempty"`
 	// First and Last are the timestamps of the first and last packet.
 	First time.Time `json:"first"`
 	Last  time.Time `json:"last"`
@@ -44,14 +48,35 @@ type Index struct {
 	Repaired bool `json:"repaired,omitempty"`
 }
 
+// PcapngBytes is the size of the segment's packets as pcapng, what
+// extracting all of it writes.
+func (x *Index) PcapngBytes() int64 {
+	if x.Stream > 0 {
+		return x.Stream
+	}
+	return x.Bytes
+}
+
 // Overlaps reports whether the segment holds packets between from and to.
 func (x *Index) Overlaps(from, to time.Time) bool {
 	return x.Packets > 0 && !x.Last.Before(from) && !x.First.After(to)
 }
 
-// Segment file names: seg-<start Unix ns, 19 digits>.pcapng, with the suffix
-// .open while it is written and .idx.json for its index.
-var segName = regexp.MustCompile(`^seg-([0-9]{19})\.(pcapng|pcapng\.open|idx\.json)$`)
+// Segment file names: seg-<start Unix ns, 19 digits>.pcapng.gz (.pcapng from
+// earlier versions), with the suffix .open while it is written and
+// .idx.json for its index.
+var segName = regexp.MustCompile(`^seg-([0-9]{19})\.(pcapng(?:\.gz)?(?:\.open)?|idx\.json)$`)
+
+// segKind sorts the kinds of ring file names parseSegName returns.
+func segKind(kind string) (seg, open bool) {
+	switch kind {
+	case "pcapng", "pcapng.gz":
+		return true, false
+	case "pcapng.open", "pcapng.gz.open":
+		return true, true
+	}
+	return false, false
+}
 
 func segmentBase(start time.Time) string { return fmt.Sprintf("seg-%019d", start.UnixNano()) }
 
@@ -131,27 +156,33 @@ var (
 
 // sipCallID finds the Call-ID header (or its compact form i) of a SIP
 // message anywhere in a packet; it returns nil for packets that are not SIP.
+// It runs for every recorded packet, so it only looks closer at lines that
+// start with c or i, and allocates nothing.
 func sipCallID(p []byte) []byte {
 	if !bytes.Contains(p, sipVersion) {
 		return nil
 	}
-	for len(p) > 0 {
+	for {
 		nl := bytes.IndexByte(p, '\n')
 		if nl < 0 {
 			return nil
 		}
 		p = p[nl+1:]
-		if len(p) > 0 && (p[0] == '\r' || p[0] == '\n') {
+		if len(p) == 0 || p[0] == '\r' || p[0] == '\n' {
 			return nil // end of headers
 		}
-		name, rest, ok := bytes.Cut(p, []byte{':'})
-		if !ok || len(name) > 16 {
+		if c := p[0] | 0x20; c != 'c' && c != 'i' {
 			continue
 		}
-		name = bytes.TrimSpace(name)
-		if !bytes.EqualFold(name, hdrCallID) && !(len(name) == 1 && (name[0] == 'i' || name[0] == 'I')) {
+		colon := bytes.IndexByte(p[:min(len(p), 17)], ':')
+		if colon < 0 {
 			continue
 		}
+		name := bytes.TrimSpace(p[:colon])
+		if !bytes.EqualFold(name, hdrCallID) && !(len(name) == 1 && name[0]|0x20 == 'i') {
+			continue
+		}
+		rest := p[colon+1:]
 		end := bytes.IndexAny(rest, "\r\n")
 		if end < 0 {
 			end = len(rest)
@@ -162,7 +193,6 @@ func sipCallID(p []byte) []byte {
 		}
 		return id
 	}
-	return nil
 }
 
 // IsRingFile reports whether a file name is one the recorder writes in its
@@ -171,6 +201,12 @@ func sipCallID(p []byte) []byte {
 func IsRingFile(name string) bool {
 	if _, _, ok := parseSegName(name); ok {
 		return true
+	}
+	// A repair's temporary file: .<segment>.<random>.tmp.
+	if seg, rest, ok := strings.Cut(strings.TrimPrefix(name, "."), ".pcapng"); ok && name[0] == '.' && strings.HasSuffix(rest, ".tmp") {
+		if _, _, ok := parseSegName(seg + ".pcapng"); ok {
+			return true
+		}
 	}
 	return name == "status.json"
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -12,17 +13,23 @@ import (
 )
 
 // scanSegment reads a segment file and returns its index as rebuilt from
-// its packets, and the length of its well-formed prefix.
-func scanSegment(path string) (*Index, int64, error) {
+// its packets, the length of the well-formed prefix of its pcapng stream
+// and whether the file holds more than that prefix (a compressed segment
+// cut off by a crash, or a torn last block).
+func scanSegment(path string) (*Index, int64, bool, error) {
 	f, err := openRegular(path)
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, false, err
 	}
 	defer f.Close()
+	r, gz, err := segReader(f)
+	if err != nil {
+		return nil, 0, false, fmt.Errorf("read %s: %w", path, err)
+	}
 	x := &Index{Writer: writerTag}
 	var ids callIDs
 	var sec section
-	n, err := scanBlocks(f, func(typ uint32, b []byte) error {
+	n, err := scanBlocks(r, func(typ uint32, b []byte) error {
 		switch typ {
 		case blockSHB:
 			sec.reset(b)
@@ -51,11 +58,20 @@ func scanSegment(path string) (*Index, int64, error) {
 		return nil
 	})
 	if err != nil && !errors.Is(err, errCorrupt) {
-		return nil, 0, fmt.Errorf("read %s: %w", path, err)
+		return nil, 0, false, fmt.Errorf("read %s: %w", path, err)
 	}
-	x.Bytes = n
 	x.CallIDs, x.CallIDsTruncated = ids.list, ids.truncated
-	return x, n, nil
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, 0, false, err
+	}
+	x.Bytes = fi.Size()
+	if gz == nil {
+		return x, n, fi.Size() != n, nil
+	}
+	x.Stream = n
+	rest, _ := io.Copy(io.Discard, r) // what followed the readable blocks
+	return x, n, gz.err != nil || rest > 0 || n != gz.n, nil
 }
 
 // ours reports whether the start of a file is a section header written by
@@ -66,8 +82,12 @@ func ours(path string) bool {
 		return false
 	}
 	defer f.Close()
+	r, _, err := segReader(f)
+	if err != nil {
+		return false
+	}
 	head := make([]byte, 512)
-	n, _ := f.Read(head)
+	n, _ := io.ReadFull(r, head)
 	head = head[:n]
 	typ, l, ok, err := blockLen(head)
 	if err != nil || !ok || typ != blockSHB || l > len(head) {
@@ -96,8 +116,9 @@ func repairAll(dir string, log *slog.Logger) (segs []*Index, repaired, discarded
 			continue
 		}
 		path := filepath.Join(dir, name)
-		switch kind {
-		case "pcapng":
+		seg, open := segKind(kind)
+		switch {
+		case seg && !open:
 			x, err := readIndex(indexPath(dir, name))
 			if err != nil || x.File != name {
 				if x, err = reindex(dir, path, name, false, log); err != nil {
@@ -106,7 +127,7 @@ func repairAll(dir string, log *slog.Logger) (segs []*Index, repaired, discarded
 				}
 			}
 			segs = append(segs, x)
-		case "pcapng.open":
+		case seg && open:
 			final := strings.TrimSuffix(name, ".open")
 			if have[final] {
 				log.Warn("recorder: open segment beside a finished one of the same name left alone", "file", path)
@@ -122,10 +143,10 @@ func repairAll(dir string, log *slog.Logger) (segs []*Index, repaired, discarded
 			default:
 				log.Warn("recorder: open segment left alone", "file", path, "err", err)
 			}
-		case "idx.json":
-			seg := strings.TrimSuffix(name, ".idx.json") + ".pcapng"
-			if !have[seg] && !have[seg+".open"] {
-				if x, err := readIndex(path); err == nil && x.File == seg {
+		case kind == "idx.json":
+			base := strings.TrimSuffix(name, ".idx.json")
+			if !have[base+".pcapng"] && !have[base+".pcapng.open"] && !have[base+segSuffix] && !have[base+segSuffix+".open"] {
+				if x, err := readIndex(path); err == nil && (x.File == base+".pcapng" || x.File == base+segSuffix) {
 					os.Remove(path)
 				}
 			}
@@ -156,7 +177,7 @@ func reindex(dir, path, final string, open bool, log *slog.Logger) (*Index, erro
 		}
 		return nil, errors.New("does not start with a pbxagent section header")
 	}
-	x, n, err := scanSegment(path)
+	x, n, torn, err := scanSegment(path)
 	if err != nil {
 		return nil, err
 	}
@@ -168,16 +189,13 @@ func reindex(dir, path, final string, open bool, log *slog.Logger) (*Index, erro
 		log.Info("recorder: dropped a segment without a readable packet", "file", path)
 		return nil, errEmpty
 	}
-	fi, err := os.Lstat(path)
-	if err != nil {
-		return nil, err
-	}
-	if fi.Size() != n {
-		if err := os.Truncate(path, n); err != nil {
+	if torn {
+		size, err := cutToPrefix(path, n, x.Bytes)
+		if err != nil {
 			return nil, fmt.Errorf("cut to its readable prefix: %w", err)
 		}
-		x.Repaired = true
-		log.Warn("recorder: segment cut off by a crash repaired", "file", path, "kept_bytes", n, "dropped_bytes", fi.Size()-n)
+		log.Warn("recorder: segment cut off by a crash repaired", "file", path, "kept_bytes", size, "dropped_bytes", x.Bytes-size)
+		x.Bytes, x.Repaired = size, true
 	}
 	if open {
 		if f, err := os.OpenFile(path, os.O_WRONLY|noFollow, 0); err == nil {
@@ -195,4 +213,28 @@ func reindex(dir, path, final string, open bool, log *slog.Logger) (*Index, erro
 		}
 	}
 	return x, nil
+}
+
+// cutToPrefix keeps the first n bytes of a segment's pcapng stream: a plain
+// file is truncated, a compressed one rewritten. It returns the new size.
+func cutToPrefix(path string, n, size int64) (int64, error) {
+	if strings.HasSuffix(strings.TrimSuffix(path, ".open"), segSuffix) || isGzip(path) {
+		return rewriteGzip(path, n)
+	}
+	if n == size {
+		return n, nil
+	}
+	return n, os.Truncate(path, n)
+}
+
+// isGzip reports whether a file starts with gzip's magic.
+func isGzip(path string) bool {
+	f, err := openRegular(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	head := make([]byte, 2)
+	_, err = io.ReadFull(f, head)
+	return err == nil && bytes.Equal(head, gzipMagic)
 }

@@ -1,6 +1,8 @@
 // Package recorder keeps a bounded flight recorder of recent packets: the
 // pcapng stream of a long-running capture (or the HEP feed) is cut into
-// segments in a folder of its own, each finished segment closed, fsynced and
+// gzip-compressed segments (seg-<start>.pcapng.gz, which Wireshark and
+// tshark open directly; see gzseg.go for why and how) in a folder of its
+// own, each finished segment closed, fsynced and
 // indexed (time range, packet count, SIP Call-IDs), the oldest deleted first
 // so that the ring stays under a byte cap, a maximum age and a share of the
 // free disk space. A segment cut off by a crash is repaired to its readable
@@ -9,7 +11,6 @@
 package recorder
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -91,6 +92,7 @@ type Ring struct {
 
 	mu       sync.Mutex
 	done     []*Index // finished segments, oldest first
+	doneSize int64    // bytes of the finished segments
 	cur      *openSeg
 	sec      section
 	inSec    bool   // a section header has been seen in the stream
@@ -102,14 +104,15 @@ type Ring struct {
 	closed   bool
 	flushed  time.Time     // when the writer last said it flushed
 	flushCh  chan struct{} // closed and replaced at each flush
+	gz       gzipWriters   // compressors reused across segments
 }
 
 // openSeg is the segment being written.
 type openSeg struct {
-	f     *os.File
-	w     *bufio.Writer // blocks wait here until the capture flushes
+	w     *segWriter // blocks wait here until the capture flushes
 	path  string
 	start time.Time
+	raw   int64 // bytes of pcapng blocks written (before compression)
 	idx   Index
 	ids   callIDs
 }
@@ -164,10 +167,13 @@ func Open(opt Options) (*Ring, error) {
 		return nil, err
 	}
 	r.done = segs
+	for _, x := range segs {
+		r.doneSize += x.Bytes
+	}
 	r.stats.Repaired, r.stats.Discarded = rep, disc
 	r.mu.Lock()
 	r.checkHeadroom()
-	r.enforce(0)
+	r.enforce(0, true)
 	r.mu.Unlock()
 	return r, nil
 }
@@ -280,7 +286,7 @@ func (r *Ring) Tick() error {
 		}
 	}
 	r.checkHeadroom()
-	r.enforce(0)
+	r.enforce(0, true)
 	return nil
 }
 
@@ -303,7 +309,7 @@ func (r *Ring) Close() error {
 func (r *Ring) discardCur() {
 	c := r.cur
 	r.cur = nil
-	c.f.Close()
+	c.w.close()
 	if err := os.Remove(c.path); err != nil {
 		r.log.Warn("recorder: empty segment not removed", "file", c.path, "err", err)
 	}
@@ -313,17 +319,19 @@ func (r *Ring) discardCur() {
 func (r *Ring) finish() error {
 	c := r.cur
 	r.cur = nil
-	err := c.w.Flush()
+	err := c.w.flush()
 	if err == nil {
-		err = c.f.Sync()
+		err = c.w.f.Sync()
 	}
-	if cerr := c.f.Close(); err == nil {
+	c.idx.Bytes = c.w.size()
+	if cerr := c.w.f.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
 		return fmt.Errorf("recorder: finish segment %s: %w", c.path, err)
 	}
 	c.idx.CallIDs, c.idx.CallIDsTruncated = c.ids.list, c.ids.truncated
+	c.idx.Stream = c.raw
 	final := filepath.Join(r.opt.Dir, c.idx.File)
 	if err := writeIndex(r.opt.Dir, &c.idx); err != nil {
 		return fmt.Errorf("recorder: index segment %s: %w", c.path, err)
@@ -334,6 +342,7 @@ func (r *Ring) finish() error {
 	syncDir(r.opt.Dir)
 	x := c.idx
 	r.done = append(r.done, &x)
+	r.doneSize += x.Bytes
 	return nil
 }
 
@@ -345,21 +354,29 @@ func syncDir(dir string) {
 	}
 }
 
-// enforce deletes the oldest finished segments until the ring plus need
-// more bytes fits under the cap, and those past the maximum age. It
-// reports whether need bytes fit.
-func (r *Ring) enforce(need int64) bool {
-	now := r.opt.Now()
-	total := need
-	for _, x := range r.done {
-		total += x.Bytes
-	}
+// size is the ring's size on disk, the open segment included.
+func (r *Ring) size() int64 {
+	n := r.doneSize
 	if r.cur != nil {
-		total += r.cur.idx.Bytes
+		n += r.cur.idx.Bytes
 	}
+	return n
+}
+
+// enforce deletes the oldest finished segments until the ring plus need
+// more bytes fits under the cap and, when ages is set, those past the
+// maximum age. It reports whether need bytes fit. The per-packet call
+// leaves ages to the next Tick: it reads neither the clock nor the list of
+// segments while the packet fits.
+func (r *Ring) enforce(need int64, ages bool) bool {
+	total := need + r.size()
+	if total <= r.capBytes && !ages {
+		return true
+	}
+	now := r.opt.Now()
 	for len(r.done) > 0 {
 		x := r.done[0]
-		old := now.Sub(x.Last) > r.opt.MaxAge
+		old := ages && now.Sub(x.Last) > r.opt.MaxAge
 		if total <= r.capBytes && !old {
 			break
 		}
@@ -368,6 +385,7 @@ func (r *Ring) enforce(need int64) bool {
 			break
 		}
 		r.done = r.done[1:]
+		r.doneSize -= x.Bytes
 		total -= x.Bytes
 		r.stats.Deleted++
 	}

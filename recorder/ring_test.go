@@ -50,8 +50,14 @@ func packetData(i, size int) []byte {
 	} else {
 		p = fmt.Appendf(nil, "seq=%d;", i)
 	}
+	// Pseudo-random padding, so that a compressed segment is as large
+	// as the packets in it and the byte limits are exercised.
+	x := uint32(i)*2654435761 + 1
 	for len(p) < size {
-		p = append(p, 'x')
+		x ^= x << 13
+		x ^= x >> 17
+		x ^= x << 5
+		p = append(p, byte(x))
 	}
 	return p
 }
@@ -307,7 +313,7 @@ func TestRingRepairsCrashedSegment(t *testing.T) {
 		// Simulate a crash: the open segment is cut at an arbitrary byte.
 		r.mu.Lock()
 		open := r.cur.path
-		r.cur.f.Close()
+		r.cur.w.f.Close()
 		r.closed = true
 		r.mu.Unlock()
 		fi, _ := os.Stat(open)

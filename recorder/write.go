@@ -1,7 +1,6 @@
 package recorder
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"os"
@@ -106,7 +105,7 @@ func (r *Ring) packet(b []byte) error {
 	}
 	ts := time.Unix(0, p.ts).UTC()
 	if c := r.cur; c != nil && c.idx.Packets > 0 &&
-		(c.idx.Bytes+int64(len(b)) > r.opt.SegmentBytes || ts.Sub(c.start) >= r.opt.SegmentDuration) {
+		(c.raw+int64(len(b)) > r.opt.SegmentBytes || ts.Sub(c.start) >= r.opt.SegmentDuration) {
 		if err := r.finish(); err != nil {
 			return err
 		}
@@ -118,7 +117,7 @@ func (r *Ring) packet(b []byte) error {
 	if r.cur == nil {
 		need += int64(len(r.sec.header))
 	}
-	if r.capBytes < 2*r.opt.SegmentBytes || !r.enforce(need) {
+	if r.capBytes < 2*r.opt.SegmentBytes || !r.enforce(need, false) {
 		r.pause()
 		return nil
 	}
@@ -131,7 +130,8 @@ func (r *Ring) packet(b []byte) error {
 			return err
 		}
 	}
-	if err := r.put(b); err != nil {
+	id := sipCallID(p.data)
+	if err := r.putSIP(b, id != nil); err != nil {
 		return err
 	}
 	c := r.cur
@@ -145,7 +145,7 @@ func (r *Ring) packet(b []byte) error {
 	if r.sec.isHEP(p.iface) {
 		c.idx.HEP++
 	}
-	if id := sipCallID(p.data); id != nil {
+	if id != nil {
 		c.ids.add(id)
 	}
 	return nil
@@ -178,15 +178,20 @@ func (r *Ring) setPaused() {
 const segmentBuffer = 256 << 10
 
 // put appends a block to the open segment.
-func (r *Ring) put(b []byte) error {
+func (r *Ring) put(b []byte) error { return r.putSIP(b, false) }
+
+// putSIP appends a block, saying whether it carries SIP (which decides
+// whether the segment's next gzip member is compressed).
+func (r *Ring) putSIP(b []byte, sip bool) error {
 	c := r.cur
-	if _, err := c.w.Write(b); err != nil {
+	if err := c.w.write(b, sip); err != nil {
 		// The segment is broken; finish what is there.
 		r.cur = nil
-		c.f.Close()
+		c.w.close()
 		return fmt.Errorf("recorder: write %s: %w", c.path, err)
 	}
-	c.idx.Bytes += int64(len(b))
+	c.raw += int64(len(b))
+	c.idx.Bytes = c.w.size()
 	r.sinceChk += int64(len(b))
 	return nil
 }
@@ -198,11 +203,12 @@ func (r *Ring) flushCur() error {
 	if c == nil {
 		return nil
 	}
-	if err := c.w.Flush(); err != nil {
+	if err := c.w.flush(); err != nil {
 		r.cur = nil
-		c.f.Close()
+		c.w.close()
 		return fmt.Errorf("recorder: write %s: %w", c.path, err)
 	}
+	c.idx.Bytes = c.w.size()
 	return nil
 }
 
@@ -217,17 +223,17 @@ func (r *Ring) openSegment(ts time.Time) error {
 		ts = ts.Add(time.Nanosecond)
 	}
 	base := segmentBase(ts)
-	path := filepath.Join(r.opt.Dir, base+".pcapng.open")
+	path := filepath.Join(r.opt.Dir, base+segSuffix+".open")
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL|noFollow, 0o600)
 	if err != nil {
 		return fmt.Errorf("recorder: create segment: %w", err)
 	}
-	r.cur = &openSeg{f: f, w: bufio.NewWriterSize(f, segmentBuffer), path: path, start: ts, idx: Index{Writer: writerTag, File: base + ".pcapng"}}
+	r.cur = &openSeg{w: newSegWriter(f, &r.gz), path: path, start: ts, idx: Index{Writer: writerTag, File: base + segSuffix}}
 	return r.put(r.sec.header)
 }
 
 func (r *Ring) exists(base string) bool {
-	for _, suffix := range []string{".pcapng", ".pcapng.open", ".idx.json"} {
+	for _, suffix := range []string{".pcapng", ".pcapng.open", segSuffix, segSuffix + ".open", ".idx.json"} {
 		if _, err := os.Lstat(filepath.Join(r.opt.Dir, base+suffix)); err == nil {
 			return true
 		}
@@ -242,14 +248,7 @@ func (r *Ring) checkHeadroom() {
 	if r.opt.Headroom == nil {
 		return
 	}
-	var total int64
-	for _, x := range r.done {
-		total += x.Bytes
-	}
-	if r.cur != nil {
-		total += r.cur.idx.Bytes
-	}
-	c, why, err := r.opt.Headroom(total)
+	c, why, err := r.opt.Headroom(r.size())
 	if err != nil {
 		r.capWhy = fmt.Sprintf("free space of %s unknown: %v", r.opt.Dir, err)
 		r.capBytes = 0
@@ -261,7 +260,7 @@ func (r *Ring) checkHeadroom() {
 	if r.capBytes < 2*r.opt.SegmentBytes && r.capWhy != "" {
 		// Too little room to keep a useful ring: stop and give back
 		// what the ring holds beyond the limit.
-		r.enforce(0)
+		r.enforce(0, true)
 		r.setPaused()
 	}
 }

@@ -44,9 +44,12 @@ purge)
 	rm -f "$STATE_DIR"/queue/*.mail.json "$STATE_DIR"/queue/.*.mail.json.*.tmp "$STATE_DIR"/bundles/pbx-support-*
 	rm -f "$STATE_DIR"/queue/alertmanager/*.event.json "$STATE_DIR"/queue/webhook/*.event.json
 	rmdir "$STATE_DIR/queue/alertmanager" "$STATE_DIR/queue/webhook" 2>/dev/null || true
-	# The flight recorder's ring (seg-<19 digits>.pcapng, .pcapng.open,
-	# .idx.json), its status and control socket; the upload states.
+	# The flight recorder's ring (seg-<19 digits>.pcapng[.gz], .open,
+	# .idx.json, a repair's temporary file), its status and control
+	# socket; the upload states.
 	rm -f "$STATE_DIR"/recorder/seg-[0-9]*.pcapng "$STATE_DIR"/recorder/seg-[0-9]*.pcapng.open \
+		"$STATE_DIR"/recorder/seg-[0-9]*.pcapng.gz "$STATE_DIR"/recorder/seg-[0-9]*.pcapng.gz.open \
+		"$STATE_DIR"/recorder/.seg-[0-9]*.pcapng*.tmp \
 		"$STATE_DIR"/recorder/seg-[0-9]*.idx.json "$STATE_DIR"/recorder/status.json \
 		"$STATE_DIR"/recorder/.status.json.*.tmp "$STATE_DIR"/recorder/control.sock \
 		"$STATE_DIR"/uploads/[0-9a-f]*.json "$STATE_DIR"/auto-bundles/pbx-support-*

@@ -193,13 +193,16 @@ func checkSegments(t *testing.T, ring string) {
 	t.Helper()
 	segs, err := filepath.Glob(filepath.Join(ring, "seg-*.pcapng"))
 	must(t, err)
+	gz, err := filepath.Glob(filepath.Join(ring, "seg-*.pcapng.gz"))
+	must(t, err)
+	segs = append(segs, gz...)
 	for _, s := range segs {
 		out, err := exec.Command("tshark", "-r", s, "-q").CombinedOutput()
 		if err != nil || strings.Contains(string(out), "cut short") {
 			t.Fatalf("tshark cannot read %s: %v\n%s", s, err, out)
 		}
 	}
-	open, _ := filepath.Glob(filepath.Join(ring, "seg-*.pcapng.open"))
+	open, _ := filepath.Glob(filepath.Join(ring, "seg-*.pcapng*.open"))
 	for _, o := range open {
 		// The running service's own open segment is the newest; older
 		// ones would be leftovers of a crash.
