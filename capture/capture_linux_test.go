@@ -365,7 +365,7 @@ func TestRunErrors(t *testing.T) {
 // loopback's outgoing copy is dropped.
 func TestRingBlock(t *testing.T) {
 	ne := binary.NativeEndian
-	r := &ring{mem: make([]byte, blockSize), blocks: 1, loopback: true, index: 3}
+	r := &ring{mem: make([]byte, maxBlockSize), blocks: 1, bsize: maxBlockSize, loopback: true, index: 3}
 	sip := frame(layers.LinkTypeEthernet, false, ip4(addrA, addrB, 17, 0, 0, l4(17, 40000, 5060)))
 	const mac = 80
 	type in struct {
@@ -434,14 +434,14 @@ func FuzzRingBlock(f *testing.F) {
 	binary.NativeEndian.PutUint16(seed[48+phMac:], 80)
 	binary.NativeEndian.PutUint32(seed[48+phStatus:], 1<<5)
 	f.Add(seed)
-	r := &ring{mem: make([]byte, blockSize), blocks: 1}
+	r := &ring{mem: make([]byte, maxBlockSize), blocks: 1, bsize: maxBlockSize}
 	last := 0
 	f.Fuzz(func(t *testing.T, data []byte) {
 		clear(r.mem[:last])
 		last = copy(r.mem, data)
 		b := r.block(0)
 		for _, p := range b.pkts {
-			if p.length < 0 || len(p.data) > blockSize+4 {
+			if p.length < 0 || len(p.data) > maxBlockSize+4 {
 				t.Fatalf("packet of %d bytes", len(p.data))
 			}
 		}
