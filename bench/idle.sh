@@ -9,6 +9,10 @@
 # reports for each: RSS after the first scrape and at the end, peak RSS
 # (VmHWM), mean CPU (user+sys over the run, percent of one core), and the
 # median time of one scrape as curl measures it (connection to last byte).
+# A second table splits each process's resident memory at the end
+# (/proc/PID/smaps_rollup): anonymous (heap, stacks, runtime) and
+# file-backed (pages of the executable), with pbxagent's kernel capture
+# rings counted apart (they are mapped from the capture sockets).
 #
 #   flock /tmp/pbxagent-bench.lock bench/idle.sh
 #   DURATION=60 bench/idle.sh            # a shorter run
@@ -27,7 +31,8 @@ PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"; }
 trap cleanup EXIT
 
-(cd "$ROOT" && CGO_ENABLED=0 go build -o "$WORK/pbxagent" ./cmd/pbxagent)
+# Built as scripts/package.sh builds the shipped binaries.
+(cd "$ROOT" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$WORK/pbxagent" ./cmd/pbxagent)
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 AP=$(free_port); BP=$(free_port); NP=$(free_port)
 
@@ -81,6 +86,16 @@ ELAPSED=$(echo "$(date +%s.%N) - $START" | bc)
 A_CPU1=$(cpu_ticks $APID); B_CPU1=$(cpu_ticks $BPID); N_CPU1=$(cpu_ticks $NPID)
 A_RSS1=$(rss_kib $APID); B_RSS1=$(rss_kib $BPID); N_RSS1=$(rss_kib $NPID)
 A_HWM=$(hwm_kib $APID); B_HWM=$(hwm_kib $BPID); N_HWM=$(hwm_kib $NPID)
+# split: anonymous, file-backed executable pages, capture rings (MiB)
+split() {
+	local anon file ring
+	anon=$(awk '/^Anonymous:/ {print $2}' "/proc/$1/smaps_rollup")
+	file=$(awk -v exe="$(readlink "/proc/$1/exe")" '/^[0-9a-f]+-[0-9a-f]+ / {m = ($6 == exe)} m && /^Rss:/ {s += $2} END {print s + 0}' "/proc/$1/smaps")
+	ring=$(awk '/^[0-9a-f]+-[0-9a-f]+ / {m = ($6 ~ /^socket:|packet/)} m && /^Rss:/ {s += $2} END {print s + 0}' "/proc/$1/smaps")
+	printf '| %s | %.1f | %.1f | %.1f | %.1f |\n' "$2" "$(echo "$(rss_kib "$1")/1024" | bc -l)" "$(echo "$anon/1024" | bc -l)" \
+		"$(echo "$file/1024" | bc -l)" "$(echo "$ring/1024" | bc -l)"
+}
+SPLIT_A=$(split $APID "pbxagent run (recorder on)"); SPLIT_B=$(split $BPID "pbxagent run (recorder off)"); SPLIT_N=$(split $NPID "prometheus-node-exporter")
 median() { sort -n "$1" | awk '{a[NR]=$1} END {printf "%.2f", a[int((NR+1)/2)]*1000}'; }
 row() { # name rss0 rss1 hwm cpu0 cpu1 times
 	printf '| %s | %.1f | %.1f | %.1f | %.3f | %s |\n' "$1" "$(echo "$2/1024" | bc -l)" "$(echo "$3/1024" | bc -l)" \
@@ -92,3 +107,8 @@ echo "|---|---:|---:|---:|---:|---:|"
 row "pbxagent run (all checks, /metrics, recorder on)" "$A_RSS0" "$A_RSS1" "$A_HWM" "$A_CPU0" "$A_CPU1" "$WORK/a.times"
 row "pbxagent run (all checks, /metrics, recorder off)" "$B_RSS0" "$B_RSS1" "$B_HWM" "$B_CPU0" "$B_CPU1" "$WORK/b.times"
 row "prometheus-node-exporter $(prometheus-node-exporter --version 2>&1 | awk 'NR==1{print $3}')" "$N_RSS0" "$N_RSS1" "$N_HWM" "$N_CPU0" "$N_CPU1" "$WORK/n.times"
+echo
+echo "| process (at the end) | RSS MiB | anonymous MiB | executable file MiB | capture rings MiB |"
+echo "|---|---:|---:|---:|---:|"
+printf '%s\n' "$SPLIT_A" "$SPLIT_B" "$SPLIT_N"
+echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -28,8 +28,15 @@ import (
 // packet: each hand-over wakes the reader, so the timeout bounds the
 // wake-ups of a quiet capture (10 per second) as well as how late a packet
 // is written.
+//
+// A block is at most maxBlockSize; smaller rings use smaller blocks so that
+// they still have at least minBlocks of them (the kernel fills one while
+// user space writes others), but never below minBlockSize, which holds the
+// largest packet loopback hands over (64 KiB) whole.
 const (
-	blockSize         = 1 << 20
+	maxBlockSize      = 1 << 20
+	minBlockSize      = 128 << 10
+	minBlocks         = 8
 	frameSize         = 1 << 11
 	defaultBufferSize = 32 << 20
 	retireTimeout     = 100 // milliseconds
@@ -47,6 +54,7 @@ type ring struct {
 	conn     syscall.RawConn // of file
 	mem      []byte
 	blocks   int
+	bsize    int // bytes per block
 	cur      int
 	index    int // pcapng interface number
 	desc     ifaceDesc
@@ -166,7 +174,7 @@ func openRing(ifi net.Interface, index int, opt Options) (*ring, error) {
 		r.cooked = true
 		sockType = unix.SOCK_DGRAM
 	}
-	prog, err := opt.Filter.program(r.desc.linkType, uint32(opt.SnapLen), r.loopback)
+	prog, err := opt.Filter.program(r.desc.linkType, uint32(opt.SnapLen), r.loopback, opt.NoRTPPayload)
 	if err != nil {
 		return nil, err
 	}
@@ -197,18 +205,19 @@ func openRing(ifi net.Interface, index int, opt Options) (*ring, error) {
 	if size <= 0 {
 		size = defaultBufferSize
 	}
-	r.blocks = max(size/blockSize, 2)
+	r.bsize = ringBlockSize(size)
+	r.blocks = max(size/r.bsize, 2)
 	req := unix.TpacketReq3{
-		Block_size:     blockSize,
+		Block_size:     uint32(r.bsize),
 		Block_nr:       uint32(r.blocks),
 		Frame_size:     frameSize,
-		Frame_nr:       uint32(r.blocks * blockSize / frameSize),
+		Frame_nr:       uint32(r.blocks * r.bsize / frameSize),
 		Retire_blk_tov: retireTimeout,
 	}
 	if err := unix.SetsockoptTpacketReq3(fd, unix.SOL_PACKET, unix.PACKET_RX_RING, &req); err != nil {
 		return fail("set up ring", err)
 	}
-	r.mem, err = unix.Mmap(fd, 0, r.blocks*blockSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	r.mem, err = unix.Mmap(fd, 0, r.blocks*r.bsize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
 	if err != nil {
 		return fail("map ring", err)
 	}
@@ -231,6 +240,15 @@ func openRing(ifi net.Interface, index int, opt Options) (*ring, error) {
 	}
 	r.readyFn = r.ready
 	return r, nil
+}
+
+// ringBlockSize returns the block size for a ring of size bytes.
+func ringBlockSize(size int) int {
+	b := maxBlockSize
+	for b > minBlockSize && size/b < minBlocks {
+		b /= 2
+	}
+	return b
 }
 
 func (r *ring) close() {
@@ -337,7 +355,7 @@ func (r *ring) read(ctx context.Context, hard <-chan struct{}, emit func(*batch)
 			}
 			continue
 		}
-		b = r.block(i * blockSize)
+		b = r.block(i * r.bsize)
 		more := true
 		if len(b.pkts) > 0 || b.dropped > 0 {
 			more = emit(&b)
@@ -352,13 +370,13 @@ func (r *ring) read(ctx context.Context, hard <-chan struct{}, emit func(*batch)
 
 // blockReady reports whether the kernel has handed block i to user space.
 func (r *ring) blockReady(i int) bool {
-	status := (*uint32)(unsafe.Pointer(&r.mem[i*blockSize+bdStatus]))
+	status := (*uint32)(unsafe.Pointer(&r.mem[i*r.bsize+bdStatus]))
 	return atomic.LoadUint32(status)&unix.TP_STATUS_USER != 0
 }
 
 // release hands block i back to the kernel.
 func (r *ring) release(i int) {
-	status := (*uint32)(unsafe.Pointer(&r.mem[i*blockSize+bdStatus]))
+	status := (*uint32)(unsafe.Pointer(&r.mem[i*r.bsize+bdStatus]))
 	atomic.StoreUint32(status, unix.TP_STATUS_KERNEL)
 }
 
@@ -402,6 +420,7 @@ func (r *ring) ready(uintptr) bool {
 // written. The batch is valid until the next call.
 func (r *ring) block(base int) batch {
 	ne := binary.NativeEndian
+	blockSize := r.bsize
 	blk := r.mem[base : base+blockSize]
 	// Each packet takes at least its headers, which bounds the count.
 	num := min(int(ne.Uint32(blk[bdNumPkts:])), blockSize/(phSLL+20))

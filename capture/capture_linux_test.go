@@ -365,7 +365,7 @@ func TestRunErrors(t *testing.T) {
 // loopback's outgoing copy is dropped.
 func TestRingBlock(t *testing.T) {
 	ne := binary.NativeEndian
-	r := &ring{mem: make([]byte, blockSize), blocks: 1, loopback: true, index: 3}
+	r := &ring{mem: make([]byte, maxBlockSize), blocks: 1, bsize: maxBlockSize, loopback: true, index: 3}
 	sip := frame(layers.LinkTypeEthernet, false, ip4(addrA, addrB, 17, 0, 0, l4(17, 40000, 5060)))
 	const mac = 80
 	type in struct {
@@ -434,14 +434,14 @@ func FuzzRingBlock(f *testing.F) {
 	binary.NativeEndian.PutUint16(seed[48+phMac:], 80)
 	binary.NativeEndian.PutUint32(seed[48+phStatus:], 1<<5)
 	f.Add(seed)
-	r := &ring{mem: make([]byte, blockSize), blocks: 1}
+	r := &ring{mem: make([]byte, maxBlockSize), blocks: 1, bsize: maxBlockSize}
 	last := 0
 	f.Fuzz(func(t *testing.T, data []byte) {
 		clear(r.mem[:last])
 		last = copy(r.mem, data)
 		b := r.block(0)
 		for _, p := range b.pkts {
-			if p.length < 0 || len(p.data) > blockSize+4 {
+			if p.length < 0 || len(p.data) > maxBlockSize+4 {
 				t.Fatalf("packet of %d bytes", len(p.data))
 			}
 		}
@@ -479,5 +479,75 @@ func TestLiveBurst(t *testing.T) {
 	t.Logf("%d datagrams at %.0f/s: captured %d, kernel dropped %d", n, rate, got, st.KernelDropped)
 	if got != n || st.KernelDropped != 0 {
 		t.Errorf("captured %d of %d, kernel dropped %d", got, n, st.KernelDropped)
+	}
+}
+
+// TestLiveRTPHeaders sends RTP (with CSRC lists), RTCP and datagrams too
+// short for RTP into the RTP range on loopback through a small ring with
+// RTP payloads off: the kernel accepts the cutting filter, every datagram
+// is recorded once, RTP exactly up to the end of its CSRC list with its
+// original length and sequence number, everything else whole.
+func TestLiveRTPHeaders(t *testing.T) {
+	testutil.NeedRoot(t) // AF_PACKET sockets
+	_, rtpPort := udpPort(t, 45000, 45100)
+	sender, _ := udpPort(t, 40300, 40399)
+	stop, _ := liveRun(t, Options{Interfaces: []string{"lo"}, Filter: DefaultFilter(), NoRTPPayload: true, BufferSize: 2 << 20})
+	const nRTP = 60
+	var sent [][]byte
+	for i := range nRTP {
+		p := make([]byte, 12+4*(i%4)+160)
+		p[0] = 0x80 | byte(i%4)
+		binary.BigEndian.PutUint16(p[2:], uint16(i))
+		sent = append(sent, p)
+	}
+	rtcp := make([]byte, 100)
+	rtcp[0], rtcp[1] = 0x80, 200
+	sent = append(sent, rtcp, []byte{0x80, 0, 0, 1, 2}, []byte{0x8f, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0})
+	for _, p := range sent {
+		if _, err := sender.WriteToUDP(p, &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: rtpPort}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(300 * time.Millisecond)
+	st, out, err := stop()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := pcapgo.NewNgReader(bytes.NewReader(out), pcapgo.NgReaderOptions{WantMixedLinkType: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got int
+	for {
+		data, ci, err := r.ReadPacketData()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		payload, _, dst, ok := udpPayload(layers.LinkTypeEthernet, data)
+		if !ok || int(dst) != rtpPort {
+			continue
+		}
+		if got >= len(sent) {
+			t.Fatalf("more datagrams recorded than sent")
+		}
+		want := sent[got]
+		keep := len(want)
+		if got < nRTP {
+			keep = 12 + 4*(got%4)
+		}
+		if ci.Length != payload+len(want) || len(data) != payload+keep || !bytes.Equal(data[payload:], want[:keep]) {
+			t.Errorf("datagram %d: recorded %d of %d bytes, payload % x; want %d of %d, % x",
+				got, len(data), ci.Length, data[payload:], payload+keep, payload+len(want), want[:keep])
+		}
+		got++
+	}
+	if got != len(sent) || st.KernelDropped != 0 {
+		t.Fatalf("recorded %d of %d datagrams, kernel drops %d", got, len(sent), st.KernelDropped)
+	}
+	if st.Trimmed != nRTP {
+		t.Errorf("Trimmed %d, want %d", st.Trimmed, nRTP)
 	}
 }

@@ -174,17 +174,21 @@ func (f Filter) String() string {
 // returns 0 for packets to drop and 262144 (the largest snap length) for
 // packets to keep.
 func (f Filter) Program(lt layers.LinkType) ([]bpf.RawInstruction, error) {
-	return f.program(lt, 262144, false)
+	return f.program(lt, 262144, false, false)
 }
 
 // program compiles the filter; accepted packets are cut to snap bytes and,
 // with dropOutgoing, packets the host sends are rejected (for loopback,
 // where the kernel shows every packet once outgoing and once incoming).
-func (f Filter) program(lt layers.LinkType, snap uint32, dropOutgoing bool) ([]bpf.RawInstruction, error) {
+// With rtpHeaders, RTP packets matched by the RTP port range are cut in the
+// kernel right after their RTP header and CSRC list (what [trimRTP] keeps),
+// so the kernel ring holds only their headers; RTCP, packets that do not
+// look like RTP and packets too short to tell are kept whole.
+func (f Filter) program(lt layers.LinkType, snap uint32, dropOutgoing, rtpHeaders bool) ([]bpf.RawInstruction, error) {
 	if err := f.Validate(); err != nil {
 		return nil, err
 	}
-	c := &compiler{f: f}
+	c := &compiler{f: f, snap: snap, rtpHeaders: rtpHeaders && f.rtp()}
 	c.v4, c.v6 = f.hosts()
 	if dropOutgoing {
 		c.op(bpf.LoadExtension{Num: bpf.ExtType})
@@ -241,11 +245,14 @@ type item struct {
 
 // compiler is a small classic-BPF assembler with labels.
 type compiler struct {
-	f      Filter
-	v4, v6 []netip.Addr
-	items  []item
-	labels map[string]int
-	n      int
+	f          Filter
+	v4, v6     []netip.Addr
+	items      []item
+	labels     map[string]int
+	n          int
+	snap       uint32
+	rtpHeaders bool
+	rtp        string // where an RTP port match jumps: "accept" or an rtpCut label
 }
 
 func (c *compiler) op(i bpf.Instruction) { c.items = append(c.items, item{ins: i}) }
@@ -334,9 +341,44 @@ func (c *compiler) ports(udp bool) {
 	if udp && c.f.rtp() {
 		next := c.newLabel()
 		c.jif(bpf.JumpGreaterOrEqual, uint32(c.f.RTPLow), "", next)
-		c.jif(bpf.JumpGreaterThan, uint32(c.f.RTPHigh), next, "accept")
+		c.jif(bpf.JumpGreaterThan, uint32(c.f.RTPHigh), next, c.rtp)
 		c.label(next)
 	}
+}
+
+// rtpCut returns the length to keep of a UDP datagram matched by the RTP
+// range whose UDP header starts at X+off: up to the end of the RTP header
+// and CSRC list when the payload looks like RTP ([rtpHeaderLen]: at least
+// 12 bytes, version 2, payload type outside RTCP's 192-223), else the whole
+// packet. A non-zero ipHeader is loaded into X first (IPv6); IPv4 comes
+// with its header length in X. Every load is checked against the packet
+// length first: a load past the end would make the kernel drop the packet.
+func (c *compiler) rtpCut(label string, off, ipHeader uint32) {
+	c.label(label)
+	if ipHeader != 0 {
+		c.op(bpf.LoadConstant{Dst: bpf.RegX, Val: ipHeader})
+	}
+	base := off + 8 // the RTP header, relative to X
+	c.op(bpf.LoadExtension{Num: bpf.ExtLen})
+	c.op(bpf.ALUOpX{Op: bpf.ALUOpSub})
+	c.jif(bpf.JumpGreaterOrEqual, base+12, "", "accept")
+	c.op(bpf.LoadIndirect{Off: base, Size: 1})
+	c.op(bpf.ALUOpConstant{Op: bpf.ALUOpAnd, Val: 0xc0})
+	c.jif(bpf.JumpEqual, 0x80, "", "accept")
+	c.op(bpf.LoadIndirect{Off: base + 1, Size: 1})
+	rtp := c.newLabel()
+	c.jif(bpf.JumpGreaterOrEqual, 192, "", rtp)
+	c.jif(bpf.JumpGreaterThan, 223, "", "accept")
+	c.label(rtp)
+	c.op(bpf.LoadIndirect{Off: base, Size: 1})
+	c.op(bpf.ALUOpConstant{Op: bpf.ALUOpAnd, Val: 0x0f})
+	c.op(bpf.ALUOpConstant{Op: bpf.ALUOpShiftLeft, Val: 2})
+	c.op(bpf.ALUOpX{Op: bpf.ALUOpAdd})
+	c.op(bpf.ALUOpConstant{Op: bpf.ALUOpAdd, Val: base + 12})
+	// A header running past the packet's end keeps the whole packet, as
+	// the kernel never keeps more than the packet; past snap keeps snap.
+	c.jif(bpf.JumpGreaterThan, c.snap, "accept", "")
+	c.op(bpf.RetA{})
 }
 
 // ipv4 matches an IPv4 header at off; it always ends in a jump.
@@ -363,6 +405,12 @@ func (c *compiler) ipv4(off uint32) {
 		return
 	}
 	udp, tcp := c.newLabel(), c.newLabel()
+	c.rtp = "accept"
+	var cut string
+	if c.rtpHeaders {
+		cut = c.newLabel()
+		c.rtp = cut
+	}
 	c.op(bpf.LoadAbsolute{Off: off + 9, Size: 1})
 	if f.udp() {
 		c.jif(bpf.JumpEqual, 17, udp, "")
@@ -392,6 +440,10 @@ func (c *compiler) ipv4(off uint32) {
 		c.op(bpf.LoadIndirect{Off: off + 2, Size: 2})
 		c.ports(isUDP)
 		c.jmp("reject")
+	}
+	if cut != "" {
+		// X still holds the IPv4 header length.
+		c.rtpCut(cut, off, 0)
 	}
 }
 
@@ -428,6 +480,12 @@ func (c *compiler) ipv6(off uint32) {
 		return
 	}
 	udp, tcp, frag := c.newLabel(), c.newLabel(), c.newLabel()
+	c.rtp = "accept"
+	var cut string
+	if c.rtpHeaders {
+		cut = c.newLabel()
+		c.rtp = cut
+	}
 	c.op(bpf.LoadAbsolute{Off: off + 6, Size: 1})
 	if f.udp() {
 		c.jif(bpf.JumpEqual, 17, udp, "")
@@ -459,5 +517,8 @@ func (c *compiler) ipv6(off uint32) {
 		c.op(bpf.LoadAbsolute{Off: off + 42, Size: 2})
 		c.ports(isUDP)
 		c.jmp("reject")
+	}
+	if cut != "" {
+		c.rtpCut(cut, off, 40)
 	}
 }

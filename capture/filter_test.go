@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -247,7 +248,7 @@ func TestProgramVariants(t *testing.T) {
 }
 
 func TestProgramLoopbackPrefix(t *testing.T) {
-	prog, err := DefaultFilter().program(layers.LinkTypeEthernet, 1500, true)
+	prog, err := DefaultFilter().program(layers.LinkTypeEthernet, 1500, true, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -350,4 +351,123 @@ func tcpdumpProgram(t *testing.T, tcpdump string, lt layers.LinkType, expr strin
 		t.Fatalf("tcpdump program length %d, parsed %d", n, len(prog))
 	}
 	return prog
+}
+
+// runLen runs a program and returns how many bytes of pkt the kernel would
+// keep (0: dropped).
+func runLen(t *testing.T, raw []bpf.RawInstruction, pkt []byte) int {
+	t.Helper()
+	prog, ok := bpf.Disassemble(raw)
+	if !ok {
+		t.Fatalf("program does not disassemble")
+	}
+	vm, err := bpf.NewVM(prog)
+	if err != nil {
+		t.Fatalf("NewVM: %v", err)
+	}
+	n, err := vm.Run(pkt)
+	if err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	return min(n, len(pkt))
+}
+
+// TestProgramCutsRTPHeaders checks the kernel-side RTP cut against the
+// user-space trim: the same packets are accepted as without the cut, an RTP
+// packet is kept exactly up to what trimRTP keeps, every other packet
+// (SIP, RTCP, STUN, fragments, short or odd payloads) whole, and trimming
+// the kernel's cut gives what trimming the whole packet gives.
+func TestProgramCutsRTPHeaders(t *testing.T) {
+	f := DefaultFilter()
+	rtcp := rtpPacket(0)
+	rtcp[29] = 200
+	stun := rtpPacket(0)
+	stun[28] = 0
+	ext := rtpPacket(2)
+	ext[28] |= 0x10 // extension bit: the extension is payload to trimRTP
+	pkts := [][]byte{rtpPacket(0), rtpPacket(1), rtpPacket(15), ext, rtcp, stun,
+		ip6(addr6A, addr6B, 17, false, 0, rtpPacket(3)[20:]),
+		ip4(addrA, addrB, 17, 0, 8, rtpPacket(2)[20:]), // IPv4 options
+		ip4(addrA, addrB, 17, 100, 0, rtpPacket(0)[20:]),
+		ip6(addr6A, addr6B, 17, true, 0, rtpPacket(0)[20:]),
+		ip4(addrA, addrB, 17, 0, 0, append(l4(17, 40000, 5060), make([]byte, 300)...)),
+		ip4(addrA, addrB, 17, 0, 0, append(l4(17, 5060, 50000)[:8], []byte("INVITE sip:1@x SIP/2.0\r\n")...)),
+		// RTP-looking payload between a SIP port and the RTP range: the
+		// SIP port keeps it whole in the kernel, trimRTP trims it.
+		ip4(addrA, addrB, 17, 0, 0, append(l4(17, 5060, 50000), make([]byte, 160)...)),
+	}
+	// RTP-range datagrams with every payload length up to a full header
+	// with 15 CSRCs, each claiming 15 CSRCs: headers running past the end.
+	for n := 0; n <= 12+60; n++ {
+		u := l4(17, 50000, 50002)[:8]
+		p := make([]byte, n)
+		if n > 0 {
+			p[0] = 0x8f
+		}
+		pkts = append(pkts, ip4(addrA, addrB, 17, 0, 0, append(u, p...)), ip6(addr6A, addr6B, 17, false, 0, append(u, p...)))
+	}
+	for _, c := range cases() {
+		pkts = append(pkts, c.pkt)
+	}
+	for _, lt := range append(linkTypes, layers.LinkTypeIPv4, layers.LinkTypeIPv6) {
+		whole, err := f.program(lt, 262144, false, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cut, err := f.program(lt, 262144, false, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, ip := range pkts {
+			if (lt == layers.LinkTypeIPv4 && ip[0]>>4 != 4) || (lt == layers.LinkTypeIPv6 && ip[0]>>4 != 6) {
+				continue
+			}
+			for _, vlan := range []bool{false, true} {
+				if vlan && lt != layers.LinkTypeEthernet {
+					continue
+				}
+				pkt := frame(lt, vlan, ip)
+				want := runLen(t, whole, pkt)
+				got := runLen(t, cut, pkt)
+				trim, rtp := trimRTP(f, lt, pkt)
+				switch {
+				case (want == 0) != (got == 0):
+					t.Errorf("%v vlan=%v packet %d: accepted %v with the cut, %v without", lt, vlan, i, got > 0, want > 0)
+				case want == 0:
+				case rtp && (got < trim || got > trim && !sipPort(f, lt, pkt)):
+					t.Errorf("%v vlan=%v packet %d (RTP): kernel keeps %d bytes, trimRTP %d", lt, vlan, i, got, trim)
+				case !rtp && got != len(pkt):
+					t.Errorf("%v vlan=%v packet %d: kernel keeps %d of %d bytes of a packet trimRTP keeps whole", lt, vlan, i, got, len(pkt))
+				}
+				if again, _ := trimRTP(f, lt, pkt[:got]); got > 0 && again != trim {
+					t.Errorf("%v vlan=%v packet %d: trimming the kernel's %d bytes keeps %d, the whole packet %d", lt, vlan, i, got, again, trim)
+				}
+			}
+		}
+		// Truncated frames of an RTP packet are accepted exactly as
+		// without the cut (a load past the end must not drop them).
+		full := frame(lt, false, rtpPacket(4))
+		if lt == layers.LinkTypeIPv6 {
+			full = ip6(addr6A, addr6B, 17, false, 0, rtpPacket(4)[20:])
+		}
+		for n := range len(full) {
+			if (runLen(t, whole, full[:n]) == 0) != (runLen(t, cut, full[:n]) == 0) {
+				t.Errorf("%v: truncated RTP packet (%d bytes) accepted differently with the cut", lt, n)
+			}
+		}
+	}
+	// A snap length shorter than the RTP headers still wins.
+	prog, err := f.program(layers.LinkTypeRaw, 30, false, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := runLen(t, prog, rtpPacket(0)); got != 30 {
+		t.Errorf("snap 30: kept %d bytes", got)
+	}
+}
+
+// sipPort reports whether a UDP packet has a SIP port of f.
+func sipPort(f Filter, lt layers.LinkType, pkt []byte) bool {
+	_, src, dst, ok := udpPayload(lt, pkt)
+	return ok && (slices.Contains(f.SIPPorts, int(src)) || slices.Contains(f.SIPPorts, int(dst)))
 }

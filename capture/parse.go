@@ -114,15 +114,16 @@ func rtpHeaderLen(p []byte) int {
 
 // trimRTP returns how many bytes of the captured packet to keep when RTP
 // payloads are not wanted: up to the end of the RTP header for RTP packets
-// with a UDP port in f's RTP range, else all of data.
-func trimRTP(f Filter, lt layers.LinkType, data []byte) int {
+// with a UDP port in f's RTP range (rtp true), else all of data. The kernel
+// filter may have cut such a packet there already.
+func trimRTP(f Filter, lt layers.LinkType, data []byte) (n int, rtp bool) {
 	payload, src, dst, ok := udpPayload(lt, data)
 	if !ok || (!f.InRTPRange(int(src)) && !f.InRTPRange(int(dst))) {
-		return len(data)
+		return len(data), false
 	}
-	n := rtpHeaderLen(data[payload:])
-	if n == 0 {
-		return len(data)
+	h := rtpHeaderLen(data[payload:])
+	if h == 0 {
+		return len(data), false
 	}
-	return payload + n
+	return payload + h, true
 }

@@ -145,7 +145,9 @@ func (o *ngOut) write(p *packet) (bool, error) {
 	o.per[p.iface].Seen++
 	data := p.data
 	if o.opt.NoRTPPayload {
-		if n := trimRTP(o.opt.Filter, o.ifaces[p.iface].linkType, data); n < len(data) {
+		// The kernel filter may have cut the payload off already; such a
+		// packet counts as trimmed too.
+		if n, rtp := trimRTP(o.opt.Filter, o.ifaces[p.iface].linkType, data); rtp && (n < len(data) || n < p.length) {
 			data = data[:n]
 			o.stats.Trimmed++
 		}

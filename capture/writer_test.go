@@ -220,7 +220,7 @@ func TestTrimRTP(t *testing.T) {
 		{"stun kept", layers.LinkTypeRaw, func() []byte { p := rtpPacket(0); p[28] = 0; return p }(), 20 + 8 + 12 + 160},
 		{"fragment kept", layers.LinkTypeRaw, ip4(addrA, addrB, 17, 100, 0, rtpPacket(0)[20:]), 20 + 8 + 12 + 160},
 	} {
-		if got := trimRTP(f, tc.lt, tc.pkt); got != tc.want {
+		if got, _ := trimRTP(f, tc.lt, tc.pkt); got != tc.want {
 			t.Errorf("%s: kept %d of %d, want %d", tc.name, got, len(tc.pkt), tc.want)
 		}
 	}
@@ -245,7 +245,7 @@ func FuzzTrimRTP(f *testing.F) {
 				t.Fatalf("network header at %d (v%d) beyond %d bytes", off, v, len(data))
 			}
 		}
-		n := trimRTP(filt, l, data)
+		n, _ := trimRTP(filt, l, data)
 		if n < 0 || n > len(data) {
 			t.Fatalf("trim to %d of %d", n, len(data))
 		}
