@@ -346,7 +346,7 @@ func (a *app) logAboveProgress(prog *progress) {
 	if a.logLevel == "" {
 		lv = max(lv, slog.LevelWarn)
 	}
-	a.log = slog.New(slog.NewTextHandler(prog.logWriter(), &slog.HandlerOptions{Level: lv}))
+	a.log = slog.New(a.redacted(slog.NewTextHandler(prog.logWriter(), &slog.HandlerOptions{Level: lv})))
 }
 
 func (a *app) printBundle(res *agent.BundleResult) {

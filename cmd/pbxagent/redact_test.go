@@ -30,3 +30,15 @@ func TestAgentLogIsRedacted(t *testing.T) {
 		t.Errorf("log line: %s", s)
 	}
 }
+
+func TestServiceLogIsRedacted(t *testing.T) {
+	t.Setenv("JOURNAL_STREAM", "") // stderr, not the journal
+	var buf bytes.Buffer
+	cfg := config.Default()
+	cfg.API.Password = "Api-Secret-42x"
+	a := &app{cfg: cfg, stderr: &buf}
+	a.serviceLogger(slog.LevelInfo).Warn("login failed", "body", "bad password Api-Secret-42x")
+	if s := buf.String(); strings.Contains(s, "Api-Secret-42x") || !strings.Contains(s, "REDACTED") {
+		t.Errorf("service log line: %s", s)
+	}
+}

@@ -49,12 +49,13 @@ func heartbeat() time.Duration {
 }
 
 // serviceLogger logs to the journal with real priorities and fields when
-// the agent runs under systemd, else to stderr as text.
+// the agent runs under systemd, else to stderr as text; either way with
+// the configuration's secrets scrubbed.
 func (a *app) serviceLogger(level slog.Leveler) *slog.Logger {
 	if journald.Available() {
-		return slog.New(journald.New(serviceName, level, nil))
+		return slog.New(a.redacted(journald.New(serviceName, level, nil)))
 	}
-	return slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: level}))
+	return slog.New(a.redacted(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: level})))
 }
 
 // watchReloads turns SIGHUP (systemctl reload) into reload requests: the
