@@ -20,8 +20,7 @@ func ParseSDP(b []byte) (*SDPBody, error) {
 }
 
 func parseSDP(s string) (*SDPBody, error) {
-	sdp := &SDPBody{}
-	cur := -1 // index of the current m= section
+	p := sdpParser{sdp: &SDPBody{}, cur: -1}
 	valid := false
 	for s != "" {
 		var line string
@@ -35,67 +34,96 @@ func parseSDP(s string) (*SDPBody, error) {
 		switch typ {
 		case 'o':
 			if f := strings.Fields(v); len(f) >= 6 {
-				sdp.OriginAddr = f[5]
+				p.sdp.OriginAddr = f[5]
 			}
 		case 'c':
-			f := strings.Fields(v)
-			if len(f) < 3 {
-				continue
-			}
-			addr, _, _ := strings.Cut(f[2], "/")
-			switch {
-			case cur >= 0:
-				sdp.Media[cur].ConnAddr = addr
-			case cur == -1:
-				sdp.ConnAddr = addr
-			}
+			p.conn(v)
 		case 'm':
-			f := strings.Fields(v)
-			if len(sdp.Media) >= maxSDPMedia || len(f) < 3 {
-				cur = -2 // attributes of an ignored m= line
-				continue
-			}
-			p, _, _ := strings.Cut(f[1], "/")
-			port, _ := strconv.Atoi(p)
-			md := SDPMedia{Type: f[0], Port: port, Proto: f[2]}
-			for _, fm := range f[3:] {
-				if n, err := strconv.Atoi(fm); err == nil && n >= 0 && n < 1<<16 {
-					md.Formats = append(md.Formats, n)
-				}
-			}
-			sdp.Media = append(sdp.Media, md)
-			cur = len(sdp.Media) - 1
+			p.media(v)
 		case 'a':
-			name, val, _ := strings.Cut(v, ":")
-			switch name {
-			case "sendrecv", "sendonly", "recvonly", "inactive":
-				switch {
-				case cur >= 0:
-					sdp.Media[cur].Direction = name
-				case cur == -1:
-					sdp.Direction = name
-				}
-			case "rtpmap":
-				if cur >= 0 && len(sdp.Media[cur].RTPMap) < 64 {
-					sdp.Media[cur].RTPMap = append(sdp.Media[cur].RTPMap, strings.Join(strings.Fields(val), " "))
-				}
-			}
+			p.attr(v)
 		}
 	}
 	if !valid {
 		return nil, errSDP
 	}
-	for i := range sdp.Media {
-		md := &sdp.Media[i]
+	p.inherit()
+	return p.sdp, nil
+}
+
+// sdpParser is an SDP being read: cur is the index of the current m=
+// section, -1 before the first, -2 inside an ignored one.
+type sdpParser struct {
+	sdp *SDPBody
+	cur int
+}
+
+// conn reads a c= line into the session or the current media.
+func (p *sdpParser) conn(v string) {
+	f := strings.Fields(v)
+	if len(f) < 3 {
+		return
+	}
+	addr, _, _ := strings.Cut(f[2], "/")
+	switch {
+	case p.cur >= 0:
+		p.sdp.Media[p.cur].ConnAddr = addr
+	case p.cur == -1:
+		p.sdp.ConnAddr = addr
+	}
+}
+
+// media starts an m= section, or ignores it past maxSDPMedia or when
+// malformed.
+func (p *sdpParser) media(v string) {
+	f := strings.Fields(v)
+	if len(p.sdp.Media) >= maxSDPMedia || len(f) < 3 {
+		p.cur = -2 // attributes of an ignored m= line
+		return
+	}
+	ps, _, _ := strings.Cut(f[1], "/")
+	port, _ := strconv.Atoi(ps)
+	md := SDPMedia{Type: f[0], Port: port, Proto: f[2]}
+	for _, fm := range f[3:] {
+		if n, err := strconv.Atoi(fm); err == nil && n >= 0 && n < 1<<16 {
+			md.Formats = append(md.Formats, n)
+		}
+	}
+	p.sdp.Media = append(p.sdp.Media, md)
+	p.cur = len(p.sdp.Media) - 1
+}
+
+// attr reads the direction and rtpmap attributes.
+func (p *sdpParser) attr(v string) {
+	name, val, _ := strings.Cut(v, ":")
+	switch name {
+	case "sendrecv", "sendonly", "recvonly", "inactive":
+		switch {
+		case p.cur >= 0:
+			p.sdp.Media[p.cur].Direction = name
+		case p.cur == -1:
+			p.sdp.Direction = name
+		}
+	case "rtpmap":
+		if p.cur >= 0 && len(p.sdp.Media[p.cur].RTPMap) < 64 {
+			p.sdp.Media[p.cur].RTPMap = append(p.sdp.Media[p.cur].RTPMap, strings.Join(strings.Fields(val), " "))
+		}
+	}
+}
+
+// inherit gives each media the session's address and direction when it
+// has none of its own; the direction defaults to sendrecv.
+func (p *sdpParser) inherit() {
+	for i := range p.sdp.Media {
+		md := &p.sdp.Media[i]
 		if md.ConnAddr == "" {
-			md.ConnAddr = sdp.ConnAddr
+			md.ConnAddr = p.sdp.ConnAddr
 		}
 		if md.Direction == "" {
-			md.Direction = sdp.Direction
+			md.Direction = p.sdp.Direction
 		}
 		if md.Direction == "" {
 			md.Direction = "sendrecv"
 		}
 	}
-	return sdp, nil
 }

@@ -78,29 +78,42 @@ func ParseSIP(b []byte) (*SIPMessage, error) {
 	}
 	line, rest := cutLine(hdr)
 	m := &SIPMessage{Text: s}
+	if err := m.parseStartLine(line); err != nil {
+		return nil, err
+	}
+	if err := m.parseHeaders(rest); err != nil {
+		return nil, err
+	}
+	m.readHeaders()
+	m.parseBody(body)
+	return m, nil
+}
+
+// parseStartLine reads a status line or a request line.
+func (m *SIPMessage) parseStartLine(line string) error {
 	if strings.HasPrefix(line, "SIP/2.0 ") || strings.HasPrefix(line, "sip/2.0 ") {
 		code, reason, _ := strings.Cut(line[8:], " ")
 		n, err := strconv.Atoi(code)
 		if err != nil || len(code) != 3 || n < 100 || n > 699 {
-			return nil, errStartLine
+			return errStartLine
 		}
 		m.Status, m.Reason = n, strings.TrimSpace(reason)
-	} else {
-		method, r, ok := strings.Cut(line, " ")
-		uri, ver, ok2 := strings.Cut(r, " ")
-		if !ok || !ok2 || !strings.EqualFold(ver, "SIP/2.0") || !isToken(method) || uri == "" {
-			return nil, errStartLine
-		}
-		m.Method, m.RequestURI = method, uri
+		return nil
 	}
+	method, r, ok := strings.Cut(line, " ")
+	uri, ver, ok2 := strings.Cut(r, " ")
+	if !ok || !ok2 || !strings.EqualFold(ver, "SIP/2.0") || !isToken(method) || uri == "" {
+		return errStartLine
+	}
+	m.Method, m.RequestURI = method, uri
+	return nil
+}
+
+// parseHeaders reads the header lines into m.Headers by canonical name,
+// folding continuation lines and skipping lines that are not headers.
+func (m *SIPMessage) parseHeaders(rest string) error {
 	m.Headers = make(map[string][]string, 16)
-	var name, value string
-	flush := func() {
-		if name != "" {
-			m.Headers[name] = append(m.Headers[name], value)
-		}
-		name = ""
-	}
+	var line, name, value string
 	n := 0
 	for rest != "" {
 		line, rest = cutLine(rest)
@@ -113,19 +126,28 @@ func ParseSIP(b []byte) (*SIPMessage, error) {
 			}
 			continue
 		}
-		flush()
+		if name != "" {
+			m.Headers[name] = append(m.Headers[name], value)
+		}
+		name = ""
 		c := strings.IndexByte(line, ':')
 		if c <= 0 {
 			continue // not a header: skipped
 		}
 		if n++; n > maxHeaders {
-			return nil, errHeader
+			return errHeader
 		}
 		name = canonicalHeader(strings.TrimRight(line[:c], " \t"))
 		value = strings.TrimSpace(line[c+1:])
 	}
-	flush()
+	if name != "" {
+		m.Headers[name] = append(m.Headers[name], value)
+	}
+	return nil
+}
 
+// readHeaders fills the fields the analysis uses from the headers.
+func (m *SIPMessage) readHeaders() {
 	m.CallID = m.Header("Call-ID")
 	m.From = m.Header("From")
 	m.To = m.Header("To")
@@ -150,6 +172,11 @@ func ParseSIP(b []byte) (*SIPMessage, error) {
 			m.Contact = l[0]
 		}
 	}
+}
+
+// parseBody keeps the body, cut at Content-Length, and reads its SDP
+// (directly or in a multipart body).
+func (m *SIPMessage) parseBody(body string) {
 	if cl := m.Header("Content-Length"); cl != "" {
 		if v, err := strconv.Atoi(cl); err == nil && v >= 0 && v < len(body) {
 			body = body[:v]
@@ -167,7 +194,6 @@ func ParseSIP(b []byte) (*SIPMessage, error) {
 			m.SDP = multipartSDP(body, param(ctParams, "boundary"))
 		}
 	}
-	return m, nil
 }
 
 // cutLine splits off the first line of s, without its CR LF.
