@@ -234,6 +234,7 @@ func (d *decoder) ipv4(b []byte) error {
 	return d.l4(proto, src, dst, b[ihl:])
 }
 
+// ipv6 decodes an IPv6 packet, walking its extension headers.
 func (d *decoder) ipv6(b []byte) error {
 	if len(b) < 40 {
 		return d.malformed()
@@ -252,21 +253,9 @@ func (d *decoder) ipv6(b []byte) error {
 	}
 	for range 8 {
 		switch next {
-		case 0, 43, 60: // hop-by-hop, routing, destination options
-			if len(p) < 2 {
-				return d.malformed()
-			}
-			n := (int(p[1]) + 1) * 8
-			if n > len(p) {
-				return d.malformed()
-			}
-			next, p = p[0], p[n:]
-		case 51: // authentication header
-			if len(p) < 2 {
-				return d.malformed()
-			}
-			n := (int(p[1]) + 2) * 4
-			if n > len(p) {
+		case 0, 43, 60, 51: // hop-by-hop, routing, destination options, authentication
+			n, ok := ipv6ExtLen(next, p)
+			if !ok {
 				return d.malformed()
 			}
 			next, p = p[0], p[n:]
@@ -274,35 +263,55 @@ func (d *decoder) ipv6(b []byte) error {
 			if len(p) < 8 {
 				return d.malformed()
 			}
-			nh := p[0]
-			of := binary.BigEndian.Uint16(p[2:])
-			id := binary.BigEndian.Uint32(p[4:])
-			p = p[8:]
-			if of&0xfff9 == 0 { // atomic fragment
-				next = nh
+			if of := binary.BigEndian.Uint16(p[2:]); of&0xfff9 == 0 { // atomic fragment
+				next, p = p[0], p[8:]
 				continue
 			}
-			if nh != 17 {
-				return nil
-			}
-			if d.cut {
-				return d.malformed()
-			}
-			key := fragKey{src: src, dst: dst, id: id, proto: nh, v6: true}
-			whole, st := d.frags.add(key, int(of&^7), p, of&1 != 0, d.ts)
-			if st == fragBad {
-				return d.malformed()
-			}
-			if whole == nil {
-				return nil
-			}
-			d.stats.Reassembled++
-			return d.l4(nh, src, dst, whole)
+			return d.ipv6Fragment(src, dst, p)
 		default:
 			return d.l4(next, src, dst, p)
 		}
 	}
 	return nil
+}
+
+// ipv6ExtLen is the length of an IPv6 extension header (authentication
+// counts 4-byte units beyond 2, the others 8-byte units beyond 1); false
+// when it does not fit in p.
+func ipv6ExtLen(next uint8, p []byte) (int, bool) {
+	if len(p) < 2 {
+		return 0, false
+	}
+	n := (int(p[1]) + 1) * 8
+	if next == 51 {
+		n = (int(p[1]) + 2) * 4
+	}
+	return n, n <= len(p)
+}
+
+// ipv6Fragment reassembles a UDP fragment (p starts at the fragment
+// header) and decodes the datagram once it is whole.
+func (d *decoder) ipv6Fragment(src, dst netip.Addr, p []byte) error {
+	nh := p[0]
+	of := binary.BigEndian.Uint16(p[2:])
+	id := binary.BigEndian.Uint32(p[4:])
+	p = p[8:]
+	if nh != 17 {
+		return nil
+	}
+	if d.cut {
+		return d.malformed()
+	}
+	key := fragKey{src: src, dst: dst, id: id, proto: nh, v6: true}
+	whole, st := d.frags.add(key, int(of&^7), p, of&1 != 0, d.ts)
+	if st == fragBad {
+		return d.malformed()
+	}
+	if whole == nil {
+		return nil
+	}
+	d.stats.Reassembled++
+	return d.l4(nh, src, dst, whole)
 }
 
 // l4 decodes the transport layer.
@@ -342,186 +351,4 @@ func (d *decoder) reset(src, dst netip.AddrPort, transport string) *Event {
 		Len:       d.origLen,
 	}
 	return ev
-}
-
-func (d *decoder) udp(src, dst netip.Addr, p []byte) error {
-	if len(p) < 8 {
-		return d.malformed()
-	}
-	sp := binary.BigEndian.Uint16(p)
-	dp := binary.BigEndian.Uint16(p[2:])
-	ulen := int(binary.BigEndian.Uint16(p[4:]))
-	if ulen < 8 {
-		if ulen != 0 { // 0: IPv6 jumbogram or offload
-			return d.malformed()
-		}
-		ulen = len(p)
-	}
-	wire := ulen - 8
-	p = p[8:]
-	switch {
-	case wire <= len(p):
-		p = p[:wire]
-	case !d.cut:
-		return d.malformed()
-	}
-	if len(p) == 0 {
-		return nil
-	}
-	srcAP, dstAP := netip.AddrPortFrom(src, sp), netip.AddrPortFrom(dst, dp)
-	if tunnel, err := d.udpTunnel(sp, dp, p); tunnel {
-		return err
-	}
-	c := p[0]
-	switch {
-	case c >= 'A' && c <= 'Z':
-		if !looksLikeSIP(p) {
-			return nil
-		}
-		m, err := ParseSIP(p)
-		if err != nil {
-			return d.malformed()
-		}
-		d.stats.SIP++
-		d.learnSDP(m)
-		ev := d.reset(srcAP, dstAP, "udp")
-		ev.SIP = m
-		return d.fn(ev)
-	}
-	switch d.mediaKind(srcAP, dstAP) {
-	case MediaUDPTL:
-		d.stats.UDPTL++
-		return nil
-	case MediaRTCP:
-		if c>>6 == 2 {
-			d.stats.RTCP++
-		}
-		return nil
-	case MediaRTP:
-		if c>>6 == 2 {
-			return d.rtpPacket(srcAP, dstAP, p, wire)
-		}
-		return nil
-	}
-	if c>>6 == 2 && sp >= 1024 && dp >= 1024 && (d.inRTP(sp) || d.inRTP(dp)) {
-		return d.rtpPacket(srcAP, dstAP, p, wire)
-	}
-	return nil
-}
-
-// rtpPacket decodes an RTP (or multiplexed RTCP) datagram.
-func (d *decoder) rtpPacket(src, dst netip.AddrPort, p []byte, wire int) error {
-	if len(p) < 12 {
-		return nil
-	}
-	if pt := p[1] & 0x7f; pt >= 64 && pt <= 95 {
-		// RTCP multiplexed on the RTP port (RFC 5761 §4), or a payload
-		// type RTP avoids because it would look like RTCP.
-		if pt >= 72 && pt <= 76 {
-			d.stats.RTCP++
-		}
-		return nil
-	}
-	h, ok := ParseRTP(p)
-	if !ok {
-		if !d.cut {
-			return nil
-		}
-		// Cut by the snap length: the padding count is not there.
-		if h, ok = parseRTPHeader(p); !ok {
-			return nil
-		}
-	}
-	if wire > len(p) {
-		h.PayloadLen = max(0, wire-h.HeaderLen)
-	}
-	d.rtp = h
-	d.stats.RTP++
-	ev := d.reset(src, dst, "udp")
-	ev.RTP = &d.rtp
-	return d.fn(ev)
-}
-
-// icmp4 decodes ICMP errors about UDP datagrams.
-func (d *decoder) icmp4(src, dst netip.Addr, p []byte) error {
-	if len(p) < 8 {
-		return d.malformed()
-	}
-	typ, code := p[0], p[1]
-	if typ != 3 && typ != 11 && typ != 12 {
-		return nil
-	}
-	in := p[8:]
-	if len(in) < 20 || in[0]>>4 != 4 {
-		return d.malformed()
-	}
-	ihl := int(in[0]&0x0f) * 4
-	if ihl < 20 || len(in) < ihl+4 {
-		return d.malformed()
-	}
-	if in[9] != 17 {
-		return nil
-	}
-	osrc := netip.AddrFrom4([4]byte(in[12:16]))
-	odst := netip.AddrFrom4([4]byte(in[16:20]))
-	u := in[ihl:]
-	return d.icmpEvent(src, dst, typ, code, false, osrc, odst, u, typ == 3 && code == 3)
-}
-
-// icmp6 decodes ICMPv6 errors about UDP datagrams.
-func (d *decoder) icmp6(src, dst netip.Addr, p []byte) error {
-	if len(p) < 8 {
-		return d.malformed()
-	}
-	typ, code := p[0], p[1]
-	if typ < 1 || typ > 4 {
-		return nil
-	}
-	in := p[8:]
-	if len(in) < 40 || in[0]>>4 != 6 {
-		return d.malformed()
-	}
-	next := in[6]
-	osrc := netip.AddrFrom16([16]byte(in[8:24]))
-	odst := netip.AddrFrom16([16]byte(in[24:40]))
-	u := in[40:]
-	for range 8 {
-		switch next {
-		case 0, 43, 60:
-			if len(u) < 2 || (int(u[1])+1)*8 > len(u) {
-				return d.malformed()
-			}
-			next, u = u[0], u[(int(u[1])+1)*8:]
-			continue
-		case 44:
-			if len(u) < 8 {
-				return d.malformed()
-			}
-			if binary.BigEndian.Uint16(u[2:])&0xfff8 != 0 {
-				return nil // not the first fragment: no UDP header
-			}
-			next, u = u[0], u[8:]
-			continue
-		case 17:
-			if len(u) < 4 {
-				return d.malformed()
-			}
-			return d.icmpEvent(src, dst, typ, code, true, osrc, odst, u, typ == 1 && code == 4)
-		}
-		return nil
-	}
-	return nil
-}
-
-func (d *decoder) icmpEvent(src, dst netip.Addr, typ, code uint8, v6 bool, osrc, odst netip.Addr, u []byte, portUnreach bool) error {
-	d.icmp = ICMPError{
-		Type: typ, Code: code, V6: v6,
-		OrigSrc:         netip.AddrPortFrom(osrc, binary.BigEndian.Uint16(u)),
-		OrigDst:         netip.AddrPortFrom(odst, binary.BigEndian.Uint16(u[2:])),
-		PortUnreachable: portUnreach,
-	}
-	d.stats.ICMP++
-	ev := d.reset(netip.AddrPortFrom(src, 0), netip.AddrPortFrom(dst, 0), "icmp")
-	ev.ICMP = &d.icmp
-	return d.fn(ev)
 }
