@@ -76,6 +76,17 @@ func (t *fragTable) add(k fragKey, off int, p []byte, more bool, ts time.Time) (
 		}
 		dg.total = end
 	}
+	dg.put(off, p)
+	if dg.total < 0 || !dg.complete() {
+		return nil, fragOK
+	}
+	delete(t.m, k)
+	return dg.data[:dg.total], fragOK
+}
+
+// put copies a piece into the datagram at off.
+func (dg *fragDatagram) put(off int, p []byte) {
+	end := off + len(p)
 	if end > len(dg.data) {
 		if end > cap(dg.data) {
 			n := make([]byte, end, max(end, 2*cap(dg.data)))
@@ -86,22 +97,20 @@ func (t *fragTable) add(k fragKey, off int, p []byte, more bool, ts time.Time) (
 	}
 	copy(dg.data[off:], p)
 	dg.have = append(dg.have, span{off, end})
-	if dg.total < 0 {
-		return nil, fragOK
-	}
+}
+
+// complete reports whether the pieces cover the datagram up to its
+// known total length without a gap.
+func (dg *fragDatagram) complete() bool {
 	slices.SortFunc(dg.have, func(a, b span) int { return a.start - b.start })
 	reach := 0
 	for _, s := range dg.have {
 		if s.start > reach {
-			return nil, fragOK
+			return false
 		}
 		reach = max(reach, s.end)
 	}
-	if reach < dg.total {
-		return nil, fragOK
-	}
-	delete(t.m, k)
-	return dg.data[:dg.total], fragOK
+	return reach >= dg.total
 }
 
 // evict drops timed-out datagrams, or the oldest one.

@@ -125,63 +125,75 @@ func (d *decoder) readPcap(br *bufio.Reader, bo binary.ByteOrder, magic uint32) 
 		d.stats.Malformed++
 		return nil
 	}
-	link := int(bo.Uint32(hdr[20:]) & 0xffff)
-	nano := magic == pcapNano
-	recLen := 16
+	pf := pcapFormat{bo: bo, nano: magic == pcapNano, recLen: 16}
 	if magic == pcapModified {
-		recLen = 24
+		pf.recLen = 24
 	}
-	iface := d.addIface("", link)
+	pf.iface = d.addIface("", int(bo.Uint32(hdr[20:])&0xffff))
 	if _, err := br.Discard(24); err != nil {
 		return err
 	}
 	for {
-		rec, err := br.Peek(recLen)
-		if err != nil {
-			if len(rec) > 0 {
-				d.stats.Malformed++ // cut short in a record header
-			}
-			return ignoreEOF(err)
-		}
-		sec := bo.Uint32(rec[0:])
-		frac := bo.Uint32(rec[4:])
-		capLen := bo.Uint32(rec[8:])
-		origLen := bo.Uint32(rec[12:])
-		var ns int64
-		if nano {
-			ns = int64(frac)
-		} else {
-			ns = int64(frac) * 1000
-		}
-		ts := time.Unix(int64(sec), ns).UTC()
-		if capLen > maxSkip {
-			d.frame++
-			d.count(ts, int(origLen))
-			d.stats.Malformed++
-			return fmt.Errorf("%w: record %d has a length of %d bytes", ErrCorrupt, d.frame, capLen)
-		}
-		total := recLen + int(capLen)
-		d.frame++
-		d.count(ts, int(origLen))
-		if capLen > maxPacket {
-			d.stats.Malformed++
-			if n, err := br.Discard(total); n < total {
-				return ignoreEOF(err)
-			}
-			continue
-		}
-		buf, err := br.Peek(total)
-		if err != nil {
-			d.stats.Malformed++ // cut short in the packet data
-			return ignoreEOF(err)
-		}
-		if err := d.packet(iface, ts, buf[recLen:], int(origLen), DirUnknown); err != nil {
-			return err
-		}
-		if _, err := br.Discard(total); err != nil {
+		if stop, err := d.pcapRecord(br, &pf); stop || err != nil {
 			return err
 		}
 	}
+}
+
+// pcapFormat is what a classic pcap file's header says about its records.
+type pcapFormat struct {
+	bo     binary.ByteOrder
+	nano   bool // nanosecond timestamps
+	recLen int  // record header length
+	iface  int
+}
+
+// pcapRecord reads and decodes one record; stop at the end of the file
+// or when it is cut short.
+func (d *decoder) pcapRecord(br *bufio.Reader, pf *pcapFormat) (stop bool, err error) {
+	rec, err := br.Peek(pf.recLen)
+	if err != nil {
+		if len(rec) > 0 {
+			d.stats.Malformed++ // cut short in a record header
+		}
+		return true, ignoreEOF(err)
+	}
+	bo := pf.bo
+	sec := bo.Uint32(rec[0:])
+	frac := bo.Uint32(rec[4:])
+	capLen := bo.Uint32(rec[8:])
+	origLen := bo.Uint32(rec[12:])
+	ns := int64(frac) * 1000
+	if pf.nano {
+		ns = int64(frac)
+	}
+	ts := time.Unix(int64(sec), ns).UTC()
+	d.frame++
+	d.count(ts, int(origLen))
+	if capLen > maxSkip {
+		d.stats.Malformed++
+		return true, fmt.Errorf("%w: record %d has a length of %d bytes", ErrCorrupt, d.frame, capLen)
+	}
+	total := pf.recLen + int(capLen)
+	if capLen > maxPacket {
+		d.stats.Malformed++
+		if n, err := br.Discard(total); n < total {
+			return true, ignoreEOF(err)
+		}
+		return false, nil
+	}
+	buf, err := br.Peek(total)
+	if err != nil {
+		d.stats.Malformed++ // cut short in the packet data
+		return true, ignoreEOF(err)
+	}
+	if err := d.packet(pf.iface, ts, buf[pf.recLen:], int(origLen), DirUnknown); err != nil {
+		return true, err
+	}
+	if _, err := br.Discard(total); err != nil {
+		return true, err
+	}
+	return false, nil
 }
 
 // ngIface is what an Interface Description Block says.

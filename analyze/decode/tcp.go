@@ -169,46 +169,16 @@ func (d *decoder) frameSIP(key flowKey, f *flow) error {
 	b := f.buf
 	var err error
 	for err == nil {
-		if f.resync {
-			i := findSIPStart(b)
-			if i < 0 {
-				// Keep an incomplete last line: it may be a start line.
-				j := bytes.LastIndexByte(b, '\n') + 1
-				if len(b)-j > keepPartial {
-					j = len(b)
-				}
-				b = b[j:]
-				break
-			}
-			b, f.resync = b[i:], false
-		}
-		for len(b) > 0 && (b[0] == '\r' || b[0] == '\n') {
-			b = b[1:] // keep-alives between messages
-		}
-		if len(b) == 0 {
+		var msg []byte
+		var more bool
+		msg, b, more = d.nextFrame(f, b)
+		if !more {
 			break
 		}
-		hend := headerEnd(b)
-		if hend < 0 {
-			if len(b) > maxSIPHead {
-				d.stats.Malformed++
-				b, f.resync = b[1:], true
-				continue
-			}
-			break
-		}
-		cl, ok := contentLength(b[:hend])
-		if !ok || cl > maxFlowBuf-hend {
-			d.stats.Malformed++
-			b, f.resync = b[1:], true
+		if msg == nil {
 			continue
 		}
-		total := hend + cl
-		if len(b) < total {
-			break
-		}
-		m, perr := ParseSIP(b[:total])
-		b = b[total:]
+		m, perr := ParseSIP(msg)
 		if perr != nil {
 			d.stats.Malformed++
 			f.resync = true
@@ -226,6 +196,52 @@ func (d *decoder) frameSIP(key flowKey, f *flow) error {
 		f.buf = nil
 	}
 	return err
+}
+
+// nextFrame cuts the next whole message (start line to end of body) off
+// b. It returns the message and the rest; a nil message with more set
+// when it skipped malformed bytes to look for the next start line; more
+// false when b holds no whole message yet (the rest is kept for more
+// data).
+func (d *decoder) nextFrame(f *flow, b []byte) (msg, rest []byte, more bool) {
+	if f.resync {
+		i := findSIPStart(b)
+		if i < 0 {
+			// Keep an incomplete last line: it may be a start line.
+			j := bytes.LastIndexByte(b, '\n') + 1
+			if len(b)-j > keepPartial {
+				j = len(b)
+			}
+			return nil, b[j:], false
+		}
+		b, f.resync = b[i:], false
+	}
+	for len(b) > 0 && (b[0] == '\r' || b[0] == '\n') {
+		b = b[1:] // keep-alives between messages
+	}
+	if len(b) == 0 {
+		return nil, b, false
+	}
+	hend := headerEnd(b)
+	if hend < 0 {
+		if len(b) > maxSIPHead {
+			d.stats.Malformed++
+			f.resync = true
+			return nil, b[1:], true
+		}
+		return nil, b, false
+	}
+	cl, ok := contentLength(b[:hend])
+	if !ok || cl > maxFlowBuf-hend {
+		d.stats.Malformed++
+		f.resync = true
+		return nil, b[1:], true
+	}
+	total := hend + cl
+	if len(b) < total {
+		return nil, b, false
+	}
+	return b[:total], b[total:], true
 }
 
 // looksLikeTLS reports whether b starts with a TLS record header.
