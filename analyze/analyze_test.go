@@ -308,6 +308,21 @@ func TestFailures(t *testing.T) {
 	}
 }
 
+// A status the guide has no entry for (beyond 699: the decoder refuses it,
+// a caller of Add may not) is stated without causes; it made the analysis
+// panic once.
+func TestStatusOutsideGuide(t *testing.T) {
+	s := newSim(t)
+	failedOutbound(s, "c1", "1002", 999, "Odd", false)
+	r := s.report(pbxOpt(), nil)
+	onlyFindings(t, r, "sip-999")
+	f := finding(t, r, "sip-999")
+	if strings.Contains(f.Detail, "Possible causes") {
+		t.Errorf("detail %q", f.Detail)
+	}
+	contains(t, "sip-999", f.Title+" "+f.Detail, "999 Odd", "the PBX")
+}
+
 func TestChallengeThenSuccessIsNoFailure(t *testing.T) {
 	s := newSim(t)
 	// A registration: 401, then 200 with credentials.

@@ -292,7 +292,7 @@ func (a *Analyzer) failureFinding(g *failGroup) Finding {
 	case g.status < 400:
 		f.Severity = Info
 	}
-	if !e.Known() {
+	if !e.Known() && len(e.Causes) > 0 {
 		causes = []string{fmt.Sprintf("%s: %s", strings.ToLower(e.Title), byWhom(e, by))}
 	}
 	if len(causes) > 0 {
