@@ -149,6 +149,7 @@ func extractOne(r io.Reader, from, to time.Time, w io.Writer, lastHeader *[]byte
 	return n, hep, err
 }
 
+// countWriter counts the bytes that reached w.
 type countWriter struct {
 	w io.Writer
 	n int64

@@ -42,24 +42,13 @@ var gzipMagic = []byte{0x1f, 0x8b}
 // member into a buffer in front of the file.
 type segWriter struct {
 	f      *os.File
-	disk   countingWriter // bytes that reached the file
+	disk   countWriter // bytes that reached the file
 	buf    *bufio.Writer
 	member *gzip.Writer // the open member's writer, nil between members
 	gz     *gzipWriters // the ring's writers, reused across segments
 	pack   bool         // compress the next member
 	raw    int64        // bytes of the member so far
 	sip    int64        // SIP bytes of the member so far
-}
-
-type countingWriter struct {
-	w io.Writer
-	n int64
-}
-
-func (c *countingWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
 }
 
 // gzipWriters are the ring's two gzip writers (about 0.6 MB each), kept
@@ -211,7 +200,7 @@ func rewriteGzip(path string, n int64) (int64, error) {
 	if err := tmp.Chmod(0o600); err != nil {
 		return 0, err
 	}
-	cw := &countingWriter{w: tmp}
+	cw := &countWriter{w: tmp}
 	zw, _ := gzip.NewWriterLevel(cw, gzip.BestSpeed)
 	m, err := io.Copy(zw, io.LimitReader(r, n))
 	if err == nil && m != n {
